@@ -1,0 +1,37 @@
+//! The ZIP archive: built once, entries compressed in parallel and written in
+//! sorted order, deterministic for the same content, ZIP64 when needed. The
+//! last entry, [`MANIFEST_NAME`], describes the backup (tool version,
+//! fingerprint, per-file BLAKE3 and size) so every archive explains itself.
+
+mod read;
+mod restore;
+mod write;
+
+pub use read::{compare_manifests, read_manifest, verify, Comparison, Change, VerifyOptions, VerifyReport};
+pub use restore::{restore, RestoreOptions, RestoreReport};
+pub use write::{write_archive, ArchiveOptions, ArchiveStats, Compression};
+
+/// The manifest's entry name inside every archive.
+pub const MANIFEST_NAME: &str = ".backup-repo/manifest.json";
+/// Value of `Manifest::format`; bumped only on incompatible change.
+pub const MANIFEST_FORMAT: &str = "backup-repo-manifest/1";
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ManifestEntry {
+    pub path: String,
+    pub size: u64,
+    pub blake3: String,
+    /// Modification time, nanoseconds since the Unix epoch (restored on extract).
+    pub mtime_ns: i128,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub tool_version: String,
+    pub repo: String,
+    pub fingerprint: String,
+    pub file_count: u64,
+    pub total_bytes: u64,
+    pub files: Vec<ManifestEntry>,
+}

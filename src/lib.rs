@@ -1,0 +1,24 @@
+//! BackupRepo engine: select, fingerprint, archive, place, catalogue and prune
+//! repository backups. Pure Rust; the C ABI lives in [`ffi`] and nowhere else.
+//!
+//! One module per job (see DESIGN.md): a reader finds a behaviour by its name.
+
+pub mod archive;
+pub mod backup;
+pub mod catalog;
+pub mod config;
+pub mod destinations;
+pub mod error;
+pub mod ffi;
+pub mod fingerprint;
+pub mod metrics;
+pub mod notify;
+pub mod progress;
+pub mod retention;
+pub mod schedule;
+pub mod select;
+
+pub use error::{Error, ErrorKind, Result};
+
+/// The library's version, from Cargo.toml (the one version source).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

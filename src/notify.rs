@@ -1,0 +1,2 @@
+//! Webhook messages (Slack, Teams, Discord, plain JSON) built from a run's
+//! report. Pure: the caller sends them.

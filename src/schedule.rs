@@ -1,0 +1,2 @@
+//! Scheduling definitions: Windows Task Scheduler XML, a cron line, systemd
+//! service + timer units. Pure text generation.
