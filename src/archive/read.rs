@@ -1,15 +1,37 @@
+use std::fs::File;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::progress::Control;
-use crate::Result;
+use crate::{Error, Result};
 
-use super::Manifest;
+use super::{Manifest, MANIFEST_FORMAT, MANIFEST_NAME};
 
 /// Read only the central directory and the manifest entry. Errors with
 /// `BadArchive` when the file is not a ZIP or holds no valid manifest: such a
 /// file is not one of ours.
-pub fn read_manifest(_archive: &Path) -> Result<Manifest> {
-    todo!("archive: read manifest")
+pub fn read_manifest(archive: &Path) -> Result<Manifest> {
+    let file = File::open(archive).map_err(|e| Error::io("open", archive, e))?;
+    let mut zip = zip::ZipArchive::new(BufReader::new(file))
+        .map_err(|e| Error::bad_archive(archive, format_args!("not a ZIP archive ({e})")))?;
+    let mut entry = zip
+        .by_name(MANIFEST_NAME)
+        .map_err(|_| Error::bad_archive(archive, format_args!("no {MANIFEST_NAME}: not a BackupRepo archive")))?;
+    // A manifest is small; a huge one is hostile, not ours.
+    const MAX_MANIFEST: u64 = 1 << 30;
+    if entry.size() > MAX_MANIFEST {
+        return Err(Error::bad_archive(archive, "manifest larger than 1 GiB"));
+    }
+    let mut text = Vec::with_capacity(entry.size() as usize);
+    entry
+        .read_to_end(&mut text)
+        .map_err(|e| Error::bad_archive(archive, format_args!("cannot read manifest ({e})")))?;
+    let manifest: Manifest = serde_json::from_slice(&text)
+        .map_err(|e| Error::bad_archive(archive, format_args!("invalid manifest ({e})")))?;
+    if manifest.format != MANIFEST_FORMAT {
+        return Err(Error::bad_archive(archive, format_args!("unknown manifest format '{}'", manifest.format)));
+    }
+    Ok(manifest)
 }
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
