@@ -7,10 +7,15 @@
 //! skipped and reported, as are FIFOs, sockets and devices. Output is sorted
 //! by relative path (forward slashes) so every later step is deterministic.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
 
-use crate::progress::Control;
-use crate::Result;
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use ignore::{DirEntry, ParallelVisitor, ParallelVisitorBuilder, WalkState};
+
+use crate::progress::{Control, Phase};
+use crate::{Error, ErrorKind, Result};
 
 /// The original script's exclusions, always applied.
 pub const DEFAULT_EXCLUDES: &[&str] = &[
@@ -79,24 +84,551 @@ impl Selection {
     }
 }
 
+
+// ---------------------------------------------------------------------------
+// Rules (pure)
+// ---------------------------------------------------------------------------
+//
+// How a glob is read (gitignore-style, on path components):
+// - no `/` (`env`, `*.pyc`, `build`): matches any single component anywhere,
+//   file or folder name; `*` never crosses `/`, the dot is literal.
+// - with `/` (`samples/metadata.db`, `test_data/*.db`): matches any run of
+//   whole components, i.e. the path or any suffix of it (or of an ancestor)
+//   starting at a component boundary. Unlike git, a middle slash does NOT
+//   anchor to the root, because the original means "samples/metadata.db
+//   anywhere". A leading `/` anchors to the source root.
+// - a trailing `/` (`logs/`) matches folders only.
+// - a rule that matches a folder matches everything beneath it, so a path is
+//   checked component by component from the root; the shallowest match is
+//   reported (the folder that was pruned).
+// - `include` globs are read the same way and win over every exclusion
+//   (defaults, build, user, .gitignore): an included folder brings back all
+//   of its contents.
+// - `.git/` (at any depth) and everything inside it is opaque to the rules:
+//   only the `.git` folder itself is tested, so a branch named `build` or a
+//   `.git/logs/x.log` is never dropped. Nothing but an explicit rule naming
+//   `.git` can exclude it.
+
+/// One rule as written, plus how it was parsed.
+#[derive(Debug)]
+struct Pattern {
+    rule: String,
+    dir_only: bool,
+    anchored: bool,
+}
+
+/// A list of rules compiled into two glob sets: single-component rules and
+/// multi-component rules. Indices keep the order rules were given in.
+#[derive(Debug)]
+struct RuleSet {
+    pats: Vec<Pattern>,
+    names: globset::GlobSet,
+    name_ids: Vec<usize>,
+    paths: globset::GlobSet,
+    path_ids: Vec<usize>,
+}
+
+/// Whether the file system in use compares names case-insensitively.
+/// Windows file systems are case-insensitive, so match rules that way there.
+const CASE_INSENSITIVE: bool = cfg!(windows);
+
+fn is_git_dir_name(name: &str) -> bool {
+    if CASE_INSENSITIVE {
+        name.eq_ignore_ascii_case(".git")
+    } else {
+        name == ".git"
+    }
+}
+
+impl RuleSet {
+    fn new<'a>(rules: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<RuleSet> {
+        let mut pats = Vec::new();
+        let mut names = globset::GlobSetBuilder::new();
+        let mut name_ids = Vec::new();
+        let mut paths = globset::GlobSetBuilder::new();
+        let mut path_ids = Vec::new();
+        for (rule, origin) in rules {
+            let mut body = rule;
+            let dir_only = body.ends_with('/');
+            body = body.trim_end_matches('/');
+            let anchored = body.starts_with('/');
+            body = body.trim_start_matches('/');
+            if body.is_empty() {
+                return Err(Error::invalid(format!("invalid {origin} glob '{rule}': empty pattern")));
+            }
+            let glob = globset::GlobBuilder::new(body)
+                .literal_separator(true)
+                .case_insensitive(CASE_INSENSITIVE)
+                .build()
+                .map_err(|e| Error::invalid(format!("invalid {origin} glob '{rule}': {}", e.kind())))?;
+            let id = pats.len();
+            if body.contains('/') || anchored {
+                paths.add(glob);
+                path_ids.push(id);
+            } else {
+                names.add(glob);
+                name_ids.push(id);
+            }
+            pats.push(Pattern { rule: rule.to_string(), dir_only, anchored });
+        }
+        let build = |b: globset::GlobSetBuilder| {
+            b.build().map_err(|e| Error::invalid(format!("invalid glob: {e}")))
+        };
+        Ok(RuleSet { pats, names: build(names)?, name_ids, paths: build(paths)?, path_ids })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.pats.is_empty()
+    }
+
+    /// The index of the rule that matches `rel` or one of its ancestors,
+    /// shallowest ancestor first, then the earliest rule.
+    fn first_match(&self, rel: &str, is_dir: bool) -> Option<usize> {
+        if self.is_empty() || rel.is_empty() {
+            return None;
+        }
+        let mut hits = Vec::new();
+        // Byte offsets where each component starts.
+        let starts: Vec<usize> = std::iter::once(0)
+            .chain(rel.match_indices('/').map(|(i, _)| i + 1))
+            .collect();
+        let n = starts.len();
+        for j in 0..n {
+            let end = if j + 1 < n { starts[j + 1] - 1 } else { rel.len() };
+            let this_is_dir = j + 1 < n || is_dir;
+            let mut best: Option<usize> = None;
+            let consider = |id: usize, best: &mut Option<usize>| {
+                let p = &self.pats[id];
+                if (!p.dir_only || this_is_dir) && best.is_none_or(|b| id < b) {
+                    *best = Some(id);
+                }
+            };
+            if !self.name_ids.is_empty() {
+                self.names.matches_into(&rel[starts[j]..end], &mut hits);
+                for &h in &hits {
+                    consider(self.name_ids[h], &mut best);
+                }
+            }
+            if !self.path_ids.is_empty() {
+                for (i, &start) in starts[..=j].iter().enumerate() {
+                    self.paths.matches_into(&rel[start..end], &mut hits);
+                    for &h in &hits {
+                        let id = self.path_ids[h];
+                        if i == 0 || !self.pats[id].anchored {
+                            consider(id, &mut best);
+                        }
+                    }
+                }
+            }
+            if best.is_some() {
+                return best;
+            }
+        }
+        None
+    }
+}
+
 /// The compiled rules (pure: no disk). `matched_rule(rel, is_dir)` says which
 /// rule, if any, excludes a relative path.
+#[derive(Debug)]
 pub struct Rules {
-    _private: (),
+    exclude: RuleSet,
+    include: RuleSet,
 }
 
 impl Rules {
-    pub fn new(_opts: &SelectOptions) -> Result<Rules> {
-        todo!("select: compile rules")
+    pub fn new(opts: &SelectOptions) -> Result<Rules> {
+        let build: &[&str] = if opts.include_build { &[] } else { BUILD_EXCLUDES };
+        let exclude = RuleSet::new(
+            DEFAULT_EXCLUDES
+                .iter()
+                .chain(build)
+                .map(|r| (*r, "default"))
+                .chain(opts.exclude.iter().map(|r| (r.as_str(), "exclude"))),
+        )?;
+        let include = RuleSet::new(opts.include.iter().map(|r| (r.as_str(), "include")))?;
+        Ok(Rules { exclude, include })
+    }
+
+    /// Whether some include glob keeps `rel` (or an ancestor of it).
+    fn is_included(&self, rel: &str, is_dir: bool) -> bool {
+        self.include.first_match(rel, is_dir).is_some()
+    }
+
+    fn has_includes(&self) -> bool {
+        !self.include.is_empty()
     }
 
     /// The rule (as written) that excludes `rel`, or None when it is kept.
-    pub fn matched_rule(&self, _rel: &str, _is_dir: bool) -> Option<&str> {
-        todo!("select: match")
+    pub fn matched_rule(&self, rel: &str, is_dir: bool) -> Option<&str> {
+        let (rel, is_dir) = match rel.strip_suffix('/') {
+            Some(r) => (r, true),
+            None => (rel, is_dir),
+        };
+        if self.is_included(rel, is_dir) {
+            return None;
+        }
+        let (rel, is_dir) = up_to_git_dir(rel, is_dir);
+        self.exclude.first_match(rel, is_dir).map(|id| self.exclude.pats[id].rule.as_str())
+    }
+}
+
+/// `rel` cut after its first `.git` component (which is then a folder when
+/// something follows it): what the rules see of a path inside `.git/`.
+fn up_to_git_dir(rel: &str, is_dir: bool) -> (&str, bool) {
+    let mut start = 0;
+    for comp in rel.split('/') {
+        let end = start + comp.len();
+        if is_git_dir_name(comp) {
+            return if end == rel.len() { (rel, is_dir) } else { (&rel[..end], true) };
+        }
+        start = end + 1;
+    }
+    (rel, is_dir)
+}
+
+/// The part of `rel` that .gitignore files may judge: everything before the
+/// first `.git` component (git never ignores its own folder). None: nothing.
+fn gitignore_target(rel: &str, is_dir: bool) -> Option<(&str, bool)> {
+    let mut start = 0;
+    for comp in rel.split('/') {
+        if is_git_dir_name(comp) {
+            return if start == 0 { None } else { Some((&rel[..start - 1], true)) };
+        }
+        start += comp.len() + 1;
+    }
+    Some((rel, is_dir))
+}
+
+// ---------------------------------------------------------------------------
+// The walk
+// ---------------------------------------------------------------------------
+
+/// The .gitignore matchers in force in one folder, shallowest first.
+type Chain = Arc<Vec<Arc<Gitignore>>>;
+
+/// State shared by the walker threads.
+struct Walk<'a> {
+    root: &'a Path,
+    rules: Rules,
+    control: &'a Control,
+    respect_gitignore: bool,
+    /// Folder (absolute walk path) -> gitignore chain for its children.
+    chains: RwLock<HashMap<PathBuf, Chain>>,
+    /// Excluded folders that are still walked because include globs exist;
+    /// their contents are dropped quietly (the folder itself is reported).
+    excluded_dirs: RwLock<HashSet<PathBuf>>,
+    out: Mutex<Selection>,
+    cancelled: std::sync::atomic::AtomicBool,
+}
+
+/// Check for cancel every this many entries (per walker thread).
+const CANCEL_EVERY: u32 = 256;
+
+impl Walk<'_> {
+    fn rel_of(&self, path: &Path) -> std::result::Result<String, String> {
+        let rel = path.strip_prefix(self.root).unwrap_or(path);
+        let mut out = String::new();
+        for comp in rel.components() {
+            let s = comp.as_os_str();
+            match s.to_str() {
+                Some(s) => {
+                    if !out.is_empty() {
+                        out.push('/');
+                    }
+                    out.push_str(s);
+                }
+                None => return Err(rel.to_string_lossy().replace('\\', "/")),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The chain in force for entries of folder `dir`.
+    fn chain_of(&self, dir: &Path) -> Chain {
+        self.chains.read().ok().and_then(|m| m.get(dir).cloned()).unwrap_or_default()
+    }
+
+    /// Record the chain for the children of folder `dir` (call before they
+    /// are visited: the walker reads a folder only after visiting it).
+    fn enter_dir(&self, dir: &Path, parent_chain: Chain, is_root: bool) {
+        if !self.respect_gitignore {
+            return;
+        }
+        let mut builder = GitignoreBuilder::new(dir);
+        builder.case_insensitive(CASE_INSENSITIVE).ok();
+        let mut any = false;
+        let mut files = vec![dir.join(".gitignore")];
+        if is_root {
+            files.push(dir.join(".git").join("info").join("exclude"));
+        }
+        for f in files {
+            if f.is_file() {
+                // Bad lines are skipped, as git does; the rest still applies.
+                let _ = builder.add(&f);
+                any = true;
+            }
+        }
+        let chain = match builder.build() {
+            Ok(gi) if any && !gi.is_empty() => {
+                let mut v = (*parent_chain).clone();
+                v.push(Arc::new(gi));
+                Arc::new(v)
+            }
+            _ => parent_chain,
+        };
+        if let Ok(mut m) = self.chains.write() {
+            m.insert(dir.to_path_buf(), chain);
+        }
+    }
+
+    fn gitignored(&self, chain: &Chain, rel: &str, is_dir: bool) -> bool {
+        let Some((target, is_dir)) = gitignore_target(rel, is_dir) else { return false };
+        let abs = self.root.join(target);
+        for gi in chain.iter().rev() {
+            match gi.matched_path_or_any_parents(&abs, is_dir) {
+                ignore::Match::Ignore(_) => return true,
+                ignore::Match::Whitelist(_) => return false,
+                ignore::Match::None => {}
+            }
+        }
+        false
+    }
+
+    fn visit_entry(&self, dent: DirEntry, local: &mut Selection) -> WalkState {
+        let path = dent.path();
+        if dent.depth() == 0 {
+            self.enter_dir(path, Chain::default(), true);
+            return WalkState::Continue;
+        }
+        let rel = match self.rel_of(path) {
+            Ok(rel) => rel,
+            Err(lossy) => {
+                local.skipped.push(Skipped { path: lossy, reason: "name is not valid UTF-8".into() });
+                return WalkState::Skip;
+            }
+        };
+        let Some(ft) = dent.file_type() else {
+            local.skipped.push(Skipped { path: rel, reason: "unknown file type".into() });
+            return WalkState::Skip;
+        };
+        let is_dir = ft.is_dir(); // false for a symlink: links are not followed
+        let parent = path.parent().unwrap_or(self.root);
+        let chain = if self.respect_gitignore { self.chain_of(parent) } else { Chain::default() };
+
+        let rule: Option<String> = if self.rules.is_included(&rel, is_dir) {
+            None
+        } else {
+            let (r, d) = up_to_git_dir(&rel, is_dir);
+            match self.rules.exclude.first_match(r, d) {
+                Some(id) => Some(self.rules.exclude.pats[id].rule.clone()),
+                None if self.respect_gitignore && self.gitignored(&chain, &rel, is_dir) => {
+                    Some(".gitignore".to_string())
+                }
+                None => None,
+            }
+        };
+
+        if let Some(rule) = rule {
+            let mut quiet = false;
+            if self.rules.has_includes() {
+                quiet = self.excluded_dirs.read().map(|s| s.contains(parent)).unwrap_or(false);
+            }
+            if !quiet {
+                local.excluded.push(Excluded { path: rel, rule });
+            }
+            if is_dir && self.rules.has_includes() {
+                // Something beneath may be included: walk on, quietly.
+                if let Ok(mut s) = self.excluded_dirs.write() {
+                    s.insert(path.to_path_buf());
+                }
+                self.enter_dir(path, chain, false);
+                return WalkState::Continue;
+            }
+            return WalkState::Skip;
+        }
+
+        if ft.is_symlink() {
+            local.skipped.push(Skipped { path: rel, reason: "symlink (not followed)".into() });
+            return WalkState::Skip;
+        }
+        if is_dir {
+            self.enter_dir(path, chain, false);
+            return WalkState::Continue;
+        }
+        if !ft.is_file() {
+            local.skipped.push(Skipped { path: rel, reason: special_kind(&ft).into() });
+            return WalkState::Skip;
+        }
+        match dent.metadata() {
+            Ok(meta) => {
+                let file = selected_file(rel, path.to_path_buf(), &meta);
+                self.control.advance(1, file.size);
+                local.files.push(file);
+            }
+            Err(e) => {
+                local.skipped.push(Skipped { path: rel, reason: format!("unreadable: {}", io_reason(&e)) });
+            }
+        }
+        WalkState::Continue
+    }
+
+    fn visit_error(&self, err: ignore::Error, local: &mut Selection) {
+        let (path, reason) = error_parts(&err);
+        let rel = match path {
+            Some(p) => self.rel_of(&p).unwrap_or_else(|lossy| lossy),
+            None => String::new(),
+        };
+        let rel = if rel.is_empty() { ".".to_string() } else { rel };
+        local.skipped.push(Skipped { path: rel, reason: format!("unreadable: {reason}") });
+    }
+}
+
+fn special_kind(ft: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_fifo() {
+            return "fifo";
+        }
+        if ft.is_socket() {
+            return "socket";
+        }
+        if ft.is_block_device() {
+            return "block device";
+        }
+        if ft.is_char_device() {
+            return "character device";
+        }
+    }
+    let _ = ft;
+    "not a regular file"
+}
+
+fn selected_file(rel: String, path: PathBuf, meta: &std::fs::Metadata) -> SelectedFile {
+    let mtime_ns = match meta.modified() {
+        Ok(t) => match t.duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => d.as_nanos() as i128,
+            Err(e) => -(e.duration().as_nanos() as i128),
+        },
+        Err(_) => 0,
+    };
+    #[cfg(unix)]
+    let file_id = {
+        use std::os::unix::fs::MetadataExt;
+        Some(meta.ino())
+    };
+    #[cfg(not(unix))]
+    let file_id = None;
+    SelectedFile { rel, path, size: meta.len(), mtime_ns, file_id }
+}
+
+fn io_reason(e: &ignore::Error) -> String {
+    error_parts(e).1
+}
+
+/// The path an error is about (if any) and its innermost message.
+fn error_parts(err: &ignore::Error) -> (Option<PathBuf>, String) {
+    match err {
+        ignore::Error::WithPath { path, err } => {
+            let (inner, msg) = error_parts(err);
+            (inner.or_else(|| Some(path.clone())), msg)
+        }
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            error_parts(err)
+        }
+        ignore::Error::Partial(errs) => match errs.first() {
+            Some(e) => error_parts(e),
+            None => (None, err.to_string()),
+        },
+        ignore::Error::Loop { child, .. } => (Some(child.clone()), err.to_string()),
+        ignore::Error::Io(e) => (None, e.to_string()),
+        other => (None, other.to_string()),
+    }
+}
+
+/// One walker thread: collects locally, merges into the shared result on drop.
+struct Visitor<'w, 'a> {
+    walk: &'w Walk<'a>,
+    local: Selection,
+    seen: u32,
+}
+
+impl ParallelVisitor for Visitor<'_, '_> {
+    fn visit(&mut self, entry: std::result::Result<DirEntry, ignore::Error>) -> WalkState {
+        self.seen = self.seen.wrapping_add(1);
+        if self.seen % CANCEL_EVERY == 0 && self.walk.control.is_cancelled() {
+            self.walk.cancelled.store(true, std::sync::atomic::Ordering::Relaxed);
+            return WalkState::Quit;
+        }
+        match entry {
+            Ok(dent) => self.walk.visit_entry(dent, &mut self.local),
+            Err(err) => {
+                self.walk.visit_error(err, &mut self.local);
+                WalkState::Continue
+            }
+        }
+    }
+}
+
+impl Drop for Visitor<'_, '_> {
+    fn drop(&mut self) {
+        if let Ok(mut out) = self.walk.out.lock() {
+            out.files.append(&mut self.local.files);
+            out.excluded.append(&mut self.local.excluded);
+            out.skipped.append(&mut self.local.skipped);
+        }
+    }
+}
+
+impl<'s, 'a: 's> ParallelVisitorBuilder<'s> for &'s Walk<'a> {
+    fn build(&mut self) -> Box<dyn ParallelVisitor + 's> {
+        Box::new(Visitor { walk: *self, local: Selection::default(), seen: 0 })
     }
 }
 
 /// Walk `root` and choose files. Errors name the path at fault.
-pub fn select(_root: &Path, _opts: &SelectOptions, _control: &Control) -> Result<Selection> {
-    todo!("select: walk")
+pub fn select(root: &Path, opts: &SelectOptions, control: &Control) -> Result<Selection> {
+    let meta = std::fs::metadata(root).map_err(|e| Error::io("open source folder", root, e))?;
+    if !meta.is_dir() {
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            format!("source folder '{}' is not a directory", root.display()),
+        ));
+    }
+    // A root we cannot list is an error, not an empty backup.
+    std::fs::read_dir(root).map_err(|e| Error::io("read folder", root, e))?;
+    let rules = Rules::new(opts)?;
+    control.begin(Phase::Selecting, 0, 0);
+    control.check()?;
+
+    let walk = Walk {
+        root,
+        rules,
+        control,
+        respect_gitignore: opts.respect_gitignore,
+        chains: RwLock::default(),
+        excluded_dirs: RwLock::default(),
+        out: Mutex::default(),
+        cancelled: Default::default(),
+    };
+    // Every filter of the `ignore` crate is off (hidden files, .ignore,
+    // .gitignore, parents): this module decides, so that every exclusion is
+    // reported with its rule. Links are never followed.
+    ignore::WalkBuilder::new(root)
+        .standard_filters(false)
+        .follow_links(false)
+        .require_git(false)
+        .build_parallel()
+        .visit(&mut &walk);
+    if walk.cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(Error::cancelled());
+    }
+    control.check()?;
+
+    let mut sel = walk.out.into_inner().unwrap_or_else(|p| p.into_inner());
+    sel.files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    sel.excluded.sort_by(|a, b| a.path.cmp(&b.path));
+    sel.skipped.sort_by(|a, b| a.path.cmp(&b.path).then_with(|| a.reason.cmp(&b.reason)));
+    Ok(sel)
 }
