@@ -632,3 +632,335 @@ pub fn select(root: &Path, opts: &SelectOptions, control: &Control) -> Result<Se
     sel.skipped.sort_by(|a, b| a.path.cmp(&b.path).then_with(|| a.reason.cmp(&b.reason)));
     Ok(sel)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rstest::rstest;
+
+    fn rules() -> Rules {
+        Rules::new(&SelectOptions::default()).unwrap()
+    }
+
+    fn opts(exclude: &[&str], include: &[&str]) -> SelectOptions {
+        SelectOptions {
+            exclude: exclude.iter().map(|s| s.to_string()).collect(),
+            include: include.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[rstest]
+    #[case("environment.py", false)]
+    #[case("rebuild.py", false)]
+    #[case("analysis_utils.py", false)]
+    #[case("my.env.txt", false)]
+    #[case("xenv", false)]
+    #[case("envelope", true)]
+    #[case("envelope/a.py", false)]
+    #[case("src/building.rs", false)]
+    #[case("metadata.db", false)]
+    #[case("other/metadata.db", false)]
+    #[case("samples/metadata.dbx", false)]
+    #[case("test_data/sub/foo.db", false)]
+    #[case(".git", true)]
+    #[case(".git/HEAD", false)]
+    #[case(".git/refs/heads/build", false)]
+    #[case(".git/refs/heads/env", false)]
+    #[case(".git/logs/x.log", false)]
+    #[case("sub/.git/refs/heads/dist", false)]
+    #[case(".github/workflows/ci.yml", false)]
+    #[case(".gitignore", false)]
+    fn kept(#[case] rel: &str, #[case] is_dir: bool) {
+        assert_eq!(rules().matched_rule(rel, is_dir), None, "{rel}");
+    }
+
+    #[rstest]
+    #[case("env", true, "env")]
+    #[case("sub/env/x.py", false, "env")]
+    #[case(".env", false, ".env")]
+    #[case("a/b/__pycache__/c.pyc", false, "__pycache__")]
+    #[case("a/b/c.pyc", false, "*.pyc")]
+    #[case("x.log", false, "*.log")]
+    #[case("build", true, "build")]
+    #[case("build/out/x.o", false, "build")]
+    #[case("pkg-1.0.tar.gz", false, "*.tar.gz")]
+    #[case("samples/metadata.db", false, "samples/metadata.db")]
+    #[case("deep/samples/metadata.db", false, "samples/metadata.db")]
+    #[case("test_data/foo.db", false, "test_data/*.db")]
+    #[case("x/test_data/foo.db", false, "test_data/*.db")]
+    #[case("node_modules/a/__pycache__/b.pyc", false, "node_modules")]
+    #[case("web/node_modules", true, "node_modules")]
+    #[case("vendor/x/.git/HEAD", false, "vendor")]
+    #[case(".DS_Store", false, ".DS_Store")]
+    fn excluded(#[case] rel: &str, #[case] is_dir: bool, #[case] rule: &str) {
+        let o = opts(&["vendor"], &[]);
+        assert_eq!(Rules::new(&o).unwrap().matched_rule(rel, is_dir), Some(rule), "{rel}");
+    }
+
+    #[test]
+    fn include_build_keeps_build_output() {
+        let r = Rules::new(&SelectOptions { include_build: true, ..Default::default() }).unwrap();
+        assert_eq!(r.matched_rule("build", true), None);
+        assert_eq!(r.matched_rule("dist/a.whl", false), None);
+        assert_eq!(r.matched_rule("env", true), Some("env"));
+    }
+
+    #[test]
+    fn user_rules_dir_only_and_anchored() {
+        let r = Rules::new(&opts(&["logs/", "/top.txt", "docs/**/*.png"], &[])).unwrap();
+        assert_eq!(r.matched_rule("logs", true), Some("logs/"));
+        assert_eq!(r.matched_rule("a/logs/x", false), Some("logs/"));
+        assert_eq!(r.matched_rule("logs", false), None, "a file named logs");
+        assert_eq!(r.matched_rule("top.txt", false), Some("/top.txt"));
+        assert_eq!(r.matched_rule("a/top.txt", false), None);
+        assert_eq!(r.matched_rule("docs/a/b/c.png", false), Some("docs/**/*.png"));
+        assert_eq!(r.matched_rule("docs/c.png", false), Some("docs/**/*.png"));
+        assert_eq!(r.matched_rule("docs/c.jpg", false), None);
+    }
+
+    #[test]
+    fn include_wins_over_every_exclusion() {
+        let r = Rules::new(&opts(&["*.txt"], &["keep.log", "node_modules/pkg", "a.txt"])).unwrap();
+        assert_eq!(r.matched_rule("keep.log", false), None);
+        assert_eq!(r.matched_rule("other.log", false), Some("*.log"));
+        assert_eq!(r.matched_rule("node_modules/pkg/index.js", false), None);
+        assert_eq!(r.matched_rule("node_modules/other/index.js", false), Some("node_modules"));
+        assert_eq!(r.matched_rule("a.txt", false), None);
+        assert_eq!(r.matched_rule("b.txt", false), Some("*.txt"));
+    }
+
+    #[test]
+    fn star_does_not_cross_slash() {
+        let r = Rules::new(&opts(&["src*"], &[])).unwrap();
+        assert_eq!(r.matched_rule("src/main.rs", false), Some("src*"));
+        assert_eq!(r.matched_rule("x/srcs", true), Some("src*"));
+        let r = Rules::new(&opts(&["a/*.db"], &[])).unwrap();
+        assert_eq!(r.matched_rule("a/b/c.db", false), None);
+    }
+
+    #[test]
+    fn invalid_glob_names_the_glob() {
+        let err = Rules::new(&opts(&["a[b"], &[])).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidArgument);
+        assert!(err.message.contains("a[b"), "{}", err.message);
+        let err = Rules::new(&opts(&[], &["/"])).unwrap_err();
+        assert!(err.message.contains("include"), "{}", err.message);
+    }
+
+    #[cfg(not(windows))]
+    #[test]
+    fn matching_is_case_sensitive_on_unix() {
+        assert_eq!(rules().matched_rule("ENV", true), None);
+        assert_eq!(rules().matched_rule("X.LOG", false), None);
+    }
+
+    proptest! {
+        /// A name that merely contains a rule word is never excluded by it.
+        #[test]
+        fn containing_a_rule_word_is_not_matching_it(
+            pre in "[a-z]{1,5}", post in "[a-z]{1,5}", dir in "[a-z]{1,8}",
+            word in prop::sample::select(vec!["env", "venv", "build", "dist", "analysis",
+                                               "backups", "node_modules", "sandboxes"]),
+        ) {
+            let r = rules();
+            for name in [format!("{pre}{word}{post}.py"), format!("{pre}{word}"), format!("{word}{post}")] {
+                let rel = format!("{dir}/{name}");
+                if let Some(rule) = r.matched_rule(&rel, false) {
+                    prop_assert_ne!(rule, word, "{} excluded by {}", rel, rule);
+                }
+            }
+        }
+
+        /// Whatever excludes a path, an include matching it keeps it.
+        #[test]
+        fn include_always_wins(parts in prop::collection::vec("[a-z_.]{1,6}", 1..5)) {
+            let rel = parts.join("/");
+            let last = parts.last().unwrap().clone();
+            let r = Rules::new(&opts(&["*", &last], &[&last])).unwrap();
+            prop_assume!(!rel.split('/').any(|c| c == "." || c == ".."));
+            prop_assert_eq!(r.matched_rule(&rel, false), None);
+            prop_assert_eq!(r.matched_rule(&rel, true), None);
+        }
+    }
+
+    // ---- the walk ----
+
+    fn write(root: &Path, rel: &str, body: &str) {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+
+    fn rels(sel: &Selection) -> Vec<&str> {
+        sel.files.iter().map(|f| f.rel.as_str()).collect()
+    }
+
+    #[test]
+    fn walk_selects_reports_and_sorts() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for rel in [
+            "environment.py", "rebuild.py", "analysis_utils.py", "my.env.txt", "envelope/a.py",
+            "env/bin/python", "sub/env/x.py", ".env", "a/b/__pycache__/c.pyc", "x.log",
+            "build/out.o", "pkg-1.0.tar.gz", "samples/metadata.db", "test_data/foo.db",
+            ".git/HEAD", ".git/refs/heads/build", "node_modules/x/index.js", "src/main.rs",
+            "a.txt", "a/b.txt",
+        ] {
+            write(root, rel, rel);
+        }
+        let control = Control::default();
+        let sel = select(root, &SelectOptions::default(), &control).unwrap();
+        assert_eq!(
+            rels(&sel),
+            [
+                ".git/HEAD", ".git/refs/heads/build", "a.txt", "a/b.txt", "analysis_utils.py",
+                "envelope/a.py", "environment.py", "my.env.txt", "rebuild.py", "src/main.rs",
+            ]
+        );
+        let excl: Vec<(&str, &str)> =
+            sel.excluded.iter().map(|e| (e.path.as_str(), e.rule.as_str())).collect();
+        assert_eq!(
+            excl,
+            [
+                (".env", ".env"),
+                ("a/b/__pycache__", "__pycache__"),
+                ("build", "build"),
+                ("env", "env"),
+                ("node_modules", "node_modules"),
+                ("pkg-1.0.tar.gz", "*.tar.gz"),
+                ("samples/metadata.db", "samples/metadata.db"),
+                ("sub/env", "env"),
+                ("test_data/foo.db", "test_data/*.db"),
+                ("x.log", "*.log"),
+            ]
+        );
+        assert!(sel.skipped.is_empty(), "{:?}", sel.skipped);
+        let f = &sel.files[2];
+        assert_eq!((f.size, f.path.clone()), (5, root.join("a.txt")));
+        assert!(f.mtime_ns > 0);
+        #[cfg(unix)]
+        assert!(f.file_id.is_some());
+        let snap = control.snapshot();
+        assert_eq!((snap.phase, snap.files_done, snap.bytes_done), (Phase::Selecting, 10, sel.total_bytes()));
+    }
+
+    #[test]
+    fn include_reaches_into_excluded_folders_quietly() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for rel in ["node_modules/keep/a.js", "node_modules/drop/b.js", "node_modules/c.js", "x.log"] {
+            write(root, rel, "x");
+        }
+        let o = opts(&[], &["node_modules/keep"]);
+        let sel = select(root, &o, &Control::default()).unwrap();
+        assert_eq!(rels(&sel), ["node_modules/keep/a.js"]);
+        let excl: Vec<&str> = sel.excluded.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(excl, ["node_modules", "x.log"]);
+    }
+
+    #[test]
+    fn gitignore_is_optional_reported_and_works_without_git() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, ".gitignore", "*.tmp\nout/\n!keep.tmp\n");
+        write(root, "sub/.gitignore", "local.txt\n");
+        for rel in ["a.tmp", "keep.tmp", "out/x", "sub/local.txt", "local.txt", "b.rs", "incl.tmp"] {
+            write(root, rel, "x");
+        }
+        let sel = select(root, &SelectOptions::default(), &Control::default()).unwrap();
+        assert_eq!(sel.files.len(), 9);
+
+        let mut o = SelectOptions { respect_gitignore: true, ..Default::default() };
+        o.include.push("incl.tmp".into());
+        let sel = select(root, &o, &Control::default()).unwrap();
+        assert_eq!(rels(&sel), [".gitignore", "b.rs", "incl.tmp", "keep.tmp", "local.txt", "sub/.gitignore"]);
+        let excl: Vec<(&str, &str)> =
+            sel.excluded.iter().map(|e| (e.path.as_str(), e.rule.as_str())).collect();
+        assert_eq!(excl, [("a.tmp", ".gitignore"), ("out", ".gitignore"), ("sub/local.txt", ".gitignore")]);
+    }
+
+    #[test]
+    fn gitignore_never_touches_dot_git() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, ".gitignore", "*\n!.gitignore\n");
+        write(root, ".git/objects/ab/cdef", "x");
+        write(root, "a.rs", "x");
+        let o = SelectOptions { respect_gitignore: true, ..Default::default() };
+        let sel = select(root, &o, &Control::default()).unwrap();
+        assert_eq!(rels(&sel), [".git/objects/ab/cdef", ".gitignore"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_and_special_files_are_skipped_with_a_reason() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "real/a.txt", "x");
+        std::os::unix::fs::symlink(root.join("real"), root.join("dirlink")).unwrap();
+        std::os::unix::fs::symlink(root.join("real/a.txt"), root.join("filelink")).unwrap();
+        std::os::unix::fs::symlink(root.join("nowhere"), root.join("broken")).unwrap();
+        let fifo = root.join("pipe");
+        let made_fifo = std::process::Command::new("mkfifo").arg(&fifo).status().map(|s| s.success());
+        let bad = std::ffi::OsStr::from_bytes(b"bad\xffname");
+        std::fs::write(root.join(bad), "x").unwrap();
+        let sel = select(root, &SelectOptions::default(), &Control::default()).unwrap();
+        assert_eq!(rels(&sel), ["real/a.txt"]);
+        let mut skipped: Vec<(&str, &str)> =
+            sel.skipped.iter().map(|s| (s.path.as_str(), s.reason.as_str())).collect();
+        if made_fifo.unwrap_or(false) {
+            assert!(skipped.contains(&("pipe", "fifo")), "{skipped:?}");
+            skipped.retain(|s| s.0 != "pipe");
+        }
+        assert_eq!(
+            skipped,
+            [
+                ("bad\u{FFFD}name", "name is not valid UTF-8"),
+                ("broken", "symlink (not followed)"),
+                ("dirlink", "symlink (not followed)"),
+                ("filelink", "symlink (not followed)"),
+            ]
+        );
+    }
+
+    #[test]
+    fn root_must_be_an_existing_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        let err = select(&missing, &SelectOptions::default(), &Control::default()).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NotFound);
+        assert!(err.message.contains("nope"), "{}", err.message);
+        write(dir.path(), "f", "x");
+        let err = select(&dir.path().join("f"), &SelectOptions::default(), &Control::default()).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn cancel_stops_the_walk() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..600 {
+            write(dir.path(), &format!("d{}/f{i}", i % 7), "x");
+        }
+        let control = Control::default();
+        control.cancel();
+        let err = select(dir.path(), &SelectOptions::default(), &control).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Cancelled);
+    }
+
+    #[test]
+    fn output_is_deterministic() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..300 {
+            write(dir.path(), &format!("d{}/e{}/f{i}.txt", i % 5, i % 3), "x");
+            write(dir.path(), &format!("d{}/f{i}.log", i % 4), "x");
+        }
+        let a = select(dir.path(), &SelectOptions::default(), &Control::default()).unwrap();
+        let b = select(dir.path(), &SelectOptions::default(), &Control::default()).unwrap();
+        assert_eq!(a, b);
+        assert!(a.files.windows(2).all(|w| w[0].rel < w[1].rel));
+        assert_eq!(a.excluded.len(), 300);
+    }
+}
