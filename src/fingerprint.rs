@@ -212,3 +212,217 @@ pub fn hash_files(
         .collect();
     Ok((hashed, stats))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+    use filetime::FileTime;
+
+    const H1: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+    const H2: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+
+    #[test]
+    fn tree_fingerprint_depends_on_paths_hashes_and_order() {
+        let base = tree_fingerprint(&[("a", H1), ("b", H2)]);
+        assert_eq!(base.len(), 64);
+        assert_eq!(base, tree_fingerprint(&[("a", H1), ("b", H2)]));
+        for other in [
+            tree_fingerprint(&[("a", H1), ("c", H2)]),
+            tree_fingerprint(&[("a", H1), ("b", H1)]),
+            tree_fingerprint(&[("b", H2), ("a", H1)]),
+            tree_fingerprint(&[("a", H1)]),
+            // The separators keep the pairs apart: no concatenation collision.
+            tree_fingerprint(&[("a\0", H1), ("b", H2)]),
+        ] {
+            assert_ne!(base, other);
+        }
+        assert_eq!(tree_fingerprint(&[]), blake3::hash(b"").to_hex().to_string());
+    }
+
+    #[test]
+    fn stat_cache_path_is_per_source_and_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = stat_cache_path(Path::new("/c"), dir.path());
+        let b = stat_cache_path(Path::new("/c"), &dir.path().join("."));
+        assert_eq!(a, b, "canonicalized");
+        assert!(a.starts_with("/c/statcache"));
+        assert_eq!(a.file_name().unwrap().len(), 32 + 5);
+        let missing = stat_cache_path(Path::new("/c"), Path::new("/no/such/dir"));
+        assert_ne!(a, missing);
+    }
+
+    /// Write `rel` under `root` with `body`, set its mtime an hour ago and
+    /// return it as selection would.
+    fn make(root: &Path, rel: &str, body: &[u8]) -> SelectedFile {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, body).unwrap();
+        let old = FileTime::from_unix_time(FileTime::now().unix_seconds() - 3600, 123_456_789);
+        filetime::set_file_mtime(&path, old).unwrap();
+        stat(root, rel)
+    }
+
+    fn stat(root: &Path, rel: &str) -> SelectedFile {
+        let path = root.join(rel);
+        let meta = std::fs::metadata(&path).unwrap();
+        let mtime = FileTime::from_last_modification_time(&meta);
+        #[cfg(unix)]
+        let file_id = Some(std::os::unix::fs::MetadataExt::ino(&meta));
+        #[cfg(not(unix))]
+        let file_id = None;
+        SelectedFile {
+            rel: rel.to_string(),
+            path,
+            size: meta.len(),
+            mtime_ns: mtime.unix_seconds() as i128 * 1_000_000_000 + mtime.nanoseconds() as i128,
+            file_id,
+        }
+    }
+
+    /// Same size, new content, old mtime put back: only a read can tell.
+    fn overwrite_keeping_stat(f: &SelectedFile, body: &[u8]) {
+        let meta = std::fs::metadata(&f.path).unwrap();
+        assert_eq!(meta.len(), body.len() as u64);
+        let mtime = FileTime::from_last_modification_time(&meta);
+        std::fs::write(&f.path, body).unwrap();
+        filetime::set_file_mtime(&f.path, mtime).unwrap();
+    }
+
+    fn hashes(v: &[HashedFile]) -> Vec<&str> {
+        v.iter().map(|h| h.blake3.as_str()).collect()
+    }
+
+    #[test]
+    fn hashes_in_input_order_without_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = vec![make(dir.path(), "b", b"bee"), make(dir.path(), "a/x", b"")];
+        let control = Control::default();
+        let (out, stats) = hash_files(&files, None, &control).unwrap();
+        assert_eq!(hashes(&out), [blake3::hash(b"bee").to_hex().as_str(), blake3::hash(b"").to_hex().as_str()]);
+        assert_eq!(out[0].file, files[0]);
+        assert_eq!(stats, HashStats { files_read: 2, bytes_read: 3, files_cached: 0 });
+        let s = control.snapshot();
+        assert_eq!((s.phase, s.files_done, s.files_total, s.bytes_done), (Phase::Hashing, 2, 2, 3));
+    }
+
+    #[test]
+    fn unchanged_files_come_from_the_cache_without_a_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        let cache = stat_cache_path(&dir.path().join("cache"), &src);
+        let files: Vec<_> = (0..20).map(|i| make(&src, &format!("f{i}"), format!("v1-{i:03}").as_bytes())).collect();
+        let (first, stats) = hash_files(&files, Some(&cache), &Control::default()).unwrap();
+        assert_eq!((stats.files_read, stats.files_cached), (20, 0));
+        assert!(cache.is_file());
+
+        // New content, same size and mtime: the cached (old) hash comes back,
+        // which proves the file was not opened.
+        overwrite_keeping_stat(&files[3], b"v2-003");
+        assert_eq!(stat(&src, "f3"), files[3]);
+        let (second, stats) = hash_files(&files, Some(&cache), &Control::default()).unwrap();
+        assert_eq!(stats, HashStats { files_read: 0, bytes_read: 0, files_cached: 20 });
+        assert_eq!(hashes(&first), hashes(&second));
+        assert_eq!(second[3].blake3, blake3::hash(b"v1-003").to_hex().as_str());
+    }
+
+    #[test]
+    fn changed_size_mtime_or_id_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache.json");
+        let mut files: Vec<_> =
+            (0..4).map(|i| make(dir.path(), &format!("f{i}"), format!("old{i}").as_bytes())).collect();
+        hash_files(&files, Some(&cache), &Control::default()).unwrap();
+
+        std::fs::write(&files[0].path, b"longer0").unwrap(); // size
+        overwrite_keeping_stat(&files[1], b"new1");
+        filetime::set_file_mtime(&files[1].path, FileTime::from_unix_time(1_000_000, 0)).unwrap(); // mtime
+        files[0] = stat(dir.path(), "f0");
+        files[1] = stat(dir.path(), "f1");
+        files[2].file_id = Some(files[2].file_id.unwrap_or(0).wrapping_add(1)); // file id
+        let (out, stats) = hash_files(&files, Some(&cache), &Control::default()).unwrap();
+        assert_eq!((stats.files_read, stats.files_cached), (3, 1));
+        assert_eq!(stats.bytes_read, 7 + 4 + 4);
+        assert_eq!(out[0].blake3, blake3::hash(b"longer0").to_hex().as_str());
+        assert_eq!(out[1].blake3, blake3::hash(b"new1").to_hex().as_str());
+    }
+
+    #[test]
+    fn corrupt_or_foreign_cache_is_ignored_and_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("statcache").join("x.json");
+        let files = vec![make(dir.path(), "a", b"aaa")];
+        std::fs::create_dir_all(cache.parent().unwrap()).unwrap();
+        for junk in [&b"{not json"[..], b"", b"{\"version\":99,\"entries\":[]}", b"[1,2,3]"] {
+            std::fs::write(&cache, junk).unwrap();
+            let (out, stats) = hash_files(&files, Some(&cache), &Control::default()).unwrap();
+            assert_eq!(stats.files_read, 1);
+            assert_eq!(out[0].blake3, blake3::hash(b"aaa").to_hex().as_str());
+        }
+        // The last run rewrote it: now it serves.
+        let (_, stats) = hash_files(&files, Some(&cache), &Control::default()).unwrap();
+        assert_eq!(stats.files_cached, 1);
+        // Only the cache file is left in its folder (the temp file was renamed).
+        assert_eq!(std::fs::read_dir(cache.parent().unwrap()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn cache_keeps_only_current_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("c.json");
+        let a = make(dir.path(), "a", b"a");
+        let b = make(dir.path(), "b", b"b");
+        hash_files(&[a.clone(), b], Some(&cache), &Control::default()).unwrap();
+        hash_files(std::slice::from_ref(&a), Some(&cache), &Control::default()).unwrap();
+        let c: CacheFile = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+        let rels: Vec<&str> = c.entries.iter().map(|e| e.rel.as_str()).collect();
+        assert_eq!(rels, ["a"]);
+    }
+
+    #[test]
+    fn racily_clean_files_are_not_trusted_next_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("c.json");
+        let path = dir.path().join("fresh");
+        std::fs::write(&path, b"one").unwrap(); // mtime: now
+        let fresh = stat(dir.path(), "fresh");
+        hash_files(std::slice::from_ref(&fresh), Some(&cache), &Control::default()).unwrap();
+        overwrite_keeping_stat(&fresh, b"two");
+        let (out, stats) = hash_files(std::slice::from_ref(&fresh), Some(&cache), &Control::default()).unwrap();
+        assert_eq!(stats.files_read, 1);
+        assert_eq!(out[0].blake3, blake3::hash(b"two").to_hex().as_str());
+    }
+
+    #[test]
+    fn large_files_use_the_mmap_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let body: Vec<u8> = (0..MMAP_THRESHOLD + 12345).map(|i| (i % 251) as u8).collect();
+        let f = make(dir.path(), "big.bin", &body);
+        let (out, stats) = hash_files(&[f], None, &Control::default()).unwrap();
+        assert_eq!(out[0].blake3, blake3::hash(&body).to_hex().as_str());
+        assert_eq!(stats.bytes_read, body.len() as u64);
+    }
+
+    #[test]
+    fn read_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = make(dir.path(), "gone", b"x");
+        std::fs::remove_file(&f.path).unwrap();
+        f.rel = "gone".into();
+        let err = hash_files(&[f], None, &Control::default()).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NotFound);
+        assert!(err.message.contains("gone"), "{}", err.message);
+    }
+
+    #[test]
+    fn cancel_returns_cancelled_and_leaves_the_cache_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("c.json");
+        let files: Vec<_> = (0..50).map(|i| make(dir.path(), &format!("f{i}"), b"x")).collect();
+        let control = Control::default();
+        control.cancel();
+        let err = hash_files(&files, Some(&cache), &control).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Cancelled);
+        assert!(!cache.exists());
+    }
+}
