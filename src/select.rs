@@ -583,7 +583,7 @@ impl Drop for Visitor<'_, '_> {
 
 impl<'s, 'a: 's> ParallelVisitorBuilder<'s> for &'s Walk<'a> {
     fn build(&mut self) -> Box<dyn ParallelVisitor + 's> {
-        Box::new(Visitor { walk: *self, local: Selection::default(), seen: 0 })
+        Box::new(Visitor { walk: self, local: Selection::default(), seen: 0 })
     }
 }
 
