@@ -2,11 +2,16 @@
 //! (path, hash) pairs. A per-source stat cache (size, mtime, file id -> hash)
 //! lets an unchanged repository cost a directory walk, not a re-read.
 
+use std::collections::HashMap;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::progress::Control;
+use rayon::prelude::*;
+
+use crate::progress::{Control, Phase};
 use crate::select::SelectedFile;
-use crate::Result;
+use crate::{Error, Result};
 
 /// A selected file with its content hash (lower-case hex BLAKE3).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -27,22 +32,397 @@ pub struct HashStats {
 
 /// The tree fingerprint: BLAKE3 over each `rel \0 hash \n`, in the given
 /// (sorted) order. Pure; hex.
-pub fn tree_fingerprint(_files: &[(&str, &str)]) -> String {
-    todo!("fingerprint: tree")
+pub fn tree_fingerprint(files: &[(&str, &str)]) -> String {
+    let mut h = blake3::Hasher::new();
+    for (rel, hash) in files {
+        h.update(rel.as_bytes());
+        h.update(b"\0");
+        h.update(hash.as_bytes());
+        h.update(b"\n");
+    }
+    h.finalize().to_hex().to_string()
 }
 
-/// Where the stat cache of `source` lives under `cache_dir`.
-pub fn stat_cache_path(_cache_dir: &Path, _source: &Path) -> PathBuf {
-    todo!("fingerprint: cache path")
+/// Where the stat cache of `source` lives under `cache_dir`:
+/// `<cache_dir>/statcache/<first 32 hex of BLAKE3(canonical source path)>.json`.
+pub fn stat_cache_path(cache_dir: &Path, source: &Path) -> PathBuf {
+    let canonical = std::fs::canonicalize(source).unwrap_or_else(|_| source.to_path_buf());
+    let hex = blake3::hash(canonical.as_os_str().as_encoded_bytes()).to_hex();
+    cache_dir.join("statcache").join(format!("{}.json", &hex[..32]))
+}
+
+/// Files at least this big are hashed with blake3's multi-threaded mmap path.
+const MMAP_THRESHOLD: u64 = 16 * 1024 * 1024;
+/// Read buffer for smaller files (one per rayon worker, reused).
+const BUF_SIZE: usize = 256 * 1024;
+/// Bump when the cache format or its meaning changes: old caches are ignored.
+const CACHE_VERSION: u32 = 1;
+
+/// Racy-clean margin. A file whose mtime is this close to (or after) the
+/// moment hashing started is not stored in the cache: a later write that
+/// lands in the same timestamp tick (2 s on FAT, coarse kernel clocks
+/// elsewhere) could change its content without changing size or mtime, and
+/// the cache would then vouch for stale content. Such files are simply read
+/// again next time (as git does with its "racily clean" index entries).
+const RACY_MARGIN: Duration = Duration::from_secs(2);
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct CacheFile {
+    version: u32,
+    entries: Vec<CacheEntry>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct CacheEntry {
+    rel: String,
+    size: u64,
+    mtime_ns: i128,
+    file_id: Option<u64>,
+    blake3: String,
+}
+
+/// The cache at `path`, keyed by rel; anything unreadable or malformed
+/// counts as no cache (it is only an optimisation).
+fn load_cache(path: &Path) -> HashMap<String, CacheEntry> {
+    let Ok(bytes) = std::fs::read(path) else { return HashMap::new() };
+    match serde_json::from_slice::<CacheFile>(&bytes) {
+        Ok(c) if c.version == CACHE_VERSION => c
+            .entries
+            .into_iter()
+            .filter(|e| e.blake3.len() == 64 && e.blake3.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(|e| (e.rel.clone(), e))
+            .collect(),
+        _ => HashMap::new(),
+    }
+}
+
+/// Write the cache atomically: a temp file in the same folder, then rename.
+/// Best effort: a cache that cannot be written costs a re-read next time,
+/// never a failed backup.
+fn store_cache(path: &Path, cache: &CacheFile) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    {
+        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+        serde_json::to_writer(&mut w, cache)?;
+        w.flush()?;
+    }
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Read and hash one file; returns the hex hash and the bytes read.
+fn hash_one(file: &SelectedFile, buf: &mut [u8]) -> std::io::Result<(String, u64)> {
+    let mut hasher = blake3::Hasher::new();
+    if file.size >= MMAP_THRESHOLD {
+        hasher.update_mmap_rayon(&file.path)?;
+        return Ok((hasher.finalize().to_hex().to_string(), hasher.count()));
+    }
+    let mut f = std::fs::File::open(&file.path)?;
+    let mut total = 0u64;
+    loop {
+        let n = match f.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((hasher.finalize().to_hex().to_string(), total))
 }
 
 /// Hash `files` in parallel, using and then updating the stat cache at
 /// `cache` (None: no cache). The cache is written atomically; a corrupt or
 /// missing cache is ignored, never fatal. Checks `control` for cancel.
 pub fn hash_files(
-    _files: &[SelectedFile],
-    _cache: Option<&Path>,
-    _control: &Control,
+    files: &[SelectedFile],
+    cache: Option<&Path>,
+    control: &Control,
 ) -> Result<(Vec<HashedFile>, HashStats)> {
-    todo!("fingerprint: hash")
+    let old = cache.map(load_cache).unwrap_or_default();
+    let started = SystemTime::now();
+    let total_bytes = files.iter().map(|f| f.size).sum();
+    control.begin(Phase::Hashing, files.len() as u64, total_bytes);
+
+    // Per file: the hash and, when it was read, how many bytes.
+    let results: Vec<(String, Option<u64>)> = files
+        .par_iter()
+        .enumerate()
+        .map_init(
+            || vec![0u8; BUF_SIZE],
+            |buf, (i, f)| -> Result<(String, Option<u64>)> {
+                control.check()?;
+                if let Some(e) = old.get(&f.rel) {
+                    if e.size == f.size && e.mtime_ns == f.mtime_ns && e.file_id == f.file_id {
+                        control.advance(1, f.size);
+                        return Ok((e.blake3.clone(), None));
+                    }
+                }
+                if i % 64 == 0 || f.size >= MMAP_THRESHOLD {
+                    control.set_current(&f.rel);
+                }
+                let (hash, n) = hash_one(f, buf).map_err(|e| Error::io("read", &f.path, e))?;
+                control.advance(1, f.size);
+                Ok((hash, Some(n)))
+            },
+        )
+        .collect::<Result<_>>()?;
+    control.check()?;
+
+    let mut stats = HashStats::default();
+    for (_, read) in &results {
+        match read {
+            Some(n) => {
+                stats.files_read += 1;
+                stats.bytes_read += n;
+            }
+            None => stats.files_cached += 1,
+        }
+    }
+
+    if let Some(path) = cache {
+        let racy_from = started
+            .checked_sub(RACY_MARGIN)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(i128::MIN, |d| d.as_nanos() as i128);
+        let entries = files
+            .iter()
+            .zip(&results)
+            .filter(|(f, _)| f.mtime_ns < racy_from)
+            .map(|(f, (hash, _))| CacheEntry {
+                rel: f.rel.clone(),
+                size: f.size,
+                mtime_ns: f.mtime_ns,
+                file_id: f.file_id,
+                blake3: hash.clone(),
+            })
+            .collect();
+        // Best effort, see store_cache.
+        let _ = store_cache(path, &CacheFile { version: CACHE_VERSION, entries });
+    }
+
+    let hashed = files
+        .iter()
+        .zip(results)
+        .map(|(f, (blake3, _))| HashedFile { file: f.clone(), blake3 })
+        .collect();
+    Ok((hashed, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+    use filetime::FileTime;
+
+    const H1: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+    const H2: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+
+    #[test]
+    fn tree_fingerprint_depends_on_paths_hashes_and_order() {
+        let base = tree_fingerprint(&[("a", H1), ("b", H2)]);
+        assert_eq!(base.len(), 64);
+        assert_eq!(base, tree_fingerprint(&[("a", H1), ("b", H2)]));
+        for other in [
+            tree_fingerprint(&[("a", H1), ("c", H2)]),
+            tree_fingerprint(&[("a", H1), ("b", H1)]),
+            tree_fingerprint(&[("b", H2), ("a", H1)]),
+            tree_fingerprint(&[("a", H1)]),
+            // The separators keep the pairs apart: no concatenation collision.
+            tree_fingerprint(&[("a\0", H1), ("b", H2)]),
+        ] {
+            assert_ne!(base, other);
+        }
+        assert_eq!(tree_fingerprint(&[]), blake3::hash(b"").to_hex().to_string());
+    }
+
+    #[test]
+    fn stat_cache_path_is_per_source_and_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = stat_cache_path(Path::new("/c"), dir.path());
+        let b = stat_cache_path(Path::new("/c"), &dir.path().join("."));
+        assert_eq!(a, b, "canonicalized");
+        assert!(a.starts_with("/c/statcache"));
+        assert_eq!(a.file_name().unwrap().len(), 32 + 5);
+        let missing = stat_cache_path(Path::new("/c"), Path::new("/no/such/dir"));
+        assert_ne!(a, missing);
+    }
+
+    /// Write `rel` under `root` with `body`, set its mtime an hour ago and
+    /// return it as selection would.
+    fn make(root: &Path, rel: &str, body: &[u8]) -> SelectedFile {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, body).unwrap();
+        let old = FileTime::from_unix_time(FileTime::now().unix_seconds() - 3600, 123_456_789);
+        filetime::set_file_mtime(&path, old).unwrap();
+        stat(root, rel)
+    }
+
+    fn stat(root: &Path, rel: &str) -> SelectedFile {
+        let path = root.join(rel);
+        let meta = std::fs::metadata(&path).unwrap();
+        let mtime = FileTime::from_last_modification_time(&meta);
+        #[cfg(unix)]
+        let file_id = Some(std::os::unix::fs::MetadataExt::ino(&meta));
+        #[cfg(not(unix))]
+        let file_id = None;
+        SelectedFile {
+            rel: rel.to_string(),
+            path,
+            size: meta.len(),
+            mtime_ns: mtime.unix_seconds() as i128 * 1_000_000_000 + mtime.nanoseconds() as i128,
+            file_id,
+        }
+    }
+
+    /// Same size, new content, old mtime put back: only a read can tell.
+    fn overwrite_keeping_stat(f: &SelectedFile, body: &[u8]) {
+        let meta = std::fs::metadata(&f.path).unwrap();
+        assert_eq!(meta.len(), body.len() as u64);
+        let mtime = FileTime::from_last_modification_time(&meta);
+        std::fs::write(&f.path, body).unwrap();
+        filetime::set_file_mtime(&f.path, mtime).unwrap();
+    }
+
+    fn hashes(v: &[HashedFile]) -> Vec<&str> {
+        v.iter().map(|h| h.blake3.as_str()).collect()
+    }
+
+    #[test]
+    fn hashes_in_input_order_without_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = vec![make(dir.path(), "b", b"bee"), make(dir.path(), "a/x", b"")];
+        let control = Control::default();
+        let (out, stats) = hash_files(&files, None, &control).unwrap();
+        assert_eq!(hashes(&out), [blake3::hash(b"bee").to_hex().as_str(), blake3::hash(b"").to_hex().as_str()]);
+        assert_eq!(out[0].file, files[0]);
+        assert_eq!(stats, HashStats { files_read: 2, bytes_read: 3, files_cached: 0 });
+        let s = control.snapshot();
+        assert_eq!((s.phase, s.files_done, s.files_total, s.bytes_done), (Phase::Hashing, 2, 2, 3));
+    }
+
+    #[test]
+    fn unchanged_files_come_from_the_cache_without_a_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        let cache = stat_cache_path(&dir.path().join("cache"), &src);
+        let files: Vec<_> = (0..20).map(|i| make(&src, &format!("f{i}"), format!("v1-{i:03}").as_bytes())).collect();
+        let (first, stats) = hash_files(&files, Some(&cache), &Control::default()).unwrap();
+        assert_eq!((stats.files_read, stats.files_cached), (20, 0));
+        assert!(cache.is_file());
+
+        // New content, same size and mtime: the cached (old) hash comes back,
+        // which proves the file was not opened.
+        overwrite_keeping_stat(&files[3], b"v2-003");
+        assert_eq!(stat(&src, "f3"), files[3]);
+        let (second, stats) = hash_files(&files, Some(&cache), &Control::default()).unwrap();
+        assert_eq!(stats, HashStats { files_read: 0, bytes_read: 0, files_cached: 20 });
+        assert_eq!(hashes(&first), hashes(&second));
+        assert_eq!(second[3].blake3, blake3::hash(b"v1-003").to_hex().as_str());
+    }
+
+    #[test]
+    fn changed_size_mtime_or_id_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache.json");
+        let mut files: Vec<_> =
+            (0..4).map(|i| make(dir.path(), &format!("f{i}"), format!("old{i}").as_bytes())).collect();
+        hash_files(&files, Some(&cache), &Control::default()).unwrap();
+
+        std::fs::write(&files[0].path, b"longer0").unwrap(); // size
+        overwrite_keeping_stat(&files[1], b"new1");
+        filetime::set_file_mtime(&files[1].path, FileTime::from_unix_time(1_000_000, 0)).unwrap(); // mtime
+        files[0] = stat(dir.path(), "f0");
+        files[1] = stat(dir.path(), "f1");
+        files[2].file_id = Some(files[2].file_id.unwrap_or(0).wrapping_add(1)); // file id
+        let (out, stats) = hash_files(&files, Some(&cache), &Control::default()).unwrap();
+        assert_eq!((stats.files_read, stats.files_cached), (3, 1));
+        assert_eq!(stats.bytes_read, 7 + 4 + 4);
+        assert_eq!(out[0].blake3, blake3::hash(b"longer0").to_hex().as_str());
+        assert_eq!(out[1].blake3, blake3::hash(b"new1").to_hex().as_str());
+    }
+
+    #[test]
+    fn corrupt_or_foreign_cache_is_ignored_and_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("statcache").join("x.json");
+        let files = vec![make(dir.path(), "a", b"aaa")];
+        std::fs::create_dir_all(cache.parent().unwrap()).unwrap();
+        for junk in [&b"{not json"[..], b"", b"{\"version\":99,\"entries\":[]}", b"[1,2,3]"] {
+            std::fs::write(&cache, junk).unwrap();
+            let (out, stats) = hash_files(&files, Some(&cache), &Control::default()).unwrap();
+            assert_eq!(stats.files_read, 1);
+            assert_eq!(out[0].blake3, blake3::hash(b"aaa").to_hex().as_str());
+        }
+        // The last run rewrote it: now it serves.
+        let (_, stats) = hash_files(&files, Some(&cache), &Control::default()).unwrap();
+        assert_eq!(stats.files_cached, 1);
+        // Only the cache file is left in its folder (the temp file was renamed).
+        assert_eq!(std::fs::read_dir(cache.parent().unwrap()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn cache_keeps_only_current_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("c.json");
+        let a = make(dir.path(), "a", b"a");
+        let b = make(dir.path(), "b", b"b");
+        hash_files(&[a.clone(), b], Some(&cache), &Control::default()).unwrap();
+        hash_files(std::slice::from_ref(&a), Some(&cache), &Control::default()).unwrap();
+        let c: CacheFile = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+        let rels: Vec<&str> = c.entries.iter().map(|e| e.rel.as_str()).collect();
+        assert_eq!(rels, ["a"]);
+    }
+
+    #[test]
+    fn racily_clean_files_are_not_trusted_next_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("c.json");
+        let path = dir.path().join("fresh");
+        std::fs::write(&path, b"one").unwrap(); // mtime: now
+        let fresh = stat(dir.path(), "fresh");
+        hash_files(std::slice::from_ref(&fresh), Some(&cache), &Control::default()).unwrap();
+        overwrite_keeping_stat(&fresh, b"two");
+        let (out, stats) = hash_files(std::slice::from_ref(&fresh), Some(&cache), &Control::default()).unwrap();
+        assert_eq!(stats.files_read, 1);
+        assert_eq!(out[0].blake3, blake3::hash(b"two").to_hex().as_str());
+    }
+
+    #[test]
+    fn large_files_use_the_mmap_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let body: Vec<u8> = (0..MMAP_THRESHOLD + 12345).map(|i| (i % 251) as u8).collect();
+        let f = make(dir.path(), "big.bin", &body);
+        let (out, stats) = hash_files(&[f], None, &Control::default()).unwrap();
+        assert_eq!(out[0].blake3, blake3::hash(&body).to_hex().as_str());
+        assert_eq!(stats.bytes_read, body.len() as u64);
+    }
+
+    #[test]
+    fn read_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = make(dir.path(), "gone", b"x");
+        std::fs::remove_file(&f.path).unwrap();
+        f.rel = "gone".into();
+        let err = hash_files(&[f], None, &Control::default()).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NotFound);
+        assert!(err.message.contains("gone"), "{}", err.message);
+    }
+
+    #[test]
+    fn cancel_returns_cancelled_and_leaves_the_cache_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("c.json");
+        let files: Vec<_> = (0..50).map(|i| make(dir.path(), &format!("f{i}"), b"x")).collect();
+        let control = Control::default();
+        control.cancel();
+        let err = hash_files(&files, Some(&cache), &control).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Cancelled);
+        assert!(!cache.exists());
+    }
 }

@@ -7,10 +7,15 @@
 //! skipped and reported, as are FIFOs, sockets and devices. Output is sorted
 //! by relative path (forward slashes) so every later step is deterministic.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
 
-use crate::progress::Control;
-use crate::Result;
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use ignore::{DirEntry, ParallelVisitor, ParallelVisitorBuilder, WalkState};
+
+use crate::progress::{Control, Phase};
+use crate::{Error, ErrorKind, Result};
 
 /// The original script's exclusions, always applied.
 pub const DEFAULT_EXCLUDES: &[&str] = &[
@@ -79,24 +84,883 @@ impl Selection {
     }
 }
 
+
+// ---------------------------------------------------------------------------
+// Rules (pure)
+// ---------------------------------------------------------------------------
+//
+// How a glob is read (gitignore-style, on path components):
+// - no `/` (`env`, `*.pyc`, `build`): matches any single component anywhere,
+//   file or folder name; `*` never crosses `/`, the dot is literal.
+// - with `/` (`samples/metadata.db`, `test_data/*.db`): matches any run of
+//   whole components, i.e. the path or any suffix of it (or of an ancestor)
+//   starting at a component boundary. Unlike git, a middle slash does NOT
+//   anchor to the root, because the original means "samples/metadata.db
+//   anywhere". A leading `/` anchors to the source root.
+// - a trailing `/` (`logs/`) matches folders only.
+// - a rule that matches a folder matches everything beneath it, so a path is
+//   checked component by component from the root; the shallowest match is
+//   reported (the folder that was pruned).
+// - `include` globs are read the same way and win over every exclusion
+//   (defaults, build, user, .gitignore): an included folder brings back all
+//   of its contents.
+// - `.git/` (at any depth) and everything inside it is opaque to the rules:
+//   only the `.git` folder itself is tested, so a branch named `build` or a
+//   `.git/logs/x.log` is never dropped. Nothing but an explicit rule naming
+//   `.git` can exclude it.
+
+/// One rule as written, plus how it was parsed.
+#[derive(Debug)]
+struct Pattern {
+    rule: String,
+    dir_only: bool,
+    anchored: bool,
+}
+
+/// A list of rules compiled into two glob sets: single-component rules and
+/// multi-component rules. Indices keep the order rules were given in.
+#[derive(Debug)]
+struct RuleSet {
+    pats: Vec<Pattern>,
+    names: globset::GlobSet,
+    name_ids: Vec<usize>,
+    paths: globset::GlobSet,
+    path_ids: Vec<usize>,
+}
+
+/// Whether the file system in use compares names case-insensitively.
+/// Windows file systems are case-insensitive, so match rules that way there.
+const CASE_INSENSITIVE: bool = cfg!(windows);
+
+fn is_git_dir_name(name: &str) -> bool {
+    if CASE_INSENSITIVE {
+        name.eq_ignore_ascii_case(".git")
+    } else {
+        name == ".git"
+    }
+}
+
+impl RuleSet {
+    fn new<'a>(rules: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<RuleSet> {
+        let mut pats = Vec::new();
+        let mut names = globset::GlobSetBuilder::new();
+        let mut name_ids = Vec::new();
+        let mut paths = globset::GlobSetBuilder::new();
+        let mut path_ids = Vec::new();
+        for (rule, origin) in rules {
+            let mut body = rule;
+            let dir_only = body.ends_with('/');
+            body = body.trim_end_matches('/');
+            let anchored = body.starts_with('/');
+            body = body.trim_start_matches('/');
+            if body.is_empty() {
+                return Err(Error::invalid(format!("invalid {origin} glob '{rule}': empty pattern")));
+            }
+            let glob = globset::GlobBuilder::new(body)
+                .literal_separator(true)
+                .case_insensitive(CASE_INSENSITIVE)
+                .build()
+                .map_err(|e| Error::invalid(format!("invalid {origin} glob '{rule}': {}", e.kind())))?;
+            let id = pats.len();
+            if body.contains('/') || anchored {
+                paths.add(glob);
+                path_ids.push(id);
+            } else {
+                names.add(glob);
+                name_ids.push(id);
+            }
+            pats.push(Pattern { rule: rule.to_string(), dir_only, anchored });
+        }
+        let build = |b: globset::GlobSetBuilder| {
+            b.build().map_err(|e| Error::invalid(format!("invalid glob: {e}")))
+        };
+        Ok(RuleSet { pats, names: build(names)?, name_ids, paths: build(paths)?, path_ids })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.pats.is_empty()
+    }
+
+    /// The index of the rule that matches `rel` or one of its ancestors,
+    /// shallowest ancestor first, then the earliest rule.
+    fn first_match(&self, rel: &str, is_dir: bool) -> Option<usize> {
+        if self.is_empty() || rel.is_empty() {
+            return None;
+        }
+        let mut hits = Vec::new();
+        // Byte offsets where each component starts.
+        let starts: Vec<usize> = std::iter::once(0)
+            .chain(rel.match_indices('/').map(|(i, _)| i + 1))
+            .collect();
+        let n = starts.len();
+        for j in 0..n {
+            let end = if j + 1 < n { starts[j + 1] - 1 } else { rel.len() };
+            let this_is_dir = j + 1 < n || is_dir;
+            let mut best: Option<usize> = None;
+            let consider = |id: usize, best: &mut Option<usize>| {
+                let p = &self.pats[id];
+                if (!p.dir_only || this_is_dir) && best.is_none_or(|b| id < b) {
+                    *best = Some(id);
+                }
+            };
+            if !self.name_ids.is_empty() {
+                self.names.matches_into(&rel[starts[j]..end], &mut hits);
+                for &h in &hits {
+                    consider(self.name_ids[h], &mut best);
+                }
+            }
+            if !self.path_ids.is_empty() {
+                for (i, &start) in starts[..=j].iter().enumerate() {
+                    self.paths.matches_into(&rel[start..end], &mut hits);
+                    for &h in &hits {
+                        let id = self.path_ids[h];
+                        if i == 0 || !self.pats[id].anchored {
+                            consider(id, &mut best);
+                        }
+                    }
+                }
+            }
+            if best.is_some() {
+                return best;
+            }
+        }
+        None
+    }
+}
+
 /// The compiled rules (pure: no disk). `matched_rule(rel, is_dir)` says which
 /// rule, if any, excludes a relative path.
+#[derive(Debug)]
 pub struct Rules {
-    _private: (),
+    exclude: RuleSet,
+    include: RuleSet,
 }
 
 impl Rules {
-    pub fn new(_opts: &SelectOptions) -> Result<Rules> {
-        todo!("select: compile rules")
+    pub fn new(opts: &SelectOptions) -> Result<Rules> {
+        let build: &[&str] = if opts.include_build { &[] } else { BUILD_EXCLUDES };
+        let exclude = RuleSet::new(
+            DEFAULT_EXCLUDES
+                .iter()
+                .chain(build)
+                .map(|r| (*r, "default"))
+                .chain(opts.exclude.iter().map(|r| (r.as_str(), "exclude"))),
+        )?;
+        let include = RuleSet::new(opts.include.iter().map(|r| (r.as_str(), "include")))?;
+        Ok(Rules { exclude, include })
+    }
+
+    /// Whether some include glob keeps `rel` (or an ancestor of it).
+    fn is_included(&self, rel: &str, is_dir: bool) -> bool {
+        self.include.first_match(rel, is_dir).is_some()
+    }
+
+    fn has_includes(&self) -> bool {
+        !self.include.is_empty()
     }
 
     /// The rule (as written) that excludes `rel`, or None when it is kept.
-    pub fn matched_rule(&self, _rel: &str, _is_dir: bool) -> Option<&str> {
-        todo!("select: match")
+    pub fn matched_rule(&self, rel: &str, is_dir: bool) -> Option<&str> {
+        let (rel, is_dir) = match rel.strip_suffix('/') {
+            Some(r) => (r, true),
+            None => (rel, is_dir),
+        };
+        if self.is_included(rel, is_dir) {
+            return None;
+        }
+        let (rel, is_dir) = up_to_git_dir(rel, is_dir);
+        self.exclude.first_match(rel, is_dir).map(|id| self.exclude.pats[id].rule.as_str())
+    }
+}
+
+/// `rel` cut after its first `.git` component (which is then a folder when
+/// something follows it): what the rules see of a path inside `.git/`.
+fn up_to_git_dir(rel: &str, is_dir: bool) -> (&str, bool) {
+    let mut start = 0;
+    for comp in rel.split('/') {
+        let end = start + comp.len();
+        if is_git_dir_name(comp) {
+            return if end == rel.len() { (rel, is_dir) } else { (&rel[..end], true) };
+        }
+        start = end + 1;
+    }
+    (rel, is_dir)
+}
+
+/// The part of `rel` that .gitignore files may judge: everything before the
+/// first `.git` component (git never ignores its own folder). None: nothing.
+fn gitignore_target(rel: &str, is_dir: bool) -> Option<(&str, bool)> {
+    let mut start = 0;
+    for comp in rel.split('/') {
+        if is_git_dir_name(comp) {
+            return if start == 0 { None } else { Some((&rel[..start - 1], true)) };
+        }
+        start += comp.len() + 1;
+    }
+    Some((rel, is_dir))
+}
+
+// ---------------------------------------------------------------------------
+// The walk
+// ---------------------------------------------------------------------------
+
+/// The .gitignore matchers in force in one folder, shallowest first.
+type Chain = Arc<Vec<Arc<Gitignore>>>;
+
+/// State shared by the walker threads.
+struct Walk<'a> {
+    root: &'a Path,
+    rules: Rules,
+    control: &'a Control,
+    respect_gitignore: bool,
+    /// Folder (absolute walk path) -> gitignore chain for its children.
+    chains: RwLock<HashMap<PathBuf, Chain>>,
+    /// Excluded folders that are still walked because include globs exist;
+    /// their contents are dropped quietly (the folder itself is reported).
+    excluded_dirs: RwLock<HashSet<PathBuf>>,
+    out: Mutex<Selection>,
+    cancelled: std::sync::atomic::AtomicBool,
+}
+
+/// Check for cancel every this many entries (per walker thread).
+const CANCEL_EVERY: u32 = 256;
+
+impl Walk<'_> {
+    fn rel_of(&self, path: &Path) -> std::result::Result<String, String> {
+        let rel = path.strip_prefix(self.root).unwrap_or(path);
+        let mut out = String::new();
+        for comp in rel.components() {
+            let s = comp.as_os_str();
+            match s.to_str() {
+                Some(s) => {
+                    if !out.is_empty() {
+                        out.push('/');
+                    }
+                    out.push_str(s);
+                }
+                None => return Err(rel.to_string_lossy().replace('\\', "/")),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The chain in force for entries of folder `dir`.
+    fn chain_of(&self, dir: &Path) -> Chain {
+        self.chains.read().ok().and_then(|m| m.get(dir).cloned()).unwrap_or_default()
+    }
+
+    /// Record the chain for the children of folder `dir` (call before they
+    /// are visited: the walker reads a folder only after visiting it).
+    fn enter_dir(&self, dir: &Path, parent_chain: Chain, is_root: bool) {
+        if !self.respect_gitignore {
+            return;
+        }
+        let mut builder = GitignoreBuilder::new(dir);
+        builder.case_insensitive(CASE_INSENSITIVE).ok();
+        let mut any = false;
+        let mut files = vec![dir.join(".gitignore")];
+        if is_root {
+            files.push(dir.join(".git").join("info").join("exclude"));
+        }
+        for f in files {
+            if f.is_file() {
+                // Bad lines are skipped, as git does; the rest still applies.
+                let _ = builder.add(&f);
+                any = true;
+            }
+        }
+        let chain = match builder.build() {
+            Ok(gi) if any && !gi.is_empty() => {
+                let mut v = (*parent_chain).clone();
+                v.push(Arc::new(gi));
+                Arc::new(v)
+            }
+            _ => parent_chain,
+        };
+        if let Ok(mut m) = self.chains.write() {
+            m.insert(dir.to_path_buf(), chain);
+        }
+    }
+
+    fn gitignored(&self, chain: &Chain, rel: &str, is_dir: bool) -> bool {
+        let Some((target, is_dir)) = gitignore_target(rel, is_dir) else { return false };
+        let abs = self.root.join(target);
+        for gi in chain.iter().rev() {
+            match gi.matched_path_or_any_parents(&abs, is_dir) {
+                ignore::Match::Ignore(_) => return true,
+                ignore::Match::Whitelist(_) => return false,
+                ignore::Match::None => {}
+            }
+        }
+        false
+    }
+
+    fn visit_entry(&self, dent: DirEntry, local: &mut Selection) -> WalkState {
+        let path = dent.path();
+        if dent.depth() == 0 {
+            self.enter_dir(path, Chain::default(), true);
+            return WalkState::Continue;
+        }
+        let rel = match self.rel_of(path) {
+            Ok(rel) => rel,
+            Err(lossy) => {
+                local.skipped.push(Skipped { path: lossy, reason: "name is not valid UTF-8".into() });
+                return WalkState::Skip;
+            }
+        };
+        let Some(ft) = dent.file_type() else {
+            local.skipped.push(Skipped { path: rel, reason: "unknown file type".into() });
+            return WalkState::Skip;
+        };
+        let is_dir = ft.is_dir(); // false for a symlink: links are not followed
+        let parent = path.parent().unwrap_or(self.root);
+        let chain = if self.respect_gitignore { self.chain_of(parent) } else { Chain::default() };
+
+        let rule: Option<String> = if self.rules.is_included(&rel, is_dir) {
+            None
+        } else {
+            let (r, d) = up_to_git_dir(&rel, is_dir);
+            match self.rules.exclude.first_match(r, d) {
+                Some(id) => Some(self.rules.exclude.pats[id].rule.clone()),
+                None if self.respect_gitignore && self.gitignored(&chain, &rel, is_dir) => {
+                    Some(".gitignore".to_string())
+                }
+                None => None,
+            }
+        };
+
+        if let Some(rule) = rule {
+            let mut quiet = false;
+            if self.rules.has_includes() {
+                quiet = self.excluded_dirs.read().map(|s| s.contains(parent)).unwrap_or(false);
+            }
+            if !quiet {
+                local.excluded.push(Excluded { path: rel, rule });
+            }
+            if is_dir && self.rules.has_includes() {
+                // Something beneath may be included: walk on, quietly.
+                if let Ok(mut s) = self.excluded_dirs.write() {
+                    s.insert(path.to_path_buf());
+                }
+                self.enter_dir(path, chain, false);
+                return WalkState::Continue;
+            }
+            return WalkState::Skip;
+        }
+
+        if ft.is_symlink() {
+            local.skipped.push(Skipped { path: rel, reason: "symlink (not followed)".into() });
+            return WalkState::Skip;
+        }
+        if is_dir {
+            self.enter_dir(path, chain, false);
+            return WalkState::Continue;
+        }
+        if !ft.is_file() {
+            local.skipped.push(Skipped { path: rel, reason: special_kind(&ft).into() });
+            return WalkState::Skip;
+        }
+        match dent.metadata() {
+            Ok(meta) => {
+                let file = selected_file(rel, path.to_path_buf(), &meta);
+                self.control.advance(1, file.size);
+                local.files.push(file);
+            }
+            Err(e) => {
+                local.skipped.push(Skipped { path: rel, reason: format!("unreadable: {}", io_reason(&e)) });
+            }
+        }
+        WalkState::Continue
+    }
+
+    fn visit_error(&self, err: ignore::Error, local: &mut Selection) {
+        let (path, reason) = error_parts(&err);
+        let rel = match path {
+            Some(p) => self.rel_of(&p).unwrap_or_else(|lossy| lossy),
+            None => String::new(),
+        };
+        let rel = if rel.is_empty() { ".".to_string() } else { rel };
+        local.skipped.push(Skipped { path: rel, reason: format!("unreadable: {reason}") });
+    }
+}
+
+fn special_kind(ft: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_fifo() {
+            return "fifo";
+        }
+        if ft.is_socket() {
+            return "socket";
+        }
+        if ft.is_block_device() {
+            return "block device";
+        }
+        if ft.is_char_device() {
+            return "character device";
+        }
+    }
+    let _ = ft;
+    "not a regular file"
+}
+
+fn selected_file(rel: String, path: PathBuf, meta: &std::fs::Metadata) -> SelectedFile {
+    let mtime_ns = match meta.modified() {
+        Ok(t) => match t.duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => d.as_nanos() as i128,
+            Err(e) => -(e.duration().as_nanos() as i128),
+        },
+        Err(_) => 0,
+    };
+    #[cfg(unix)]
+    let file_id = {
+        use std::os::unix::fs::MetadataExt;
+        Some(meta.ino())
+    };
+    #[cfg(not(unix))]
+    let file_id = None;
+    SelectedFile { rel, path, size: meta.len(), mtime_ns, file_id }
+}
+
+fn io_reason(e: &ignore::Error) -> String {
+    error_parts(e).1
+}
+
+/// The path an error is about (if any) and its innermost message.
+fn error_parts(err: &ignore::Error) -> (Option<PathBuf>, String) {
+    match err {
+        ignore::Error::WithPath { path, err } => {
+            let (inner, msg) = error_parts(err);
+            (inner.or_else(|| Some(path.clone())), msg)
+        }
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            error_parts(err)
+        }
+        ignore::Error::Partial(errs) => match errs.first() {
+            Some(e) => error_parts(e),
+            None => (None, err.to_string()),
+        },
+        ignore::Error::Loop { child, .. } => (Some(child.clone()), err.to_string()),
+        ignore::Error::Io(e) => (None, e.to_string()),
+        other => (None, other.to_string()),
+    }
+}
+
+/// One walker thread: collects locally, merges into the shared result on drop.
+struct Visitor<'w, 'a> {
+    walk: &'w Walk<'a>,
+    local: Selection,
+    seen: u32,
+}
+
+impl ParallelVisitor for Visitor<'_, '_> {
+    fn visit(&mut self, entry: std::result::Result<DirEntry, ignore::Error>) -> WalkState {
+        self.seen = self.seen.wrapping_add(1);
+        if self.seen % CANCEL_EVERY == 0 && self.walk.control.is_cancelled() {
+            self.walk.cancelled.store(true, std::sync::atomic::Ordering::Relaxed);
+            return WalkState::Quit;
+        }
+        match entry {
+            Ok(dent) => self.walk.visit_entry(dent, &mut self.local),
+            Err(err) => {
+                self.walk.visit_error(err, &mut self.local);
+                WalkState::Continue
+            }
+        }
+    }
+}
+
+impl Drop for Visitor<'_, '_> {
+    fn drop(&mut self) {
+        if let Ok(mut out) = self.walk.out.lock() {
+            out.files.append(&mut self.local.files);
+            out.excluded.append(&mut self.local.excluded);
+            out.skipped.append(&mut self.local.skipped);
+        }
+    }
+}
+
+impl<'s, 'a: 's> ParallelVisitorBuilder<'s> for &'s Walk<'a> {
+    fn build(&mut self) -> Box<dyn ParallelVisitor + 's> {
+        Box::new(Visitor { walk: self, local: Selection::default(), seen: 0 })
     }
 }
 
 /// Walk `root` and choose files. Errors name the path at fault.
-pub fn select(_root: &Path, _opts: &SelectOptions, _control: &Control) -> Result<Selection> {
-    todo!("select: walk")
+pub fn select(root: &Path, opts: &SelectOptions, control: &Control) -> Result<Selection> {
+    let meta = std::fs::metadata(root).map_err(|e| Error::io("open source folder", root, e))?;
+    if !meta.is_dir() {
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            format!("source folder '{}' is not a directory", root.display()),
+        ));
+    }
+    // A root we cannot list is an error, not an empty backup.
+    std::fs::read_dir(root).map_err(|e| Error::io("read folder", root, e))?;
+    let rules = Rules::new(opts)?;
+    control.begin(Phase::Selecting, 0, 0);
+    control.check()?;
+
+    let walk = Walk {
+        root,
+        rules,
+        control,
+        respect_gitignore: opts.respect_gitignore,
+        chains: RwLock::default(),
+        excluded_dirs: RwLock::default(),
+        out: Mutex::default(),
+        cancelled: Default::default(),
+    };
+    // Every filter of the `ignore` crate is off (hidden files, .ignore,
+    // .gitignore, parents): this module decides, so that every exclusion is
+    // reported with its rule. Links are never followed.
+    ignore::WalkBuilder::new(root)
+        .standard_filters(false)
+        .follow_links(false)
+        .require_git(false)
+        .build_parallel()
+        .visit(&mut &walk);
+    if walk.cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(Error::cancelled());
+    }
+    control.check()?;
+
+    let mut sel = walk.out.into_inner().unwrap_or_else(|p| p.into_inner());
+    sel.files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    sel.excluded.sort_by(|a, b| a.path.cmp(&b.path));
+    sel.skipped.sort_by(|a, b| a.path.cmp(&b.path).then_with(|| a.reason.cmp(&b.reason)));
+    Ok(sel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rstest::rstest;
+
+    fn rules() -> Rules {
+        Rules::new(&SelectOptions::default()).unwrap()
+    }
+
+    fn opts(exclude: &[&str], include: &[&str]) -> SelectOptions {
+        SelectOptions {
+            exclude: exclude.iter().map(|s| s.to_string()).collect(),
+            include: include.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[rstest]
+    #[case("environment.py", false)]
+    #[case("rebuild.py", false)]
+    #[case("analysis_utils.py", false)]
+    #[case("my.env.txt", false)]
+    #[case("xenv", false)]
+    #[case("envelope", true)]
+    #[case("envelope/a.py", false)]
+    #[case("src/building.rs", false)]
+    #[case("metadata.db", false)]
+    #[case("other/metadata.db", false)]
+    #[case("samples/metadata.dbx", false)]
+    #[case("test_data/sub/foo.db", false)]
+    #[case(".git", true)]
+    #[case(".git/HEAD", false)]
+    #[case(".git/refs/heads/build", false)]
+    #[case(".git/refs/heads/env", false)]
+    #[case(".git/logs/x.log", false)]
+    #[case("sub/.git/refs/heads/dist", false)]
+    #[case(".github/workflows/ci.yml", false)]
+    #[case(".gitignore", false)]
+    fn kept(#[case] rel: &str, #[case] is_dir: bool) {
+        assert_eq!(rules().matched_rule(rel, is_dir), None, "{rel}");
+    }
+
+    #[rstest]
+    #[case("env", true, "env")]
+    #[case("sub/env/x.py", false, "env")]
+    #[case(".env", false, ".env")]
+    #[case("a/b/__pycache__/c.pyc", false, "__pycache__")]
+    #[case("a/b/c.pyc", false, "*.pyc")]
+    #[case("x.log", false, "*.log")]
+    #[case("build", true, "build")]
+    #[case("build/out/x.o", false, "build")]
+    #[case("pkg-1.0.tar.gz", false, "*.tar.gz")]
+    #[case("samples/metadata.db", false, "samples/metadata.db")]
+    #[case("deep/samples/metadata.db", false, "samples/metadata.db")]
+    #[case("test_data/foo.db", false, "test_data/*.db")]
+    #[case("x/test_data/foo.db", false, "test_data/*.db")]
+    #[case("node_modules/a/__pycache__/b.pyc", false, "node_modules")]
+    #[case("web/node_modules", true, "node_modules")]
+    #[case("vendor/x/.git/HEAD", false, "vendor")]
+    #[case(".DS_Store", false, ".DS_Store")]
+    fn excluded(#[case] rel: &str, #[case] is_dir: bool, #[case] rule: &str) {
+        let o = opts(&["vendor"], &[]);
+        assert_eq!(Rules::new(&o).unwrap().matched_rule(rel, is_dir), Some(rule), "{rel}");
+    }
+
+    #[test]
+    fn include_build_keeps_build_output() {
+        let r = Rules::new(&SelectOptions { include_build: true, ..Default::default() }).unwrap();
+        assert_eq!(r.matched_rule("build", true), None);
+        assert_eq!(r.matched_rule("dist/a.whl", false), None);
+        assert_eq!(r.matched_rule("env", true), Some("env"));
+    }
+
+    #[test]
+    fn user_rules_dir_only_and_anchored() {
+        let r = Rules::new(&opts(&["logs/", "/top.txt", "docs/**/*.png"], &[])).unwrap();
+        assert_eq!(r.matched_rule("logs", true), Some("logs/"));
+        assert_eq!(r.matched_rule("a/logs/x", false), Some("logs/"));
+        assert_eq!(r.matched_rule("logs", false), None, "a file named logs");
+        assert_eq!(r.matched_rule("top.txt", false), Some("/top.txt"));
+        assert_eq!(r.matched_rule("a/top.txt", false), None);
+        assert_eq!(r.matched_rule("docs/a/b/c.png", false), Some("docs/**/*.png"));
+        assert_eq!(r.matched_rule("docs/c.png", false), Some("docs/**/*.png"));
+        assert_eq!(r.matched_rule("docs/c.jpg", false), None);
+    }
+
+    #[test]
+    fn include_wins_over_every_exclusion() {
+        let r = Rules::new(&opts(&["*.txt"], &["keep.log", "node_modules/pkg", "a.txt"])).unwrap();
+        assert_eq!(r.matched_rule("keep.log", false), None);
+        assert_eq!(r.matched_rule("other.log", false), Some("*.log"));
+        assert_eq!(r.matched_rule("node_modules/pkg/index.js", false), None);
+        assert_eq!(r.matched_rule("node_modules/other/index.js", false), Some("node_modules"));
+        assert_eq!(r.matched_rule("a.txt", false), None);
+        assert_eq!(r.matched_rule("b.txt", false), Some("*.txt"));
+    }
+
+    #[test]
+    fn star_does_not_cross_slash() {
+        let r = Rules::new(&opts(&["src*"], &[])).unwrap();
+        assert_eq!(r.matched_rule("src/main.rs", false), Some("src*"));
+        assert_eq!(r.matched_rule("x/srcs", true), Some("src*"));
+        let r = Rules::new(&opts(&["a/*.db"], &[])).unwrap();
+        assert_eq!(r.matched_rule("a/b/c.db", false), None);
+    }
+
+    #[test]
+    fn invalid_glob_names_the_glob() {
+        let err = Rules::new(&opts(&["a[b"], &[])).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidArgument);
+        assert!(err.message.contains("a[b"), "{}", err.message);
+        let err = Rules::new(&opts(&[], &["/"])).unwrap_err();
+        assert!(err.message.contains("include"), "{}", err.message);
+    }
+
+    #[cfg(not(windows))]
+    #[test]
+    fn matching_is_case_sensitive_on_unix() {
+        assert_eq!(rules().matched_rule("ENV", true), None);
+        assert_eq!(rules().matched_rule("X.LOG", false), None);
+    }
+
+    proptest! {
+        /// A name that merely contains a rule word is never excluded by it.
+        #[test]
+        fn containing_a_rule_word_is_not_matching_it(
+            pre in "[a-z]{1,5}", post in "[a-z]{1,5}", dir in "[a-z]{1,8}",
+            word in prop::sample::select(vec!["env", "venv", "build", "dist", "analysis",
+                                               "backups", "node_modules", "sandboxes"]),
+        ) {
+            let r = rules();
+            for name in [format!("{pre}{word}{post}.py"), format!("{pre}{word}"), format!("{word}{post}")] {
+                let rel = format!("{dir}/{name}");
+                if let Some(rule) = r.matched_rule(&rel, false) {
+                    prop_assert_ne!(rule, word, "{} excluded by {}", rel, rule);
+                }
+            }
+        }
+
+        /// Whatever excludes a path, an include matching it keeps it.
+        #[test]
+        fn include_always_wins(parts in prop::collection::vec("[a-z_.]{1,6}", 1..5)) {
+            let rel = parts.join("/");
+            let last = parts.last().unwrap().clone();
+            let r = Rules::new(&opts(&["*", &last], &[&last])).unwrap();
+            prop_assume!(!rel.split('/').any(|c| c == "." || c == ".."));
+            prop_assert_eq!(r.matched_rule(&rel, false), None);
+            prop_assert_eq!(r.matched_rule(&rel, true), None);
+        }
+    }
+
+    // ---- the walk ----
+
+    fn write(root: &Path, rel: &str, body: &str) {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+
+    fn rels(sel: &Selection) -> Vec<&str> {
+        sel.files.iter().map(|f| f.rel.as_str()).collect()
+    }
+
+    #[test]
+    fn walk_selects_reports_and_sorts() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for rel in [
+            "environment.py", "rebuild.py", "analysis_utils.py", "my.env.txt", "envelope/a.py",
+            "env/bin/python", "sub/env/x.py", ".env", "a/b/__pycache__/c.pyc", "x.log",
+            "build/out.o", "pkg-1.0.tar.gz", "samples/metadata.db", "test_data/foo.db",
+            ".git/HEAD", ".git/refs/heads/build", "node_modules/x/index.js", "src/main.rs",
+            "a.txt", "a/b.txt",
+        ] {
+            write(root, rel, rel);
+        }
+        let control = Control::default();
+        let sel = select(root, &SelectOptions::default(), &control).unwrap();
+        assert_eq!(
+            rels(&sel),
+            [
+                ".git/HEAD", ".git/refs/heads/build", "a.txt", "a/b.txt", "analysis_utils.py",
+                "envelope/a.py", "environment.py", "my.env.txt", "rebuild.py", "src/main.rs",
+            ]
+        );
+        let excl: Vec<(&str, &str)> =
+            sel.excluded.iter().map(|e| (e.path.as_str(), e.rule.as_str())).collect();
+        assert_eq!(
+            excl,
+            [
+                (".env", ".env"),
+                ("a/b/__pycache__", "__pycache__"),
+                ("build", "build"),
+                ("env", "env"),
+                ("node_modules", "node_modules"),
+                ("pkg-1.0.tar.gz", "*.tar.gz"),
+                ("samples/metadata.db", "samples/metadata.db"),
+                ("sub/env", "env"),
+                ("test_data/foo.db", "test_data/*.db"),
+                ("x.log", "*.log"),
+            ]
+        );
+        assert!(sel.skipped.is_empty(), "{:?}", sel.skipped);
+        let f = &sel.files[2];
+        assert_eq!((f.size, f.path.clone()), (5, root.join("a.txt")));
+        assert!(f.mtime_ns > 0);
+        #[cfg(unix)]
+        assert!(f.file_id.is_some());
+        let snap = control.snapshot();
+        assert_eq!((snap.phase, snap.files_done, snap.bytes_done), (Phase::Selecting, 10, sel.total_bytes()));
+    }
+
+    #[test]
+    fn include_reaches_into_excluded_folders_quietly() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for rel in ["node_modules/keep/a.js", "node_modules/drop/b.js", "node_modules/c.js", "x.log"] {
+            write(root, rel, "x");
+        }
+        let o = opts(&[], &["node_modules/keep"]);
+        let sel = select(root, &o, &Control::default()).unwrap();
+        assert_eq!(rels(&sel), ["node_modules/keep/a.js"]);
+        let excl: Vec<&str> = sel.excluded.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(excl, ["node_modules", "x.log"]);
+    }
+
+    #[test]
+    fn gitignore_is_optional_reported_and_works_without_git() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, ".gitignore", "*.tmp\nout/\n!keep.tmp\n");
+        write(root, "sub/.gitignore", "local.txt\n");
+        for rel in ["a.tmp", "keep.tmp", "out/x", "sub/local.txt", "local.txt", "b.rs", "incl.tmp"] {
+            write(root, rel, "x");
+        }
+        let sel = select(root, &SelectOptions::default(), &Control::default()).unwrap();
+        assert_eq!(sel.files.len(), 9);
+
+        let mut o = SelectOptions { respect_gitignore: true, ..Default::default() };
+        o.include.push("incl.tmp".into());
+        let sel = select(root, &o, &Control::default()).unwrap();
+        assert_eq!(rels(&sel), [".gitignore", "b.rs", "incl.tmp", "keep.tmp", "local.txt", "sub/.gitignore"]);
+        let excl: Vec<(&str, &str)> =
+            sel.excluded.iter().map(|e| (e.path.as_str(), e.rule.as_str())).collect();
+        assert_eq!(excl, [("a.tmp", ".gitignore"), ("out", ".gitignore"), ("sub/local.txt", ".gitignore")]);
+    }
+
+    #[test]
+    fn gitignore_never_touches_dot_git() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, ".gitignore", "*\n!.gitignore\n");
+        write(root, ".git/objects/ab/cdef", "x");
+        write(root, "a.rs", "x");
+        let o = SelectOptions { respect_gitignore: true, ..Default::default() };
+        let sel = select(root, &o, &Control::default()).unwrap();
+        assert_eq!(rels(&sel), [".git/objects/ab/cdef", ".gitignore"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_and_special_files_are_skipped_with_a_reason() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "real/a.txt", "x");
+        std::os::unix::fs::symlink(root.join("real"), root.join("dirlink")).unwrap();
+        std::os::unix::fs::symlink(root.join("real/a.txt"), root.join("filelink")).unwrap();
+        std::os::unix::fs::symlink(root.join("nowhere"), root.join("broken")).unwrap();
+        let fifo = root.join("pipe");
+        let made_fifo = std::process::Command::new("mkfifo").arg(&fifo).status().map(|s| s.success());
+        let bad = std::ffi::OsStr::from_bytes(b"bad\xffname");
+        std::fs::write(root.join(bad), "x").unwrap();
+        let sel = select(root, &SelectOptions::default(), &Control::default()).unwrap();
+        assert_eq!(rels(&sel), ["real/a.txt"]);
+        let mut skipped: Vec<(&str, &str)> =
+            sel.skipped.iter().map(|s| (s.path.as_str(), s.reason.as_str())).collect();
+        if made_fifo.unwrap_or(false) {
+            assert!(skipped.contains(&("pipe", "fifo")), "{skipped:?}");
+            skipped.retain(|s| s.0 != "pipe");
+        }
+        assert_eq!(
+            skipped,
+            [
+                ("bad\u{FFFD}name", "name is not valid UTF-8"),
+                ("broken", "symlink (not followed)"),
+                ("dirlink", "symlink (not followed)"),
+                ("filelink", "symlink (not followed)"),
+            ]
+        );
+    }
+
+    #[test]
+    fn root_must_be_an_existing_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        let err = select(&missing, &SelectOptions::default(), &Control::default()).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NotFound);
+        assert!(err.message.contains("nope"), "{}", err.message);
+        write(dir.path(), "f", "x");
+        let err = select(&dir.path().join("f"), &SelectOptions::default(), &Control::default()).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn cancel_stops_the_walk() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..600 {
+            write(dir.path(), &format!("d{}/f{i}", i % 7), "x");
+        }
+        let control = Control::default();
+        control.cancel();
+        let err = select(dir.path(), &SelectOptions::default(), &control).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Cancelled);
+    }
+
+    #[test]
+    fn output_is_deterministic() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..300 {
+            write(dir.path(), &format!("d{}/e{}/f{i}.txt", i % 5, i % 3), "x");
+            write(dir.path(), &format!("d{}/f{i}.log", i % 4), "x");
+        }
+        let a = select(dir.path(), &SelectOptions::default(), &Control::default()).unwrap();
+        let b = select(dir.path(), &SelectOptions::default(), &Control::default()).unwrap();
+        assert_eq!(a, b);
+        assert!(a.files.windows(2).all(|w| w[0].rel < w[1].rel));
+        assert_eq!(a.excluded.len(), 300);
+    }
 }
