@@ -227,10 +227,8 @@ pub fn place(archive: &Path, dirs: &[PathBuf], file_name: &str, control: &Contro
         Err(e) => return dirs.iter().map(|_| Err(Error::new(e.kind, e.message.clone()))).collect(),
     };
     std::thread::scope(|s| {
-        let handles: Vec<_> = dirs
-            .iter()
-            .map(|dir| s.spawn(move || place_one(archive, size, dir, file_name, control)))
-            .collect();
+        let handles: Vec<_> =
+            dirs.iter().map(|dir| s.spawn(move || place_one(archive, size, dir, file_name, control))).collect();
         handles
             .into_iter()
             .zip(dirs)
@@ -459,7 +457,12 @@ mod tests {
     #[test]
     fn missing_archive_fails_every_destination() {
         let tmp = tempfile::tempdir().unwrap();
-        let got = place(&tmp.path().join("nope.zip"), &[tmp.path().join("a"), tmp.path().join("b")], NAME, &Control::default());
+        let got = place(
+            &tmp.path().join("nope.zip"),
+            &[tmp.path().join("a"), tmp.path().join("b")],
+            NAME,
+            &Control::default(),
+        );
         assert!(got.iter().all(|r| r.as_ref().unwrap_err().kind == ErrorKind::NotFound));
         assert!(!tmp.path().join("a").exists());
     }
@@ -468,10 +471,7 @@ mod tests {
     fn cleans_only_our_partials() {
         let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path();
-        let ours = [
-            "repo_backup_2024-06-15_12-00-00.zip.partial",
-            "repo_backup_2023-01-01_00-00-00.zip.partial",
-        ];
+        let ours = ["repo_backup_2024-06-15_12-00-00.zip.partial", "repo_backup_2023-01-01_00-00-00.zip.partial"];
         let keep = [
             "other.zip.partial",
             "notes.txt",

@@ -119,7 +119,13 @@ fn month_key(t: DateTime) -> (i32, i32, i32) {
 
 /// Mark in `keep` the newest backup of each of the `n` most recent buckets;
 /// `ours` is sorted newest first.
-fn keep_buckets(ours: &[&Candidate], n: u32, key: fn(DateTime) -> (i32, i32, i32), reason: &str, reasons: &mut [Vec<String>]) {
+fn keep_buckets(
+    ours: &[&Candidate],
+    n: u32,
+    key: fn(DateTime) -> (i32, i32, i32),
+    reason: &str,
+    reasons: &mut [Vec<String>],
+) {
     let mut last = None;
     let mut left = n;
     for (i, c) in ours.iter().enumerate() {
@@ -346,7 +352,8 @@ mod tests {
     #[test]
     fn ties_are_ordered_by_id() {
         let t = now();
-        let ds = plan(&[c("b", t), c("a", t), c("c", t)], &Policy { keep_last: Some(1), ..Policy::default() }, now()).unwrap();
+        let ds = plan(&[c("b", t), c("a", t), c("c", t)], &Policy { keep_last: Some(1), ..Policy::default() }, now())
+            .unwrap();
         assert_eq!(ds.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), vec!["a", "b", "c"]);
         assert_eq!(kept(&ds), vec!["a"]);
     }
@@ -378,9 +385,15 @@ mod tests {
             (0u32..3).prop_map(|n| format!("{n}y")),
             (0u32..3, 0u32..12).prop_map(|(y, m)| format!("{y}y{m}m")),
         ]);
-        (n.clone(), within, n.clone(), n.clone(), n).prop_map(|(keep_last, keep_within, keep_daily, keep_weekly, keep_monthly)| {
-            Policy { keep_last, keep_within, keep_daily, keep_weekly, keep_monthly }
-        })
+        (n.clone(), within, n.clone(), n.clone(), n).prop_map(
+            |(keep_last, keep_within, keep_daily, keep_weekly, keep_monthly)| Policy {
+                keep_last,
+                keep_within,
+                keep_daily,
+                keep_weekly,
+                keep_monthly,
+            },
+        )
     }
 
     fn any_now() -> impl Strategy<Value = DateTime> {
