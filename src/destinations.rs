@@ -313,7 +313,12 @@ mod tests {
         let dirs = vec![
             tmp.path().join("ok1"),
             tmp.path().join("file.txt/sub"),
-            PathBuf::from("/dev/null/backup-repo-test/sub"),
+            // Under a device, or on a volume that does not exist.
+            PathBuf::from(if cfg!(windows) {
+                r"\\?\BackupRepoNoSuchVolume\sub"
+            } else {
+                "/dev/null/backup-repo-test/sub"
+            }),
             tmp.path().join("ok2"),
         ];
         let got = place(&src, &dirs, NAME, &Control::default());
