@@ -1,22 +1,83 @@
 //! What backups exist. A file is one of ours only when its name matches
 //! `<repo>_backup_<yyyy-MM-dd_HH-mm-ss>.zip` AND it holds our manifest;
 //! nothing else in a folder is ever read as a backup or touched.
+//!
+//! Rules:
+//! - Names are matched exactly: the repository name is a known prefix, the
+//!   stamp has a fixed shape, and the only suffix is `.zip` (so
+//!   `.zip.partial` and other repositories' backups never match, even when a
+//!   repository name itself contains `_backup_`).
+//! - Listing never fails on a file it does not understand: such files are
+//!   left out, never modified.
 
 use std::path::{Path, PathBuf};
 
 use jiff::civil::DateTime;
 
-use crate::Result;
+use crate::{Error, Result};
 
-/// `<repo>_backup_<yyyy-MM-dd_HH-mm-ss>.zip`. Pure.
-pub fn backup_file_name(_repo: &str, _at: DateTime) -> String {
-    todo!("catalog: name")
+/// Between the repository name and the stamp.
+const INFIX: &str = "_backup_";
+/// The only extension of a finished backup.
+const EXTENSION: &str = ".zip";
+
+/// `<repo>_backup_<yyyy-MM-dd_HH-mm-ss>.zip`. Pure. Sub-seconds are dropped;
+/// years before 0 (never seen in practice) get a leading `-`.
+pub fn backup_file_name(repo: &str, at: DateTime) -> String {
+    let year = at.year();
+    let sign = if year < 0 { "-" } else { "" };
+    format!(
+        "{repo}{INFIX}{sign}{:04}-{:02}-{:02}_{:02}-{:02}-{:02}{EXTENSION}",
+        year.unsigned_abs(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
 }
 
 /// The time encoded in a backup file name of `repo`, or None when the name is
 /// not ours. Pure.
-pub fn parse_backup_name(_file_name: &str, _repo: &str) -> Option<DateTime> {
-    todo!("catalog: parse name")
+pub fn parse_backup_name(file_name: &str, repo: &str) -> Option<DateTime> {
+    let stamp = file_name.strip_prefix(repo)?.strip_prefix(INFIX)?.strip_suffix(EXTENSION)?;
+    parse_stamp(stamp)
+}
+
+/// `yyyy-MM-dd_HH-mm-ss` (optionally `-` before the year), digits exactly
+/// where they belong, and a real calendar date.
+fn parse_stamp(stamp: &str) -> Option<DateTime> {
+    let (negative, s) = match stamp.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, stamp),
+    };
+    let b = s.as_bytes();
+    // yyyy-MM-dd_HH-mm-ss
+    const SHAPE: &[u8; 19] = b"dddd-dd-dd_dd-dd-dd";
+    if b.len() != SHAPE.len() {
+        return None;
+    }
+    for (&c, &want) in b.iter().zip(SHAPE.iter()) {
+        let ok = if want == b'd' { c.is_ascii_digit() } else { c == want };
+        if !ok {
+            return None;
+        }
+    }
+    let num = |from: usize, to: usize| -> i32 { s[from..to].parse::<i32>().unwrap_or(-1) };
+    let mut year = num(0, 4);
+    if negative {
+        year = -year;
+    }
+    DateTime::new(
+        i16::try_from(year).ok()?,
+        num(5, 7) as i8,
+        num(8, 10) as i8,
+        num(11, 13) as i8,
+        num(14, 16) as i8,
+        num(17, 19) as i8,
+        0,
+    )
+    .ok()
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -34,9 +95,231 @@ pub struct BackupEntry {
     pub tool_version: String,
 }
 
+/// Regular files in `dir` whose names have our shape for `repo`, with their
+/// time, oldest first (ties by path). A missing folder has none.
+fn named_like_ours(dir: &Path, repo: &str) -> Result<Vec<(DateTime, PathBuf)>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("list", dir, e)),
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("list", dir, e))?;
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
+        let Some(created) = parse_backup_name(&name, repo) else { continue };
+        // Symlinks and folders are not backups, whatever their name.
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        found.push((created, entry.path()));
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The entry for one named-like-ours file, or None when it is not ours
+/// (no readable manifest, or a manifest for another repository).
+fn entry_for(dir: &Path, repo: &str, created: DateTime, path: PathBuf) -> Option<BackupEntry> {
+    let manifest = crate::archive::read_manifest(&path).ok()?;
+    if manifest.repo != repo {
+        return None;
+    }
+    let bytes = std::fs::metadata(&path).ok()?.len();
+    Some(BackupEntry {
+        repo: manifest.repo,
+        destination: dir.display().to_string(),
+        path,
+        created,
+        bytes,
+        file_count: manifest.file_count,
+        total_bytes: manifest.total_bytes,
+        fingerprint: manifest.fingerprint,
+        tool_version: manifest.tool_version,
+    })
+}
+
 /// Our backups of `repo` in `dir` (a per-repository folder), oldest first.
 /// Reads names and manifests only (central directory + one entry). Files with
 /// our name shape but no valid manifest are left out (and untouched).
-pub fn list_backups(_dir: &Path, _repo: &str) -> Result<Vec<BackupEntry>> {
-    todo!("catalog: list")
+pub fn list_backups(dir: &Path, repo: &str) -> Result<Vec<BackupEntry>> {
+    Ok(named_like_ours(dir, repo)?
+        .into_iter()
+        .filter_map(|(created, path)| entry_for(dir, repo, created, path))
+        .collect())
+}
+
+/// The newest of our backups of `repo` in `dir` and its fingerprint, or None
+/// when there is none (or the folder cannot be read). Reads manifests from
+/// the newest name down and stops at the first one that is ours, so an
+/// unchanged repository costs one manifest read per destination.
+pub fn newest_fingerprint(dir: &Path, repo: &str) -> Option<(PathBuf, String)> {
+    named_like_ours(dir, repo)
+        .ok()?
+        .into_iter()
+        .rev()
+        .find_map(|(created, path)| entry_for(dir, repo, created, path))
+        .map(|e| (e.path, e.fingerprint))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::archive::{Manifest, MANIFEST_FORMAT, MANIFEST_NAME};
+    use jiff::civil::date;
+    use proptest::prelude::*;
+    use rstest::rstest;
+    use std::io::Write;
+
+    /// Writes a ZIP that looks like ours: one data entry and the manifest.
+    pub(crate) fn write_our_archive(path: &Path, repo: &str, fingerprint: &str) {
+        let file = std::fs::File::create(path).unwrap();
+        let mut zip = zip::ZipWriter::new(file);
+        let opts = zip::write::SimpleFileOptions::default();
+        zip.start_file("README.md", opts).unwrap();
+        zip.write_all(b"hello").unwrap();
+        let manifest = Manifest {
+            format: MANIFEST_FORMAT.to_string(),
+            tool_version: crate::VERSION.to_string(),
+            repo: repo.to_string(),
+            fingerprint: fingerprint.to_string(),
+            file_count: 1,
+            total_bytes: 5,
+            files: Vec::new(),
+        };
+        zip.start_file(MANIFEST_NAME, opts).unwrap();
+        zip.write_all(&serde_json::to_vec(&manifest).unwrap()).unwrap();
+        zip.finish().unwrap();
+    }
+
+    fn at(y: i16, mo: i8, d: i8, h: i8, mi: i8, s: i8) -> DateTime {
+        date(y, mo, d).at(h, mi, s, 0)
+    }
+
+    #[test]
+    fn name_has_the_original_shape() {
+        assert_eq!(backup_file_name("myrepo", at(2024, 3, 7, 9, 5, 1)), "myrepo_backup_2024-03-07_09-05-01.zip");
+    }
+
+    #[test]
+    fn name_drops_subseconds() {
+        let t = date(2024, 3, 7).at(9, 5, 1, 999_999_999);
+        assert_eq!(backup_file_name("r", t), "r_backup_2024-03-07_09-05-01.zip");
+    }
+
+    #[rstest]
+    #[case("repo_backup_2024-03-07_09-05-01.zip", "repo", Some(at(2024, 3, 7, 9, 5, 1)))]
+    #[case("a_backup_b_backup_2024-03-07_09-05-01.zip", "a_backup_b", Some(at(2024, 3, 7, 9, 5, 1)))]
+    #[case("a_backup_b_backup_2024-03-07_09-05-01.zip", "a", None)]
+    #[case("a_backup_2024-03-07_09-05-01.zip", "a_backup_b", None)]
+    #[case("repo_backup_2024-03-07_09-05-01.zip.partial", "repo", None)]
+    #[case("repo_backup_2024-03-07_09-05-01.ZIP", "repo", None)]
+    #[case("other_backup_2024-03-07_09-05-01.zip", "repo", None)]
+    #[case("repo2_backup_2024-03-07_09-05-01.zip", "repo", None)]
+    #[case("xrepo_backup_2024-03-07_09-05-01.zip", "repo", None)]
+    #[case("repo_backup_2024-02-30_09-05-01.zip", "repo", None)]
+    #[case("repo_backup_2024-03-07_24-00-00.zip", "repo", None)]
+    #[case("repo_backup_2024-3-07_09-05-01.zip", "repo", None)]
+    #[case("repo_backup_2024-03-07 09-05-01.zip", "repo", None)]
+    #[case("repo_backup_+024-03-07_09-05-01.zip", "repo", None)]
+    #[case("repo_backup_2024-03-07_09-05-01x.zip", "repo", None)]
+    #[case("repo_backup_bad.zip", "repo", None)]
+    #[case("repo_backup_.zip", "repo", None)]
+    #[case("repo_backup_2024-03-07_09-05-01", "repo", None)]
+    #[case("notes.txt", "repo", None)]
+    #[case("repo_backup_2024-03-07_09-05-01.zip", "", None)]
+    #[case("repo_backup_٢٠٢٤-03-07_09-05-01.zip", "repo", None)]
+    fn parse_cases(#[case] name: &str, #[case] repo: &str, #[case] want: Option<DateTime>) {
+        assert_eq!(parse_backup_name(name, repo), want);
+    }
+
+    fn any_datetime() -> impl Strategy<Value = DateTime> {
+        (-9999i16..=9999, 1i8..=12, 1i8..=31, 0i8..=23, 0i8..=59, 0i8..=59).prop_map(|(y, mo, d, h, mi, s)| {
+            // Clamp the day into the month so every case is a valid date.
+            let last = date(y, mo, 1).days_in_month();
+            date(y, mo, d.min(last)).at(h, mi, s, 0)
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn parse_inverts_name(repo in "[A-Za-z0-9._ -]{1,20}(_backup_[a-z0-9]{0,5})?", t in any_datetime()) {
+            prop_assert_eq!(parse_backup_name(&backup_file_name(&repo, t), &repo), Some(t));
+        }
+
+        #[test]
+        fn partial_of_a_name_never_parses(repo in "[a-z_]{1,12}", t in any_datetime()) {
+            let name = format!("{}.partial", backup_file_name(&repo, t));
+            prop_assert_eq!(parse_backup_name(&name, &repo), None);
+        }
+
+        #[test]
+        fn parse_never_panics(name in "\\PC{0,40}", repo in "\\PC{0,8}") {
+            let _ = parse_backup_name(&name, &repo);
+        }
+    }
+
+    #[test]
+    fn missing_dir_lists_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(list_backups(&tmp.path().join("nope"), "repo").unwrap().is_empty());
+        assert!(newest_fingerprint(&tmp.path().join("nope"), "repo").is_none());
+    }
+
+    #[test]
+    fn lists_only_ours_oldest_first() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let n1 = backup_file_name("repo", at(2024, 1, 2, 3, 4, 5));
+        let n2 = backup_file_name("repo", at(2023, 12, 31, 23, 59, 59));
+        let n3 = backup_file_name("repo", at(2024, 6, 1, 0, 0, 0));
+        write_our_archive(&d.join(&n1), "repo", "fp1");
+        write_our_archive(&d.join(&n2), "repo", "fp2");
+        // Our name shape, but not a ZIP / no manifest / another repo's manifest.
+        std::fs::write(d.join(&n3), b"not a zip").unwrap();
+        let n4 = backup_file_name("repo", at(2024, 6, 2, 0, 0, 0));
+        {
+            let mut zip = zip::ZipWriter::new(std::fs::File::create(d.join(&n4)).unwrap());
+            zip.start_file("a.txt", zip::write::SimpleFileOptions::default()).unwrap();
+            zip.write_all(b"x").unwrap();
+            zip.finish().unwrap();
+        }
+        let n5 = backup_file_name("repo", at(2024, 6, 3, 0, 0, 0));
+        write_our_archive(&d.join(&n5), "other", "fp5");
+        // Other names, and a folder with our name shape.
+        write_our_archive(&d.join("notes.zip"), "repo", "fpx");
+        write_our_archive(&d.join(format!("{n1}.partial")), "repo", "fpp");
+        std::fs::create_dir(d.join(backup_file_name("repo", at(2025, 1, 1, 0, 0, 0)))).unwrap();
+
+        let before: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().path()).collect();
+        let got = list_backups(d, "repo").unwrap();
+        let names: Vec<_> = got.iter().map(|e| e.path.file_name().unwrap().to_str().unwrap().to_string()).collect();
+        assert_eq!(names, vec![n2.clone(), n1.clone()]);
+        assert_eq!(got[0].fingerprint, "fp2");
+        assert_eq!(got[1].created, at(2024, 1, 2, 3, 4, 5));
+        assert_eq!(got[1].bytes, std::fs::metadata(d.join(&n1)).unwrap().len());
+        assert_eq!((got[1].file_count, got[1].total_bytes), (1, 5));
+        assert_eq!(got[1].repo, "repo");
+        assert_eq!(got[1].destination, d.display().to_string());
+        // Nothing was touched.
+        let after: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(before.len(), after.len());
+        assert_eq!(std::fs::read(d.join(&n3)).unwrap(), b"not a zip");
+
+        // The newest *of ours*, skipping newer names that are not ours.
+        assert_eq!(newest_fingerprint(d, "repo"), Some((d.join(&n1), "fp1".to_string())));
+        assert_eq!(newest_fingerprint(d, "other"), None);
+    }
+
+    #[test]
+    fn repo_names_containing_backup_stay_apart() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        write_our_archive(&d.join(backup_file_name("a", at(2024, 1, 1, 0, 0, 0))), "a", "fa");
+        write_our_archive(&d.join(backup_file_name("a_backup_b", at(2024, 1, 2, 0, 0, 0))), "a_backup_b", "fb");
+        let a = list_backups(d, "a").unwrap();
+        let b = list_backups(d, "a_backup_b").unwrap();
+        assert_eq!((a.len(), a[0].fingerprint.as_str()), (1, "fa"));
+        assert_eq!((b.len(), b[0].fingerprint.as_str()), (1, "fb"));
+    }
 }

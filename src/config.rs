@@ -1,9 +1,24 @@
 //! Defaults and the config file: where backups go, where the cache and the
 //! metrics log live, per platform. Windows keeps ORIGINAL.md's three folders.
+//!
+//! Rules:
+//! - A missing config file is the empty config; a malformed one (including
+//!   unknown keys) is an error naming the file, never silently ignored.
+//! - `BACKUP_REPO_DESTINATIONS` (a path list, `;` on Windows, `:` elsewhere)
+//!   replaces the platform default destinations when set and not empty.
+//! - Platform choices are made with `cfg!(windows)` on plain values, so every
+//!   branch compiles (and its pure part is tested) on every platform.
 
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
-use crate::Result;
+use crate::{Error, Result};
+
+/// Environment variable that overrides the default destinations.
+pub const DESTINATIONS_ENV: &str = "BACKUP_REPO_DESTINATIONS";
+
+/// The network drive of the original script.
+const N_DRIVE: &str = r"N:\backup\dev\repos2";
 
 /// `config.json` in the user's config folder: set destinations, excludes and
 /// webhooks once. Every key optional.
@@ -24,16 +39,122 @@ pub fn default_config_path() -> Option<PathBuf> {
 }
 
 /// Load a config file; a missing file is the empty config, a malformed one an
-/// error naming the file and the problem.
-pub fn load(_path: &Path) -> Result<Config> {
-    todo!("config: load")
+/// error naming the file and the problem. An empty (or blank) file is the
+/// empty config too.
+pub fn load(path: &Path) -> Result<Config> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+        Err(e) => return Err(Error::io("read config file", path, e)),
+    };
+    parse(&text, path)
+}
+
+/// Parse config text; `path` only names the file in errors.
+fn parse(text: &str, path: &Path) -> Result<Config> {
+    // Windows PowerShell 5.1 and Notepad write a UTF-8 byte order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim().is_empty() {
+        return Ok(Config::default());
+    }
+    // serde would also accept an array for a struct; a config is an object.
+    if !text.trim_start().starts_with('{') {
+        return Err(Error::invalid(format!(
+            "invalid config file '{}': expected a JSON object ({{ ... }})",
+            path.display()
+        )));
+    }
+    let config: Config = serde_json::from_str(text)
+        .map_err(|e| Error::invalid(format!("invalid config file '{}': {e}", path.display())))?;
+    if let Some(p) = config.disk_warning_percent {
+        if !(0.0..=100.0).contains(&p) {
+            return Err(Error::invalid(format!(
+                "invalid config file '{}': disk_warning_percent must be between 0 and 100, not {p}",
+                path.display()
+            )));
+        }
+    }
+    Ok(config)
 }
 
 /// Windows: `<Desktop>\repo backup`, `N:\backup\dev\repos2`,
 /// `$OneDrive\repo-backups` (as the original). Elsewhere:
-/// `<data_dir>/backup-repo/backups`.
+/// `<data_dir>/backup-repo/backups`. `BACKUP_REPO_DESTINATIONS` replaces
+/// either when set.
 pub fn default_destinations() -> Vec<PathBuf> {
-    todo!("config: default destinations")
+    if let Some(from_env) = env_destinations(std::env::var_os(DESTINATIONS_ENV).as_deref()) {
+        return from_env;
+    }
+    if cfg!(windows) {
+        windows_defaults(dirs::desktop_dir(), std::env::var_os("OneDrive").as_deref())
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect()
+    } else {
+        other_defaults(dirs::data_dir(), dirs::home_dir())
+    }
+}
+
+/// The destinations named by the override variable, or None when it is
+/// unset or names nothing.
+fn env_destinations(value: Option<&OsStr>) -> Option<Vec<PathBuf>> {
+    let dirs: Vec<PathBuf> = std::env::split_paths(value?).filter(|p| !p.as_os_str().is_empty()).collect();
+    (!dirs.is_empty()).then_some(dirs)
+}
+
+/// The original script's three folders with their display names; the
+/// desktop one when the desktop is known, the OneDrive one when `OneDrive`
+/// is set.
+fn windows_defaults(desktop: Option<PathBuf>, onedrive: Option<&OsStr>) -> Vec<(&'static str, PathBuf)> {
+    let mut out = Vec::new();
+    if let Some(desktop) = desktop {
+        out.push(("desktop", desktop.join("repo backup")));
+    }
+    out.push(("n-drive", PathBuf::from(N_DRIVE)));
+    if let Some(onedrive) = onedrive.filter(|o| !o.is_empty()) {
+        out.push(("onedrive", PathBuf::from(onedrive).join("repo-backups")));
+    }
+    out
+}
+
+/// `<data_dir>/backup-repo/backups`, falling back to
+/// `~/.local/share/backup-repo/backups`.
+fn other_defaults(data_dir: Option<PathBuf>, home: Option<PathBuf>) -> Vec<PathBuf> {
+    data_dir
+        .or_else(|| home.map(|h| h.join(".local").join("share")))
+        .map(|d| d.join("backup-repo").join("backups"))
+        .into_iter()
+        .collect()
+}
+
+/// `desktop`, `n-drive` or `onedrive` for the original's folders, else the
+/// folder's own name (or the whole path when it has none, like `D:\` or `/`).
+pub fn destination_display_name(root: &Path) -> String {
+    let onedrive: Option<OsString> = std::env::var_os("OneDrive");
+    display_name_with(root, &windows_defaults(dirs::desktop_dir(), onedrive.as_deref()))
+}
+
+fn display_name_with(root: &Path, known: &[(&'static str, PathBuf)]) -> String {
+    let key = comparable(root);
+    if let Some((name, _)) = known.iter().find(|(_, p)| comparable(p) == key) {
+        return (*name).to_string();
+    }
+    match root.file_name() {
+        Some(name) => name.to_string_lossy().into_owned(),
+        None => root.display().to_string(),
+    }
+}
+
+/// A path as text for loose comparison: either slash, no trailing
+/// separator, any case (Windows paths are case-insensitive).
+fn comparable(p: &Path) -> String {
+    let s = p.to_string_lossy().replace('\\', "/").to_lowercase();
+    let trimmed = s.trim_end_matches('/');
+    if trimmed.is_empty() {
+        s
+    } else {
+        trimmed.to_string()
+    }
 }
 
 /// `<cache_dir>/backup-repo`.
@@ -44,5 +165,140 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 /// Windows: `%APPDATA%\backup-metrics` (as the original); elsewhere
 /// `<data_dir>/backup-repo/metrics`.
 pub fn default_metrics_dir() -> Option<PathBuf> {
-    todo!("config: metrics dir")
+    if cfg!(windows) {
+        // dirs::config_dir() is %APPDATA% (Roaming) on Windows.
+        dirs::config_dir().map(|d| d.join("backup-metrics"))
+    } else {
+        dirs::data_dir().map(|d| d.join("backup-repo").join("metrics"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[test]
+    fn missing_file_is_default() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert_eq!(load(&tmp.path().join("config.json")).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn loads_every_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("config.json");
+        std::fs::write(
+            &p,
+            r#"{"destinations": ["/a", "/b"], "exclude": ["*.tmp"], "include": ["keep/**"],
+                "webhooks": ["https://example.invalid/hook"], "metrics_log_dir": "/m",
+                "disk_warning_percent": 90}"#,
+        )
+        .unwrap();
+        let c = load(&p).unwrap();
+        assert_eq!(c.destinations, vec![PathBuf::from("/a"), PathBuf::from("/b")]);
+        assert_eq!(c.exclude, vec!["*.tmp"]);
+        assert_eq!(c.include, vec!["keep/**"]);
+        assert_eq!(c.webhooks.len(), 1);
+        assert_eq!(c.metrics_log_dir, Some(PathBuf::from("/m")));
+        assert_eq!(c.disk_warning_percent, Some(90.0));
+    }
+
+    #[rstest]
+    #[case("", true)]
+    #[case("  \n", true)]
+    #[case("{}", true)]
+    #[case(r#"{"exclude": []}"#, true)]
+    #[case("\u{feff}{\"exclude\": []}", true)]
+    #[case(r#"{"destinatons": []}"#, false)]
+    #[case(r#"{"exclude": "*.tmp"}"#, false)]
+    #[case("{", false)]
+    #[case("[]", false)]
+    #[case(r#"{"disk_warning_percent": 150}"#, false)]
+    fn parse_cases(#[case] text: &str, #[case] ok: bool) {
+        let r = parse(text, Path::new("/x/config.json"));
+        assert_eq!(r.is_ok(), ok, "{r:?}");
+        if let Err(e) = r {
+            assert_eq!(e.kind, crate::ErrorKind::InvalidArgument);
+            assert!(e.message.contains("'/x/config.json'"), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn malformed_file_names_file_and_problem() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("config.json");
+        std::fs::write(&p, r#"{"destinatons": []}"#).unwrap();
+        let e = load(&p).unwrap_err();
+        assert!(e.message.contains(&p.display().to_string()), "{}", e.message);
+        assert!(e.message.contains("unknown field `destinatons`"), "{}", e.message);
+    }
+
+    #[test]
+    fn unreadable_config_is_an_io_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        // A folder where the file should be.
+        let e = load(tmp.path()).unwrap_err();
+        assert_eq!(e.kind, crate::ErrorKind::Io);
+    }
+
+    #[test]
+    fn env_override_splits_paths() {
+        let joined = std::env::join_paths(["/one", "/two"]).unwrap();
+        assert_eq!(env_destinations(Some(&joined)), Some(vec![PathBuf::from("/one"), PathBuf::from("/two")]));
+        assert_eq!(env_destinations(Some(OsStr::new(""))), None);
+        assert_eq!(env_destinations(None), None);
+    }
+
+    #[test]
+    fn windows_defaults_are_the_originals() {
+        let d =
+            windows_defaults(Some(PathBuf::from(r"C:\Users\me\Desktop")), Some(OsStr::new(r"C:\Users\me\OneDrive")));
+        let names: Vec<_> = d.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, vec!["desktop", "n-drive", "onedrive"]);
+        assert_eq!(d[0].1, PathBuf::from(r"C:\Users\me\Desktop").join("repo backup"));
+        assert_eq!(d[1].1, PathBuf::from(r"N:\backup\dev\repos2"));
+        assert_eq!(d[2].1, PathBuf::from(r"C:\Users\me\OneDrive").join("repo-backups"));
+        // No OneDrive (or an empty one), no desktop: only the network drive.
+        assert_eq!(windows_defaults(None, Some(OsStr::new(""))).len(), 1);
+        assert_eq!(windows_defaults(None, None)[0].0, "n-drive");
+    }
+
+    #[test]
+    fn other_defaults_use_data_dir_then_home() {
+        assert_eq!(
+            other_defaults(Some(PathBuf::from("/data")), Some(PathBuf::from("/home/me"))),
+            vec![PathBuf::from("/data/backup-repo/backups")]
+        );
+        assert_eq!(
+            other_defaults(None, Some(PathBuf::from("/home/me"))),
+            vec![PathBuf::from("/home/me/.local/share/backup-repo/backups")]
+        );
+        assert!(other_defaults(None, None).is_empty());
+    }
+
+    #[test]
+    fn platform_defaults_exist() {
+        if std::env::var_os(DESTINATIONS_ENV).is_none() && !cfg!(windows) && dirs::data_dir().is_some() {
+            assert_eq!(default_destinations(), vec![dirs::data_dir().unwrap().join("backup-repo/backups")]);
+        }
+        if !cfg!(windows) {
+            assert_eq!(default_metrics_dir(), dirs::data_dir().map(|d| d.join("backup-repo/metrics")));
+        }
+    }
+
+    #[rstest]
+    #[case(r"C:\Users\me\Desktop\repo backup", "desktop")]
+    #[case(r"c:\users\me\desktop\Repo Backup\", "desktop")]
+    #[case(r"N:\backup\dev\repos2", "n-drive")]
+    #[case("N:/backup/dev/repos2/", "n-drive")]
+    #[case(r"C:\Users\me\OneDrive\repo-backups", "onedrive")]
+    #[case("/mnt/usb/backups", "backups")]
+    #[case("/", "/")]
+    #[case("relative/dir", "dir")]
+    fn display_names(#[case] root: &str, #[case] want: &str) {
+        let known =
+            windows_defaults(Some(PathBuf::from(r"C:\Users\me\Desktop")), Some(OsStr::new(r"C:\Users\me\OneDrive")));
+        assert_eq!(display_name_with(Path::new(root), &known), want);
+    }
 }
