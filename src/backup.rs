@@ -3,14 +3,17 @@
 //! everywhere, then optionally verify and prune. A dry run stops after the
 //! plan and writes nothing anywhere (not even the stat cache).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
-use crate::archive::{ArchiveOptions, VerifyReport};
-use crate::destinations::DestinationReport;
-use crate::progress::Control;
-use crate::retention::{Decision, Policy};
-use crate::select::{Excluded, SelectOptions, Skipped};
-use crate::Result;
+use crate::archive::{self, ArchiveOptions, Manifest, ManifestEntry, VerifyOptions, VerifyReport, MANIFEST_FORMAT};
+use crate::config::{self, Config};
+use crate::destinations::{self, DestinationReport, DestinationStatus};
+use crate::fingerprint::{self, HashedFile};
+use crate::progress::{Control, Phase};
+use crate::retention::{self, Candidate, Decision, Policy};
+use crate::select::{self, Excluded, SelectOptions, Skipped};
+use crate::{catalog, Error, ErrorKind, Result};
 
 /// Everything a run can be told; the JSON the C ABI takes. Unknown keys are
 /// an error (a typo must not silently change what is backed up).
@@ -116,6 +119,440 @@ pub struct BackupReport {
 }
 
 /// Run (or, with `dry_run`, plan) one backup.
-pub fn run(_opts: &BackupOptions, _control: &Control) -> Result<BackupReport> {
-    todo!("backup: run")
+pub fn run(opts: &BackupOptions, control: &Control) -> Result<BackupReport> {
+    let clock = Instant::now();
+    let started_utc = jiff::Timestamp::now();
+    let source = check_source(&opts.source)?;
+    let repo = repo_name(opts, &source)?;
+    let now = opts.now.unwrap_or_else(|| jiff::ZonedDateTime::now().datetime());
+    let roots = destination_roots(opts)?;
+    let cache_dir = opts.cache_dir.clone().or_else(config::default_cache_dir);
+    // One run per repository at a time; a dry run writes nothing, so needs no lock.
+    let _lock = match (&cache_dir, opts.dry_run) {
+        (Some(dir), false) => Some(RepoLock::acquire(dir, &source, &repo)?),
+        _ => None,
+    };
+    control.begin(Phase::Starting, 0, 0);
+    let mut timings = Timings::default();
+
+    let step = Instant::now();
+    control.begin(Phase::Selecting, 0, 0);
+    let selection = select::select(&source, &opts.select, control)?;
+    timings.select_seconds = step.elapsed().as_secs_f64();
+
+    let step = Instant::now();
+    // A dry run must not write the stat cache, so it hashes without one.
+    let cache_file = match (&cache_dir, opts.dry_run) {
+        (Some(dir), false) => Some(fingerprint::stat_cache_path(dir, &source)),
+        _ => None,
+    };
+    let (hashed, hash_stats) = fingerprint::hash_files(&selection.files, cache_file.as_deref(), control)?;
+    let pairs: Vec<(&str, &str)> = hashed.iter().map(|h| (h.file.rel.as_str(), h.blake3.as_str())).collect();
+    let fingerprint = fingerprint::tree_fingerprint(&pairs);
+    timings.hash_seconds = step.elapsed().as_secs_f64();
+
+    let archive_name = catalog::backup_file_name(&repo, now);
+    let warn_at = opts
+        .disk_warning_percent
+        .or_else(|| load_config().ok().and_then(|c| c.disk_warning_percent))
+        .unwrap_or(DEFAULT_DISK_WARNING_PERCENT);
+    let mut destinations: Vec<DestinationReport> =
+        roots.iter().map(|root| plan_destination(root, &repo, &fingerprint, opts, warn_at)).collect();
+
+    let mut report = BackupReport {
+        tool_version: crate::VERSION.to_string(),
+        repo: repo.clone(),
+        source: source.display().to_string(),
+        status: RunStatus::Planned,
+        timestamp: now.strftime("%Y-%m-%d_%H-%M-%S").to_string(),
+        started_utc: started_utc.to_string(),
+        archive_name: archive_name.clone(),
+        fingerprint: fingerprint.clone(),
+        file_count: hashed.len() as u64,
+        source_bytes: selection.total_bytes(),
+        archive_bytes: 0,
+        duration_seconds: 0.0,
+        timings,
+        files_hashed: hash_stats.files_read,
+        files_cached: hash_stats.files_cached,
+        entries_reused: 0,
+        destinations: Vec::new(),
+        excluded: if opts.report_excluded { selection.excluded.clone() } else { Vec::new() },
+        skipped_paths: selection.skipped.clone(),
+        verification: Vec::new(),
+        retention: Vec::new(),
+        warnings: Vec::new(),
+    };
+
+    if !opts.dry_run {
+        let to_create: Vec<usize> = (0..destinations.len())
+            .filter(|&i| destinations[i].status == DestinationStatus::WouldCreate)
+            .collect();
+        if !to_create.is_empty() {
+            build_and_place(opts, control, &mut report, &mut destinations, &to_create, &hashed, cache_dir.as_deref())?;
+        }
+        for d in destinations.iter_mut() {
+            if d.status == DestinationStatus::WouldSkip {
+                d.status = DestinationStatus::Skipped;
+            }
+        }
+        if opts.verify {
+            verify_created(control, &mut report, &destinations)?;
+        }
+        if let Some(policy) = opts.retention.as_ref().filter(|p| !p.is_empty()) {
+            prune_destinations(policy, now, control, &mut report, &destinations)?;
+        }
+    }
+
+    report.status = run_status(&destinations, opts.dry_run);
+    report.warnings.extend(destinations.iter().filter_map(|d| d.warning.clone()));
+    report.destinations = destinations;
+    report.duration_seconds = clock.elapsed().as_secs_f64();
+    control.begin(Phase::Done, 0, 0);
+    Ok(report)
+}
+
+/// Default usage percentage above which a destination gets a disk-space warning.
+pub const DEFAULT_DISK_WARNING_PERCENT: f64 = 90.0;
+
+/// The source must be an existing folder that looks like a repository root,
+/// as the original script demands.
+fn check_source(source: &Path) -> Result<PathBuf> {
+    if source.as_os_str().is_empty() {
+        return Err(Error::invalid("option 'source' is required"));
+    }
+    let meta = std::fs::metadata(source).map_err(|e| Error::io("open source folder", source, e))?;
+    if !meta.is_dir() {
+        return Err(Error::invalid(format!("source '{}' is not a folder", source.display())));
+    }
+    if !REPO_MARKERS.iter().any(|m| source.join(m).exists()) {
+        return Err(Error::new(
+            ErrorKind::NotARepository,
+            format!(
+                "'{}' is not a repository root (it has no {})",
+                source.display(),
+                REPO_MARKERS.join(", ")
+            ),
+        ));
+    }
+    Ok(dunce_canonical(source))
+}
+
+/// What makes a folder a repository root (ORIGINAL.md).
+pub const REPO_MARKERS: &[&str] = &[".git", "pyproject.toml", "package.json"];
+
+/// Canonical path without Windows' verbatim prefix, which would leak into
+/// reports and names; falls back to the path as given.
+fn dunce_canonical(path: &Path) -> PathBuf {
+    dunce::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn repo_name(opts: &BackupOptions, source: &Path) -> Result<String> {
+    let name = match &opts.repo_name {
+        Some(n) => n.clone(),
+        None => source
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| Error::invalid(format!("cannot name the repository at '{}'", source.display())))?,
+    };
+    let bad = |c: char| matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') || c.is_control();
+    if name.is_empty() || name == "." || name == ".." || name.chars().any(bad) {
+        return Err(Error::invalid(format!("repository name '{name}' cannot be used in a file name")));
+    }
+    Ok(name)
+}
+
+fn load_config() -> Result<Config> {
+    let path = std::env::var_os("BACKUP_REPO_CONFIG").map(PathBuf::from).or_else(config::default_config_path);
+    match path {
+        Some(p) => config::load(&p),
+        None => Ok(Config::default()),
+    }
+}
+
+/// Explicit destinations, else the config file's, else the platform defaults.
+fn destination_roots(opts: &BackupOptions) -> Result<Vec<PathBuf>> {
+    let mut roots = opts.destinations.clone();
+    if roots.is_empty() {
+        roots = load_config()?.destinations;
+    }
+    if roots.is_empty() {
+        roots = config::default_destinations();
+    }
+    if roots.is_empty() {
+        return Err(Error::invalid("no destinations: pass 'destinations' or set them in the config file"));
+    }
+    for r in &roots {
+        if r.as_os_str().is_empty() {
+            return Err(Error::invalid("a destination is an empty path"));
+        }
+    }
+    Ok(roots)
+}
+
+/// Decide one destination before anything is written: unchanged (its newest
+/// backup has this fingerprint) or to be created; read its free space.
+fn plan_destination(root: &Path, repo: &str, fingerprint: &str, opts: &BackupOptions, warn_at: f64) -> DestinationReport {
+    let dir = root.join(repo);
+    let newest = if opts.force { None } else { catalog::newest_fingerprint(&dir, repo) };
+    let (status, archive_path) = match newest {
+        Some((path, fp)) if fp == fingerprint => (DestinationStatus::WouldSkip, Some(path.display().to_string())),
+        _ => (DestinationStatus::WouldCreate, None),
+    };
+    let space = destinations::free_space(&dir);
+    let warning = space.and_then(|(free, total)| disk_warning(root, free, total, warn_at));
+    DestinationReport {
+        name: config::destination_display_name(root),
+        root: root.display().to_string(),
+        path: dir.display().to_string(),
+        status,
+        reason: (status == DestinationStatus::WouldSkip).then(|| "unchanged since the newest backup".to_string()),
+        archive_path,
+        free_bytes: space.map(|s| s.0),
+        total_bytes: space.map(|s| s.1),
+        warning,
+    }
+}
+
+fn disk_warning(root: &Path, free: u64, total: u64, warn_at: f64) -> Option<String> {
+    if total == 0 {
+        return None;
+    }
+    let used = 100.0 * (total.saturating_sub(free)) as f64 / total as f64;
+    (used > warn_at).then(|| format!("destination '{}' is {used:.1} % full (warning above {warn_at} %)", root.display()))
+}
+
+/// Build the archive once (in the cache's temp folder), then place it in
+/// every destination that needs it. The temporary archive is removed however
+/// this ends.
+#[allow(clippy::too_many_arguments)]
+fn build_and_place(
+    opts: &BackupOptions,
+    control: &Control,
+    report: &mut BackupReport,
+    destinations: &mut [DestinationReport],
+    to_create: &[usize],
+    hashed: &[HashedFile],
+    cache_dir: Option<&Path>,
+) -> Result<()> {
+    let tmp_dir = match cache_dir {
+        Some(d) => d.join("tmp"),
+        None => std::env::temp_dir(),
+    };
+    std::fs::create_dir_all(&tmp_dir).map_err(|e| Error::io("create folder", &tmp_dir, e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".backup-repo-")
+        .suffix(".zip.tmp")
+        .tempfile_in(&tmp_dir)
+        .map_err(|e| Error::io("create temporary archive in", &tmp_dir, e))?;
+
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT.to_string(),
+        tool_version: crate::VERSION.to_string(),
+        repo: report.repo.clone(),
+        fingerprint: report.fingerprint.clone(),
+        file_count: hashed.len() as u64,
+        total_bytes: report.source_bytes,
+        files: hashed
+            .iter()
+            .map(|h| ManifestEntry {
+                path: h.file.rel.clone(),
+                size: h.file.size,
+                blake3: h.blake3.clone(),
+                mtime_ns: h.file.mtime_ns,
+            })
+            .collect(),
+    };
+    // Reuse compressed entries from the newest backup anywhere.
+    let previous = destinations
+        .iter()
+        .find_map(|d| catalog::newest_fingerprint(Path::new(&d.path), &report.repo).map(|(p, _)| p));
+
+    let step = Instant::now();
+    let stats = archive::write_archive(tmp.path(), hashed, &manifest, &opts.archive, previous.as_deref(), control)?;
+    report.timings.compress_seconds = step.elapsed().as_secs_f64();
+    report.archive_bytes = stats.archive_bytes;
+    report.entries_reused = stats.entries_reused;
+
+    let step = Instant::now();
+    let dirs: Vec<PathBuf> = to_create.iter().map(|&i| PathBuf::from(&destinations[i].path)).collect();
+    control.begin(Phase::Placing, dirs.len() as u64, stats.archive_bytes * dirs.len() as u64);
+    let results = destinations::place(tmp.path(), &dirs, &report.archive_name, control);
+    report.timings.place_seconds = step.elapsed().as_secs_f64();
+    control.check()?;
+    for (&i, result) in to_create.iter().zip(results) {
+        let d = &mut destinations[i];
+        match result {
+            Ok(path) => {
+                d.status = DestinationStatus::Created;
+                d.archive_path = Some(path.display().to_string());
+                if let Some((free, total)) = destinations::free_space(&path) {
+                    d.free_bytes = Some(free);
+                    d.total_bytes = Some(total);
+                }
+            }
+            Err(e) => {
+                d.status = DestinationStatus::Failed;
+                d.reason = Some(e.message);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn verify_created(control: &Control, report: &mut BackupReport, destinations: &[DestinationReport]) -> Result<()> {
+    let step = Instant::now();
+    for d in destinations.iter().filter(|d| d.status == DestinationStatus::Created) {
+        if let Some(path) = &d.archive_path {
+            let v = archive::verify(Path::new(path), &VerifyOptions::default(), control)?;
+            if !v.ok {
+                report.warnings.push(format!(
+                    "verification failed for '{path}': {}",
+                    v.first_error.as_deref().unwrap_or("unknown error")
+                ));
+            }
+            report.verification.push(v);
+        }
+    }
+    report.timings.verify_seconds = step.elapsed().as_secs_f64();
+    Ok(())
+}
+
+/// Apply retention in every destination that holds a good backup of this
+/// run; only our own archives are candidates, so nothing else is touched.
+fn prune_destinations(
+    policy: &Policy,
+    now: jiff::civil::DateTime,
+    control: &Control,
+    report: &mut BackupReport,
+    destinations: &[DestinationReport],
+) -> Result<()> {
+    let step = Instant::now();
+    control.begin(Phase::Pruning, destinations.len() as u64, 0);
+    for d in destinations
+        .iter()
+        .filter(|d| matches!(d.status, DestinationStatus::Created | DestinationStatus::Skipped))
+    {
+        control.check()?;
+        let entry = prune_one(Path::new(&d.path), &report.repo, policy, now)?;
+        report.retention.push(entry);
+        control.advance(1, 0);
+    }
+    report.timings.prune_seconds = step.elapsed().as_secs_f64();
+    Ok(())
+}
+
+/// Plan and carry out retention in one per-repository folder.
+pub fn prune_one(dir: &Path, repo: &str, policy: &Policy, now: jiff::civil::DateTime) -> Result<RetentionReport> {
+    let backups = catalog::list_backups(dir, repo)?;
+    let candidates: Vec<Candidate> = backups
+        .iter()
+        .map(|b| Candidate { id: b.path.display().to_string(), created: b.created, ours: true })
+        .collect();
+    let decisions = retention::plan(&candidates, policy, now)?;
+    let mut deleted = Vec::new();
+    let mut errors = Vec::new();
+    for d in decisions.iter().filter(|d| !d.keep) {
+        match std::fs::remove_file(&d.id) {
+            Ok(()) => deleted.push(d.id.clone()),
+            Err(e) => errors.push(Error::io("delete", Path::new(&d.id), e).message),
+        }
+    }
+    Ok(RetentionReport { destination: dir.display().to_string(), decisions, deleted, errors })
+}
+
+/// The run's status from its destinations (ORIGINAL.md's vocabulary, typed).
+pub fn run_status(destinations: &[DestinationReport], dry_run: bool) -> RunStatus {
+    use DestinationStatus::*;
+    if dry_run {
+        return RunStatus::Planned;
+    }
+    let count = |s: DestinationStatus| destinations.iter().filter(|d| d.status == s).count();
+    let (created, skipped, failed) = (count(Created), count(Skipped), count(Failed));
+    match (created, skipped, failed) {
+        (_, _, 0) if created > 0 => RunStatus::Created,
+        (0, _, 0) => RunStatus::Skipped,
+        (0, 0, _) => RunStatus::Failed,
+        _ => RunStatus::Partial,
+    }
+}
+
+/// An advisory lock per repository, so that two runs on one repository never
+/// interleave; released when dropped (and by the OS when a run is killed).
+struct RepoLock {
+    _file: std::fs::File,
+}
+
+impl RepoLock {
+    fn acquire(cache_dir: &Path, source: &Path, repo: &str) -> Result<RepoLock> {
+        let dir = cache_dir.join("locks");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create folder", &dir, e))?;
+        let key = blake3::hash(source.display().to_string().as_bytes()).to_hex();
+        let path = dir.join(format!("{}.lock", &key[..32]));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("open lock file", &path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(RepoLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::new(
+                ErrorKind::Busy,
+                format!("another backup of '{repo}' ({}) is running", source.display()),
+            )),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dest(status: DestinationStatus) -> DestinationReport {
+        DestinationReport {
+            name: "d".into(),
+            root: "/d".into(),
+            path: "/d/r".into(),
+            status,
+            reason: None,
+            archive_path: None,
+            free_bytes: None,
+            total_bytes: None,
+            warning: None,
+        }
+    }
+
+    #[test]
+    fn run_status_follows_the_original_vocabulary() {
+        use DestinationStatus::*;
+        let st = |v: &[DestinationStatus]| run_status(&v.iter().map(|&s| dest(s)).collect::<Vec<_>>(), false);
+        assert_eq!(st(&[Created, Created]), RunStatus::Created);
+        assert_eq!(st(&[Created, Skipped]), RunStatus::Created);
+        assert_eq!(st(&[Skipped, Skipped]), RunStatus::Skipped);
+        assert_eq!(st(&[Created, Failed]), RunStatus::Partial);
+        assert_eq!(st(&[Skipped, Failed]), RunStatus::Partial);
+        assert_eq!(st(&[Failed, Failed]), RunStatus::Failed);
+        assert_eq!(run_status(&[dest(WouldCreate)], true), RunStatus::Planned);
+    }
+
+    #[test]
+    fn disk_warning_only_above_threshold() {
+        let root = Path::new("/mnt/x");
+        assert!(disk_warning(root, 5, 100, 90.0).unwrap().contains("95.0 %"));
+        assert!(disk_warning(root, 20, 100, 90.0).is_none());
+        assert!(disk_warning(root, 0, 0, 90.0).is_none());
+    }
+
+    #[test]
+    fn repo_names_that_cannot_be_file_names_are_refused() {
+        let mut o = BackupOptions::default();
+        for bad in ["", "..", "a/b", "a:b", "x\ty"] {
+            o.repo_name = Some(bad.into());
+            assert_eq!(repo_name(&o, Path::new("/x")).unwrap_err().kind, ErrorKind::InvalidArgument, "{bad}");
+        }
+        o.repo_name = None;
+        assert_eq!(repo_name(&o, Path::new("/src/my repo")).unwrap(), "my repo");
+    }
 }
