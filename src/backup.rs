@@ -156,6 +156,12 @@ pub fn run(opts: &BackupOptions, control: &Control) -> Result<BackupReport> {
         .disk_warning_percent
         .or_else(|| load_config().ok().and_then(|c| c.disk_warning_percent))
         .unwrap_or(DEFAULT_DISK_WARNING_PERCENT);
+    if !opts.dry_run {
+        // Leftovers of a killed run never look like backups; tidy them now.
+        for root in &roots {
+            destinations::clean_stale_partials(&root.join(&repo), &repo);
+        }
+    }
     let mut destinations: Vec<DestinationReport> =
         roots.iter().map(|root| plan_destination(root, &repo, &fingerprint, opts, warn_at)).collect();
 
@@ -340,8 +346,12 @@ fn build_and_place(
         None => std::env::temp_dir(),
     };
     std::fs::create_dir_all(&tmp_dir).map_err(|e| Error::io("create folder", &tmp_dir, e))?;
+    // Temporary archives carry the source's key: under this source's lock,
+    // any older one with the same key is a killed run's and can go.
+    let prefix = format!(".backup-repo-{}-", source_key(Path::new(&report.source)));
+    remove_stale_temps(&tmp_dir, &prefix);
     let tmp = tempfile::Builder::new()
-        .prefix(".backup-repo-")
+        .prefix(&prefix)
         .suffix(".zip.tmp")
         .tempfile_in(&tmp_dir)
         .map_err(|e| Error::io("create temporary archive in", &tmp_dir, e))?;
@@ -477,6 +487,22 @@ pub fn run_status(destinations: &[DestinationReport], dry_run: bool) -> RunStatu
     }
 }
 
+/// A short stable key for a source folder (lock and temp-file names).
+fn source_key(source: &Path) -> String {
+    blake3::hash(source.display().to_string().as_bytes()).to_hex()[..32].to_string()
+}
+
+fn remove_stale_temps(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(prefix) && name.ends_with(".zip.tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// An advisory lock per repository, so that two runs on one repository never
 /// interleave; released when dropped (and by the OS when a run is killed).
 struct RepoLock {
@@ -487,8 +513,7 @@ impl RepoLock {
     fn acquire(cache_dir: &Path, source: &Path, repo: &str) -> Result<RepoLock> {
         let dir = cache_dir.join("locks");
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("create folder", &dir, e))?;
-        let key = blake3::hash(source.display().to_string().as_bytes()).to_hex();
-        let path = dir.join(format!("{}.lock", &key[..32]));
+        let path = dir.join(format!("{}.lock", source_key(source)));
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)

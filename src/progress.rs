@@ -8,8 +8,9 @@ use std::sync::Mutex;
 
 use crate::{Error, Result};
 
-/// The step a long operation is in. Numbers are part of the C ABI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// The step a long operation is in, in the order a run goes through them.
+/// Numbers are part of the C ABI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 #[repr(u8)]
 pub enum Phase {

@@ -1,0 +1,180 @@
+//! End to end through `backup::run`: what issue "one real backup" promises.
+
+mod common;
+
+use std::fs;
+use std::process::Command;
+
+use backup_repo::backup::RunStatus;
+use backup_repo::destinations::DestinationStatus;
+use backup_repo::progress::Control;
+use backup_repo::ErrorKind;
+use common::*;
+
+#[test]
+fn first_run_creates_everywhere_and_second_run_skips_without_reading() {
+    let t = tempfile::tempdir().unwrap();
+    let src = sample_repo(t.path(), "demo");
+    let dests = vec![t.path().join("d1"), t.path().join("d2"), t.path().join("d3")];
+    let opts = options(&src, &dests, &t.path().join("cache"));
+
+    let first = run(&opts);
+    assert_eq!(first.status, RunStatus::Created);
+    assert!(first.destinations.iter().all(|d| d.status == DestinationStatus::Created));
+    assert_eq!(first.archive_name, "demo_backup_2026-11-25_10-00-00.zip");
+    for d in &dests {
+        assert_eq!(listing(&d.join("demo")), vec!["demo_backup_2026-11-25_10-00-00.zip"]);
+    }
+
+    let mut again = opts.clone();
+    again.now = Some("2026-11-25T11:00:00".parse().unwrap());
+    let second = run(&again);
+    assert_eq!(second.status, RunStatus::Skipped);
+    assert_eq!(second.fingerprint, first.fingerprint);
+    // The stat cache answered for every file: nothing was read.
+    assert_eq!((second.files_hashed, second.files_cached), (0, first.file_count));
+    for d in &dests {
+        assert_eq!(listing(&d.join("demo")).len(), 1, "nothing new written");
+    }
+}
+
+#[test]
+fn archive_passes_unzip_and_holds_exactly_the_selected_files() {
+    let t = tempfile::tempdir().unwrap();
+    let src = sample_repo(t.path(), "demo");
+    let report = run(&options(&src, &[t.path().join("d")], &t.path().join("cache")));
+    let zip = report.destinations[0].archive_path.clone().unwrap();
+
+    let test = Command::new("unzip").args(["-t", "-q", &zip]).output().expect("unzip installed");
+    assert!(test.status.success(), "unzip -t: {}", String::from_utf8_lossy(&test.stdout));
+
+    let out = t.path().join("extracted");
+    let x = Command::new("unzip").args(["-q", &zip, "-d"]).arg(&out).output().unwrap();
+    assert!(x.status.success());
+    let mut got = listing(&out);
+    got.retain(|p| !p.starts_with(".backup-repo"));
+    let expected = vec![
+        ".git/HEAD",
+        ".git/objects/pack/pack-1.pack",
+        "analysis_utils.py",
+        "docs/ünïcode 日本.md",
+        "empty.txt",
+        "environment.py",
+        "pyproject.toml",
+        "rebuild.py",
+        "src/main.py",
+    ];
+    assert_eq!(got, expected);
+    for rel in &expected {
+        assert_eq!(fs::read(out.join(rel)).unwrap(), fs::read(src.join(rel)).unwrap(), "{rel}");
+    }
+}
+
+#[test]
+fn two_backups_of_the_same_tree_are_byte_identical() {
+    let t = tempfile::tempdir().unwrap();
+    let src = sample_repo(t.path(), "demo");
+    let a = run(&options(&src, &[t.path().join("a")], &t.path().join("cache-a")));
+    let b = run(&options(&src, &[t.path().join("b")], &t.path().join("cache-b")));
+    let bytes = |r: &backup_repo::backup::BackupReport| fs::read(r.destinations[0].archive_path.as_ref().unwrap()).unwrap();
+    assert_eq!(bytes(&a), bytes(&b));
+}
+
+#[test]
+fn an_unwritable_destination_fails_alone() {
+    let t = tempfile::tempdir().unwrap();
+    let src = sample_repo(t.path(), "demo");
+    fs::write(t.path().join("a-file"), "not a folder").unwrap();
+    let dests = vec![t.path().join("ok1"), t.path().join("a-file/sub"), t.path().join("ok2")];
+    let report = run(&options(&src, &dests, &t.path().join("cache")));
+    assert_eq!(report.status, RunStatus::Partial);
+    let st: Vec<_> = report.destinations.iter().map(|d| d.status).collect();
+    assert_eq!(st, [DestinationStatus::Created, DestinationStatus::Failed, DestinationStatus::Created]);
+    let reason = report.destinations[1].reason.as_deref().unwrap();
+    assert!(reason.contains("a-file"), "reason names the destination: {reason}");
+}
+
+#[test]
+fn a_cancelled_run_leaves_nothing_that_looks_like_a_backup() {
+    let t = tempfile::tempdir().unwrap();
+    let src = sample_repo(t.path(), "demo");
+    for i in 0..200 {
+        write(&src, &format!("bulk/f{i}.bin"), pseudo_random(20_000, i));
+    }
+    let dests = vec![t.path().join("d1"), t.path().join("d2")];
+    let opts = options(&src, &dests, &t.path().join("cache"));
+    let control = Control::default();
+    std::thread::scope(|s| {
+        let worker = s.spawn(|| backup_repo::backup::run(&opts, &control));
+        // Cancel as soon as compression starts.
+        while control.snapshot().phase < backup_repo::progress::Phase::Compressing && !worker.is_finished() {
+            std::thread::yield_now();
+        }
+        control.cancel();
+        let err = worker.join().unwrap().unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Cancelled);
+    });
+    for d in &dests {
+        assert!(listing(d).is_empty(), "left behind in {}: {:?}", d.display(), listing(d));
+    }
+    assert!(listing(&t.path().join("cache/tmp")).is_empty(), "temporary archive removed");
+}
+
+#[test]
+fn dry_run_writes_nothing_anywhere() {
+    let t = tempfile::tempdir().unwrap();
+    let src = sample_repo(t.path(), "demo");
+    let mut opts = options(&src, &[t.path().join("d")], &t.path().join("cache"));
+    opts.dry_run = true;
+    let before = listing(t.path());
+    let report = run(&opts);
+    assert_eq!(report.status, RunStatus::Planned);
+    assert_eq!(report.destinations[0].status, DestinationStatus::WouldCreate);
+    assert_eq!(listing(t.path()), before);
+}
+
+#[test]
+fn bad_sources_are_named_in_the_error() {
+    let t = tempfile::tempdir().unwrap();
+    let missing = t.path().join("nope");
+    let err = backup_repo::backup::run(&options(&missing, &[t.path().join("d")], t.path()), &Control::default())
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound);
+    assert!(err.message.contains("nope"));
+
+    let plain = t.path().join("plain");
+    fs::create_dir(&plain).unwrap();
+    let err = backup_repo::backup::run(&options(&plain, &[t.path().join("d")], t.path()), &Control::default())
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotARepository);
+    assert!(err.message.contains("plain") && err.message.contains(".git"));
+}
+
+#[test]
+fn keep_last_prunes_only_our_archives() {
+    let t = tempfile::tempdir().unwrap();
+    let src = sample_repo(t.path(), "demo");
+    let d = t.path().join("d");
+    fs::create_dir_all(d.join("demo")).unwrap();
+    fs::write(d.join("demo/demo_backup_2020-01-01_00-00-00.zip"), "not ours").unwrap();
+    fs::write(d.join("demo/notes.txt"), "mine").unwrap();
+    let mut opts = options(&src, &[d.clone()], &t.path().join("cache"));
+    opts.force = true;
+    for hour in 10..14 {
+        opts.now = Some(format!("2026-11-25T{hour}:00:00").parse().unwrap());
+        run(&opts);
+    }
+    opts.retention = Some(backup_repo::retention::Policy { keep_last: Some(2), ..Default::default() });
+    opts.now = Some("2026-11-25T15:00:00".parse().unwrap());
+    let report = run(&opts);
+    assert_eq!(report.retention[0].deleted.len(), 3);
+    assert_eq!(
+        listing(&d.join("demo")),
+        vec![
+            "demo_backup_2020-01-01_00-00-00.zip",
+            "demo_backup_2026-11-25_13-00-00.zip",
+            "demo_backup_2026-11-25_15-00-00.zip",
+            "notes.txt",
+        ]
+    );
+}
