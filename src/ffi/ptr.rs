@@ -50,9 +50,7 @@ pub unsafe fn str_arg<'a>(p: *const c_char, name: &str) -> Result<&'a str, FfiEr
     }
     // SAFETY: non-null and NUL-terminated by the caller's contract.
     let bytes = unsafe { CStr::from_ptr(p) };
-    bytes
-        .to_str()
-        .map_err(|e| FfiError::new(br_status::InvalidUtf8, format!("{name} is not valid UTF-8: {e}")))
+    bytes.to_str().map_err(|e| FfiError::new(br_status::InvalidUtf8, format!("{name} is not valid UTF-8: {e}")))
 }
 
 /// # Safety
@@ -106,8 +104,8 @@ impl OutString {
     }
 
     pub fn set_string(self, text: String) -> Result<(), FfiError> {
-        let c = CString::new(text)
-            .map_err(|_| FfiError::new(br_status::InvalidArgument, "the result holds a NUL byte"))?;
+        let c =
+            CString::new(text).map_err(|_| FfiError::new(br_status::InvalidArgument, "the result holds a NUL byte"))?;
         // SAFETY: non-null (checked in `new`); the caller's contract is that
         // it points to writable storage for one `char *`.
         unsafe { self.ptr.write(c.into_raw()) };
