@@ -1,0 +1,39 @@
+//! `br_backup`: one backup run.
+
+use std::ffi::{c_char, c_void};
+
+use super::progress::{br_progress_fn, run_with_progress, Reporter};
+use super::status::br_status;
+use crate::backup::BackupOptions;
+
+/// Run (or with `"dry_run": true`, plan) one backup of `options_json.source`
+/// to every destination.
+///
+/// `options_json`: a BackupOptions JSON object; `source` is required.
+/// Unknown keys: `BR_STATUS_INVALID_JSON`. `progress`/`userdata`: optional
+/// callback (NULL allowed), called on this thread only; non-zero cancels,
+/// partial files are removed and the call returns `BR_STATUS_CANCELLED`.
+///
+/// A run where some destinations fail still returns `BR_STATUS_OK`: the
+/// report's `status` ("created", "skipped", "partial", "failed", "planned")
+/// and each destination's entry say what happened.
+///
+/// On success `*result_json` receives a new BackupReport JSON object, owned
+/// by the caller and released with `br_string_free`. On failure it is left
+/// untouched and `br_last_error()` says why.
+#[no_mangle]
+pub extern "C" fn br_backup(
+    options_json: *const c_char,
+    progress: br_progress_fn,
+    userdata: *mut c_void,
+    result_json: *mut *mut c_char,
+) -> br_status {
+    ffi_panic_boundary! {
+        let options: BackupOptions = try_json!(options_json);
+        let out = try_out!(result_json);
+        let report = run_with_progress(&Reporter::new(progress, userdata), |control| {
+            crate::backup::run(&options, control)
+        })?;
+        out.set_json(&report)
+    }
+}
