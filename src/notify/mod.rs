@@ -24,8 +24,8 @@ use crate::destinations::DestinationStatus;
 use crate::{Error, Result};
 
 pub use http::{
-    is_retryable_status, retry_delays, send_http, SendOutcome, DEFAULT_RETRIES, DEFAULT_TIMEOUT, RETRY_BACKOFF_FACTOR,
-    RETRY_BASE_DELAY, RETRY_MAX_DELAY,
+    is_retryable_status, retry_delays, send_http, SendOutcome, DEFAULT_RETRIES, DEFAULT_TIMEOUT,
+    RETRY_BACKOFF_FACTOR, RETRY_BASE_DELAY, RETRY_MAX_DELAY,
 };
 pub use payload::payload;
 pub use url::redact_url;
@@ -41,7 +41,12 @@ pub enum WebhookFormat {
 }
 
 impl WebhookFormat {
-    pub const ALL: [WebhookFormat; 4] = [WebhookFormat::Slack, WebhookFormat::Teams, WebhookFormat::Discord, WebhookFormat::Json];
+    pub const ALL: [WebhookFormat; 4] = [
+        WebhookFormat::Slack,
+        WebhookFormat::Teams,
+        WebhookFormat::Discord,
+        WebhookFormat::Json,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -68,7 +73,11 @@ impl FromStr for WebhookFormat {
         WebhookFormat::ALL
             .into_iter()
             .find(|f| f.as_str().eq_ignore_ascii_case(t))
-            .ok_or_else(|| Error::invalid(format!("unknown webhook format '{s}': expected slack, teams, discord or json")))
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "unknown webhook format '{s}': expected slack, teams, discord or json"
+                ))
+            })
     }
 }
 
@@ -83,7 +92,11 @@ pub fn detect_format(url: &str) -> WebhookFormat {
         return WebhookFormat::Json;
     };
     let host = p.host_lower();
-    let under = |suffix: &str| host.len() > suffix.len() && host.ends_with(suffix) && host[..host.len() - suffix.len()].ends_with('.');
+    let under = |suffix: &str| {
+        host.len() > suffix.len()
+            && host.ends_with(suffix)
+            && host[..host.len() - suffix.len()].ends_with('.')
+    };
     if host == "hooks.slack.com" {
         WebhookFormat::Slack
     } else if under("webhook.office.com")
@@ -93,8 +106,10 @@ pub fn detect_format(url: &str) -> WebhookFormat {
         || under("api.powerplatform.com")
     {
         WebhookFormat::Teams
-    } else if matches!(host.as_str(), "discord.com" | "discordapp.com" | "ptb.discord.com" | "canary.discord.com")
-        && is_discord_webhook_path(p.path)
+    } else if matches!(
+        host.as_str(),
+        "discord.com" | "discordapp.com" | "ptb.discord.com" | "canary.discord.com"
+    ) && is_discord_webhook_path(p.path)
     {
         WebhookFormat::Discord
     } else {
@@ -104,9 +119,15 @@ pub fn detect_format(url: &str) -> WebhookFormat {
 
 /// `/api/webhooks/…` or `/api/v10/webhooks/…`.
 fn is_discord_webhook_path(path: &str) -> bool {
-    let Some(rest) = path.strip_prefix("/api/") else { return false };
+    let Some(rest) = path.strip_prefix("/api/") else {
+        return false;
+    };
     let rest = match rest.split_once('/') {
-        Some((v, r)) if v.len() > 1 && v.starts_with('v') && v[1..].bytes().all(|b| b.is_ascii_digit()) => r,
+        Some((v, r))
+            if v.len() > 1 && v.starts_with('v') && v[1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            r
+        }
         _ => rest,
     };
     rest.starts_with("webhooks/")
@@ -164,7 +185,12 @@ pub fn events_for(report: &BackupReport) -> Vec<Event> {
         RunStatus::Planned => {}
     }
     let dry_run = report.status == RunStatus::Planned
-        || report.destinations.iter().any(|d| matches!(d.status, DestinationStatus::WouldCreate | DestinationStatus::WouldSkip));
+        || report.destinations.iter().any(|d| {
+            matches!(
+                d.status,
+                DestinationStatus::WouldCreate | DestinationStatus::WouldSkip
+            )
+        });
     if !dry_run && report.destinations.iter().any(|d| d.warning.is_some()) {
         events.push(Event::DiskSpaceWarning);
     }
@@ -187,12 +213,19 @@ pub struct Notification {
 /// `format_override` or its host), one per [`events_for`] event. An unknown
 /// `format_override` is an error naming the value; an unparseable URL is an
 /// error naming its position (never its text).
-pub fn notifications(report: &BackupReport, urls: &[String], format_override: Option<&str>) -> Result<Vec<Notification>> {
+pub fn notifications(
+    report: &BackupReport,
+    urls: &[String],
+    format_override: Option<&str>,
+) -> Result<Vec<Notification>> {
     let events = events_for(report);
     let mut out = Vec::new();
     for (i, url) in urls.iter().enumerate() {
         if url::UrlParts::parse(url).is_none() {
-            return Err(Error::invalid(format!("webhook URL #{} is not an absolute URL (scheme://host/...)", i + 1)));
+            return Err(Error::invalid(format!(
+                "webhook URL #{} is not an absolute URL (scheme://host/...)",
+                i + 1
+            )));
         }
         let format = resolve_format(url, format_override)?;
         for &event in &events {
@@ -214,20 +247,40 @@ mod tests {
 
     #[test]
     fn format_parse_is_case_insensitive_and_names_bad_values() {
-        assert_eq!("Slack".parse::<WebhookFormat>().unwrap(), WebhookFormat::Slack);
-        assert_eq!(" TEAMS ".parse::<WebhookFormat>().unwrap(), WebhookFormat::Teams);
-        assert_eq!("discord".parse::<WebhookFormat>().unwrap(), WebhookFormat::Discord);
-        assert_eq!("JSON".parse::<WebhookFormat>().unwrap(), WebhookFormat::Json);
+        assert_eq!(
+            "Slack".parse::<WebhookFormat>().unwrap(),
+            WebhookFormat::Slack
+        );
+        assert_eq!(
+            " TEAMS ".parse::<WebhookFormat>().unwrap(),
+            WebhookFormat::Teams
+        );
+        assert_eq!(
+            "discord".parse::<WebhookFormat>().unwrap(),
+            WebhookFormat::Discord
+        );
+        assert_eq!(
+            "JSON".parse::<WebhookFormat>().unwrap(),
+            WebhookFormat::Json
+        );
         let err = "mattermost".parse::<WebhookFormat>().unwrap_err();
         assert_eq!(err.kind, crate::ErrorKind::InvalidArgument);
-        assert!(err.message.contains("'mattermost'") && err.message.contains("slack, teams, discord or json"), "{}", err.message);
+        assert!(
+            err.message.contains("'mattermost'")
+                && err.message.contains("slack, teams, discord or json"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
     fn override_wins_over_host() {
         let url = "https://hooks.slack.com/services/a/b/c";
         assert_eq!(resolve_format(url, None).unwrap(), WebhookFormat::Slack);
-        assert_eq!(resolve_format(url, Some("json")).unwrap(), WebhookFormat::Json);
+        assert_eq!(
+            resolve_format(url, Some("json")).unwrap(),
+            WebhookFormat::Json
+        );
         assert_eq!(resolve_format(url, Some("")).unwrap(), WebhookFormat::Slack);
         assert!(resolve_format(url, Some("xml")).is_err());
     }

@@ -22,7 +22,11 @@ pub fn cron_line(spec: &ScheduleSpec) -> String {
         Trigger::Hourly => "0 * * * *".to_string(),
         Trigger::AtLogon => "@reboot".to_string(),
     };
-    let mut cmd = format!("cd {} && {}", sh_quote(&spec.working_dir.to_string_lossy()), sh_quote(&spec.pwsh.to_string_lossy()));
+    let mut cmd = format!(
+        "cd {} && {}",
+        sh_quote(&spec.working_dir.to_string_lossy()),
+        sh_quote(&spec.pwsh.to_string_lossy())
+    );
     for a in &spec.arguments {
         cmd.push(' ');
         cmd.push_str(&sh_quote(a));
@@ -37,10 +41,13 @@ pub fn cron_line(spec: &ScheduleSpec) -> String {
 /// `OnBootSec=1min` for at logon; `WantedBy=timers.target`. Install them as
 /// user units (`~/.config/systemd/user`, `systemctl --user enable --now
 /// <name>.timer`) so the backup runs as the user whose module path holds
-/// BackupRepo.
+/// BackupRepo. systemd refuses an executable path containing `'`, `"` or
+/// `\` ([`write_units`] checks it); arguments are quoted and may hold any printable text.
 pub fn systemd_units(spec: &ScheduleSpec) -> (String, String) {
-    let exec: Vec<String> =
-        std::iter::once(spec.pwsh.to_string_lossy().into_owned()).chain(spec.arguments.iter().cloned()).map(|a| systemd_quote(&a)).collect();
+    let exec: Vec<String> = std::iter::once(spec.pwsh.to_string_lossy().into_owned())
+        .chain(spec.arguments.iter().cloned())
+        .map(|a| systemd_quote(&a))
+        .collect();
     let service = format!(
         "{GENERATED_MARKER}
 [Unit]
@@ -87,8 +94,17 @@ WantedBy=timers.target
 /// and the error names the file. Returns the two paths.
 pub fn write_units(spec: &ScheduleSpec, folder: &Path, overwrite: bool) -> Result<Vec<PathBuf>> {
     spec.validate()?;
+    let pwsh = spec.pwsh.to_string_lossy();
+    if !pwsh.starts_with('/') || pwsh.contains(['\'', '"', '\\']) {
+        return Err(Error::invalid(format!(
+            "systemd needs the pwsh path as an absolute path without quotes or backslashes, not '{pwsh}'"
+        )));
+    }
     let (service, timer) = systemd_units(spec);
-    let files = [(folder.join(format!("{}.service", spec.name)), service), (folder.join(format!("{}.timer", spec.name)), timer)];
+    let files = [
+        (folder.join(format!("{}.service", spec.name)), service),
+        (folder.join(format!("{}.timer", spec.name)), timer),
+    ];
     fs::create_dir_all(folder).map_err(|e| Error::io("create folder", folder, e))?;
     // Check both before writing either: all or nothing.
     let mut exists = Vec::new();
@@ -116,13 +132,26 @@ pub fn write_units(spec: &ScheduleSpec, folder: &Path, overwrite: bool) -> Resul
 }
 
 fn write_atomic(folder: &Path, path: &Path, bytes: &[u8], replace: bool) -> Result<()> {
-    let mut tmp = tempfile::Builder::new().prefix(".backuprepo-").suffix(".tmp").tempfile_in(folder).map_err(|e| Error::io("create a temporary file in", folder, e))?;
-    tmp.write_all(bytes).and_then(|_| tmp.as_file().sync_all()).map_err(|e| Error::io("write", tmp.path(), e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".backuprepo-")
+        .suffix(".tmp")
+        .tempfile_in(folder)
+        .map_err(|e| Error::io("create a temporary file in", folder, e))?;
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(|e| Error::io("write", tmp.path(), e))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644)).map_err(|e| Error::io("set permissions on", tmp.path(), e))?;
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))
+            .map_err(|e| Error::io("set permissions on", tmp.path(), e))?;
     }
-    let persisted = if replace { tmp.persist(path) } else { tmp.persist_noclobber(path) };
-    persisted.map(|_| ()).map_err(|e| Error::io("write", path, e.error))
+    let persisted = if replace {
+        tmp.persist(path)
+    } else {
+        tmp.persist_noclobber(path)
+    };
+    persisted
+        .map(|_| ())
+        .map_err(|e| Error::io("write", path, e.error))
 }

@@ -39,8 +39,18 @@ pub fn partial_with_warning() -> BackupReport {
     report(
         "partial",
         vec![
-            dest("desktop", "created", None, Some("93.0 % used (threshold 90 %)")),
-            dest("n-drive", "failed", Some("no space left: needs 12.3 MB, 1.0 KB free"), None),
+            dest(
+                "desktop",
+                "created",
+                None,
+                Some("93.0 % used (threshold 90 %)"),
+            ),
+            dest(
+                "n-drive",
+                "failed",
+                Some("no space left: needs 12.3 MB, 1.0 KB free"),
+                None,
+            ),
             dest("onedrive", "created", None, None),
         ],
     )
@@ -49,6 +59,10 @@ pub fn partial_with_warning() -> BackupReport {
 pub fn created() -> BackupReport {
     report(
         "created",
-        vec![dest("desktop", "created", None, None), dest("n-drive", "created", None, None), dest("onedrive", "skipped", None, None)],
+        vec![
+            dest("desktop", "created", None, None),
+            dest("n-drive", "created", None, None),
+            dest("onedrive", "skipped", None, None),
+        ],
     )
 }
