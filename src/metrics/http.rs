@@ -32,6 +32,13 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+impl std::fmt::Debug for Url {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the credentials.
+        f.debug_struct("Url").field("host", &self.host).field("port", &self.port).field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
 fn parse_url(url: &str) -> Result<Url> {
     let lower = url.to_ascii_lowercase();
     if lower.starts_with("https://") {
