@@ -426,3 +426,37 @@ fn result_schema_accepts_the_drop_in_shape() {
     bad.as_object_mut().unwrap().remove("file_count");
     assert_eq!(check(&schema, &bad).len(), 3, "{:#?}", check(&schema, &bad));
 }
+
+#[test]
+fn dashboard_is_importable_and_every_target_has_an_expression() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("monitoring/grafana/backup-repo.json");
+    let d: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+    assert!(d["__inputs"].as_array().unwrap().iter().any(|i| i["name"] == "DS_PROMETHEUS" && i["pluginId"] == "prometheus"));
+    let vars = d["templating"]["list"].as_array().unwrap();
+    assert!(vars.iter().any(|v| v["name"] == "repo" && v["includeAll"] == true && v["multi"] == true));
+    let mut titles = Vec::new();
+    let mut targets = 0;
+    for p in d["panels"].as_array().unwrap() {
+        if p["type"] == "row" {
+            continue;
+        }
+        titles.push(p["title"].as_str().unwrap().to_string());
+        assert_eq!(p["datasource"]["uid"], "${DS_PROMETHEUS}", "{}", p["title"]);
+        for t in p["targets"].as_array().unwrap() {
+            targets += 1;
+            let e = t["expr"].as_str().unwrap();
+            assert!(!e.trim().is_empty() && e.contains("$repo"), "{}: {e}", p["title"]);
+            assert_eq!(t["datasource"]["uid"], "${DS_PROMETHEUS}");
+        }
+    }
+    assert!(targets >= 15);
+    // The panels IDEAS.md asks for.
+    for want in [
+        "Success rate (7 days)", "Success rate (30 days)", "Backups created (last 24 h)", "Backups created (last 7 days)",
+        "Duplicate rate (7 days)", "Average backup size per repo", "Backup frequency (runs per interval)", "Size trend",
+        "Location status", "Last successful backup", "Backup storage per location", "Oldest backup per location",
+        "Projected growth (30 days ahead)",
+    ] {
+        assert!(titles.iter().any(|t| t == want), "missing panel {want}");
+    }
+}

@@ -14,7 +14,7 @@ use crate::{Error, ErrorKind, Result};
 /// A running exporter; [`Exporter::stop`] (or drop) shuts it down.
 pub struct Exporter {
     addr: SocketAddr,
-    server: Arc<tiny_http::Server>,
+    server: Option<Arc<tiny_http::Server>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -36,10 +36,25 @@ impl Exporter {
     }
 
     fn shutdown(&mut self) {
+        let Some(server) = self.server.take() else { return };
         self.stop.store(true, Ordering::SeqCst);
-        self.server.unblock();
+        server.unblock();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        // The last reference: tiny_http closes the listener from its own
+        // accept thread, shortly after. Wait (bounded) until the port is
+        // free, so a restart on the same port right after stop() works.
+        drop(server);
+        let mut probe = self.addr;
+        if probe.ip().is_unspecified() {
+            probe.set_ip(if probe.is_ipv4() { std::net::Ipv4Addr::LOCALHOST.into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while std::time::Instant::now() < deadline
+            && std::net::TcpStream::connect_timeout(&probe, Duration::from_millis(100)).is_ok()
+        {
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
@@ -79,7 +94,7 @@ pub fn serve(addr: &str, log_dir: impl Into<PathBuf>) -> Result<Exporter> {
             })
             .map_err(|e| Error::new(ErrorKind::Io, format!("cannot start the exporter thread: {e}")))?
     };
-    Ok(Exporter { addr: bound, server, stop, thread: Some(thread) })
+    Ok(Exporter { addr: bound, server: Some(server), stop, thread: Some(thread) })
 }
 
 fn header(k: &str, v: &str) -> tiny_http::Header {
