@@ -1,2 +1,0 @@
-//! The metrics log (one JSON line per repository per run, the original's keys
-//! kept) and Prometheus exposition rendered from it.
