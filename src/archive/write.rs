@@ -72,24 +72,26 @@ fn store_by_name(rel: &str) -> bool {
 struct Policy {
     method: u16,
     level: i32,
+    /// Files above this size are streamed ([`LARGE`]; smaller in tests).
+    large: u64,
 }
 
 impl Policy {
     fn new(opts: &ArchiveOptions) -> Result<Policy> {
         Ok(match opts.compression {
-            Compression::Store => Policy { method: METHOD_STORED, level: 0 },
+            Compression::Store => Policy { method: METHOD_STORED, level: 0, large: LARGE },
             Compression::Deflate => match opts.level {
-                Some(0) => Policy { method: METHOD_STORED, level: 0 },
+                Some(0) => Policy { method: METHOD_STORED, level: 0, large: LARGE },
                 Some(l) if !(1..=12).contains(&l) => {
                     return Err(Error::invalid(format!("level: deflate takes 0..=12, not {l}")))
                 }
-                l => Policy { method: METHOD_DEFLATE, level: l.unwrap_or(6) },
+                l => Policy { method: METHOD_DEFLATE, level: l.unwrap_or(6), large: LARGE },
             },
             Compression::Zstd => match opts.level {
                 Some(l) if !(1..=22).contains(&l) => {
                     return Err(Error::invalid(format!("level: zstd takes 1..=22, not {l}")))
                 }
-                l => Policy { method: METHOD_ZSTD, level: l.unwrap_or(3) },
+                l => Policy { method: METHOD_ZSTD, level: l.unwrap_or(3), large: LARGE },
             },
         })
     }
@@ -208,7 +210,7 @@ impl Previous {
         let same: std::collections::HashSet<&str> = manifest
             .files
             .iter()
-            .filter(|m| m.size <= LARGE && current.get(m.path.as_str()) == Some(&(m.size, m.blake3.as_str())))
+            .filter(|m| m.size <= policy.large && current.get(m.path.as_str()) == Some(&(m.size, m.blake3.as_str())))
             .map(|m| m.path.as_str())
             .collect();
         let zip = zip::ZipArchive::new(io::BufReader::new(File::open(path).ok()?)).ok()?;
@@ -231,7 +233,7 @@ impl Previous {
             // Reuse only what a fresh build would produce with this policy.
             let fits = method == policy.method
                 || (method == METHOD_STORED && policy.stores_outright(&name, e.size()));
-            if !fits || e.compressed_size() > LARGE + (LARGE >> 4) {
+            if !fits || e.compressed_size() > policy.large + (policy.large >> 4) {
                 continue;
             }
             entries.insert(
@@ -436,7 +438,17 @@ pub fn write_archive(
     previous: Option<&Path>,
     control: &Control,
 ) -> Result<ArchiveStats> {
-    let policy = Policy::new(opts)?;
+    write_with(out, files, manifest, Policy::new(opts)?, previous, control)
+}
+
+fn write_with(
+    out: &Path,
+    files: &[HashedFile],
+    manifest: &Manifest,
+    policy: Policy,
+    previous: Option<&Path>,
+    control: &Control,
+) -> Result<ArchiveStats> {
     let total_bytes: u64 = files.iter().map(|f| f.file.size).sum();
     control.begin(Phase::Compressing, files.len() as u64, total_bytes);
     let prev = previous.and_then(|p| Previous::open(p, files, policy));
@@ -451,7 +463,7 @@ pub fn write_archive(
     let mut zip = ZipOut::new(BufWriter::with_capacity(1 << 20, file));
     let mut stats = ArchiveStats::default();
     let stop = AtomicBool::new(false);
-    let is_large = |i: usize| files[i].file.size > LARGE;
+    let is_large = |i: usize| files[i].file.size > policy.large;
     let cost = |i: usize| if is_large(i) { 0 } else { files[i].file.size + 512 };
 
     let result = rayon::in_place_scope_fifo(|scope| -> Result<()> {
