@@ -292,3 +292,59 @@ pub fn compare_manifests(old: &Manifest, new: &Manifest) -> Vec<Comparison> {
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::ManifestEntry;
+
+    fn m(files: &[(&str, u64, &str)]) -> Manifest {
+        Manifest {
+            format: MANIFEST_FORMAT.into(),
+            tool_version: "t".into(),
+            repo: "r".into(),
+            fingerprint: "f".into(),
+            file_count: files.len() as u64,
+            total_bytes: files.iter().map(|f| f.1).sum(),
+            files: files
+                .iter()
+                .map(|(p, s, h)| ManifestEntry { path: p.to_string(), size: *s, blake3: h.to_string(), mtime_ns: 0 })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn compare_manifests_sorted_by_path() {
+        let old = m(&[("b", 1, "x"), ("a", 1, "x"), ("c", 2, "y"), ("d", 3, "z")]);
+        let new = m(&[("a", 1, "x"), ("c", 2, "Y"), ("d", 4, "z"), ("e", 5, "w")]);
+        let got: Vec<(String, Change)> = compare_manifests(&old, &new).into_iter().map(|c| (c.path, c.change)).collect();
+        assert_eq!(
+            got,
+            [
+                ("b".to_string(), Change::Removed),
+                ("c".to_string(), Change::Modified),
+                ("d".to_string(), Change::Modified),
+                ("e".to_string(), Change::Added)
+            ]
+        );
+        assert!(compare_manifests(&old, &old).is_empty());
+    }
+
+    #[test]
+    fn source_comparison_reports_missing_extra_and_different() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("s")).unwrap();
+        std::fs::write(dir.path().join("s/same"), b"same").unwrap();
+        std::fs::write(dir.path().join("s/edited"), b"new!").unwrap();
+        std::fs::write(dir.path().join("grown"), b"longer").unwrap();
+        let h = |b: &[u8]| blake3::hash(b).to_hex().to_string();
+        let man = m(&[("s/same", 4, &h(b"same")), ("s/edited", 4, &h(b"old!")), ("grown", 4, &h(b"long")), ("gone", 1, "x")]);
+        let errs = compare_with_source(&man, dir.path(), &["s/same", "new"], &Control::default()).unwrap();
+        let has = |p: &str, w: &str| errs.iter().any(|e| e.contains(p) && e.contains(w));
+        assert!(has("'s/edited'", "differs"), "{errs:?}");
+        assert!(has("'grown'", "differs"), "{errs:?}");
+        assert!(has("'gone'", "missing from the source"), "{errs:?}");
+        assert!(has("'new'", "not in the archive"), "{errs:?}");
+        assert_eq!(errs.len(), 4, "{errs:?}");
+    }
+}

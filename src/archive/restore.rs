@@ -38,14 +38,14 @@ pub(super) fn unsafe_name(name: &str) -> Option<&'static str> {
     if name.contains('\0') {
         return Some("NUL in the name");
     }
+    if b.len() >= 2 && b[1] == b':' && b[0].is_ascii_alphabetic() {
+        return Some("drive letter (absolute path)");
+    }
     if name.contains('\\') {
         return Some("backslash in the name (not a portable path)");
     }
     if name.starts_with('/') {
         return Some("absolute path");
-    }
-    if b.len() >= 2 && b[1] == b':' && b[0].is_ascii_alphabetic() {
-        return Some("drive letter (absolute path)");
     }
     if cfg!(windows) && name.contains(':') {
         return Some("colon in the name (alternate data stream)");
