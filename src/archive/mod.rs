@@ -3,6 +3,8 @@
 //! last entry, [`MANIFEST_NAME`], describes the backup (tool version,
 //! fingerprint, per-file BLAKE3 and size) so every archive explains itself.
 
+mod format;
+mod raw;
 mod read;
 mod restore;
 mod write;

@@ -1,3 +1,4 @@
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -52,10 +53,202 @@ pub struct VerifyReport {
     pub errors: Vec<String>,
 }
 
+/// At most this many messages are kept in a report; the rest are counted.
+const MAX_ERRORS: usize = 1000;
+
+struct Errors {
+    list: Vec<String>,
+    more: u64,
+}
+
+impl Errors {
+    fn push(&mut self, e: String) {
+        if self.list.len() < MAX_ERRORS {
+            self.list.push(e);
+        } else {
+            self.more += 1;
+        }
+    }
+    fn into_report(mut self, rep: &mut VerifyReport) {
+        if self.more > 0 {
+            self.list.push(format!("... and {} more errors", self.more));
+        }
+        rep.first_error = self.list.first().cloned();
+        rep.ok = self.list.is_empty();
+        rep.errors = self.list;
+    }
+}
+
+/// Outcome of streaming one entry through: bytes, BLAKE3, or why it failed.
+pub(super) enum Streamed {
+    Ok { bytes: u64, blake3: String },
+    Failed(String),
+}
+
+/// Read an entry to its end (the zip crate checks the CRC there), hashing,
+/// never past its declared size (compression bombs), passing the bytes to `sink`.
+pub(super) fn stream_entry(
+    entry: &mut dyn Read,
+    declared: u64,
+    control: &Control,
+    mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> Result<Streamed> {
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 256 << 10];
+    let mut total = 0u64;
+    let mut since_check = 0u64;
+    loop {
+        let n = match entry.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Ok(Streamed::Failed(format!("unreadable ({e})"))),
+        };
+        total += n as u64;
+        if total > declared {
+            return Ok(Streamed::Failed(format!("decompresses beyond its declared size of {declared} bytes")));
+        }
+        hasher.update(&buf[..n]);
+        sink(&buf[..n]).map_err(|e| Error::new(crate::ErrorKind::Io, format!("cannot write: {e}")))?;
+        since_check += n as u64;
+        if since_check >= 16 << 20 {
+            since_check = 0;
+            control.check()?;
+        }
+    }
+    if total != declared {
+        return Ok(Streamed::Failed(format!("holds {total} bytes, {declared} declared")));
+    }
+    Ok(Streamed::Ok { bytes: total, blake3: hasher.finalize().to_hex().to_string() })
+}
+
 /// Check every entry's CRC and the manifest's BLAKE3 hashes; never modifies
 /// the archive. A damaged archive yields `ok: false`, not an `Err`.
-pub fn verify(_archive: &Path, _opts: &VerifyOptions, _control: &Control) -> Result<VerifyReport> {
-    todo!("archive: verify")
+pub fn verify(archive: &Path, opts: &VerifyOptions, control: &Control) -> Result<VerifyReport> {
+    let mut rep = VerifyReport { archive: archive.display().to_string(), ..Default::default() };
+    let mut errs = Errors { list: Vec::new(), more: 0 };
+    // An unreadable path is the caller's problem (Err); a bad archive is a finding.
+    let file = File::open(archive).map_err(|e| Error::io("open", archive, e))?;
+    if file.metadata().map_err(|e| Error::io("read", archive, e))?.is_dir() {
+        return Err(Error::new(crate::ErrorKind::InvalidArgument, format!("'{}' is a directory", archive.display())));
+    }
+    let manifest = match read_manifest(archive) {
+        Ok(m) => m,
+        Err(e) if e.kind == crate::ErrorKind::BadArchive => {
+            errs.push(e.message);
+            errs.into_report(&mut rep);
+            return Ok(rep);
+        }
+        Err(e) => return Err(e),
+    };
+    let mut zip = match zip::ZipArchive::new(BufReader::new(file)) {
+        Ok(z) => z,
+        Err(e) => {
+            errs.push(format!("not a ZIP archive ({e})"));
+            errs.into_report(&mut rep);
+            return Ok(rep);
+        }
+    };
+    control.begin(crate::progress::Phase::Verifying, zip.len() as u64, manifest.total_bytes);
+    if zip.has_duplicate_names() {
+        match super::raw::duplicate_names(archive) {
+            Ok(d) if !d.is_empty() => d.iter().for_each(|n| errs.push(format!("'{n}': duplicate entry name"))),
+            _ => errs.push("duplicate entry names".to_string()),
+        }
+    }
+    let expected: HashMap<&str, &super::ManifestEntry> =
+        manifest.files.iter().map(|m| (m.path.as_str(), m)).collect();
+    if expected.len() != manifest.files.len() {
+        errs.push("the manifest lists a path twice".to_string());
+    }
+    let mut seen: HashSet<String> = HashSet::new();
+    for i in 0..zip.len() {
+        control.check()?;
+        let label = zip.name_for_index(i).and_then(|n| n.ok()).map(|n| n.into_owned());
+        let mut entry = match zip.by_index(i) {
+            Ok(e) => e,
+            Err(e) => {
+                errs.push(format!("'{}': {e}", label.unwrap_or_else(|| format!("entry #{i}"))));
+                continue;
+            }
+        };
+        let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
+        rep.entries_checked += 1;
+        let declared = entry.size();
+        let want = expected.get(name.as_str()).copied();
+        if want.is_none() && name != MANIFEST_NAME {
+            errs.push(format!("'{name}': not in the manifest"));
+        }
+        if let Some(w) = want {
+            if w.size != declared {
+                errs.push(format!("'{name}': {declared} bytes in the ZIP, {} in the manifest", w.size));
+            }
+        }
+        match stream_entry(&mut entry, declared, control, |_| Ok(()))? {
+            Streamed::Failed(why) => errs.push(format!("'{name}': {why}")),
+            Streamed::Ok { bytes, blake3 } => {
+                if let Some(w) = want {
+                    if w.blake3 != blake3 {
+                        errs.push(format!("'{name}': BLAKE3 differs from the manifest"));
+                    }
+                }
+                control.advance(0, bytes);
+            }
+        }
+        control.advance(1, 0);
+        seen.insert(name);
+    }
+    for m in &manifest.files {
+        if !seen.contains(&m.path) {
+            errs.push(format!("'{}': in the manifest but missing from the archive", m.path));
+        }
+    }
+    if let Some(source) = &opts.source {
+        let selection = crate::select::select(source, &crate::select::SelectOptions::default(), control)?;
+        let listed: Vec<&str> = selection.files.iter().map(|f| f.rel.as_str()).collect();
+        for e in compare_with_source(&manifest, source, &listed, control)? {
+            errs.push(e);
+        }
+    }
+    errs.into_report(&mut rep);
+    Ok(rep)
+}
+
+/// Each manifest file against `source` (size, then BLAKE3), and the files
+/// `listed` in the source's selection that the manifest lacks.
+pub(super) fn compare_with_source(
+    manifest: &Manifest,
+    source: &Path,
+    listed: &[&str],
+    control: &Control,
+) -> Result<Vec<String>> {
+    use rayon::prelude::*;
+    let mut out: Vec<String> = manifest
+        .files
+        .par_iter()
+        .map(|m| -> Result<Option<String>> {
+            control.check()?;
+            let p = source.join(m.path.split('/').collect::<PathBuf>());
+            let meta = match std::fs::symlink_metadata(&p) {
+                Ok(meta) if meta.is_file() => meta,
+                Ok(_) => return Ok(Some(format!("'{}': not a file in the source", m.path))),
+                Err(_) => return Ok(Some(format!("'{}': missing from the source", m.path))),
+            };
+            if meta.len() != m.size {
+                return Ok(Some(format!("'{}': differs from the source ({} bytes there, {} here)", m.path, meta.len(), m.size)));
+            }
+            let mut h = blake3::Hasher::new();
+            h.update_reader(File::open(&p).map_err(|e| Error::io("open", &p, e))?)
+                .map_err(|e| Error::io("read", &p, e))?;
+            Ok((h.finalize().to_hex().as_str() != m.blake3).then(|| format!("'{}': differs from the source", m.path)))
+        })
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    let known: HashSet<&str> = manifest.files.iter().map(|m| m.path.as_str()).collect();
+    out.extend(listed.iter().filter(|r| !known.contains(**r)).map(|r| format!("'{r}': in the source but not in the archive")));
+    Ok(out)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -75,6 +268,83 @@ pub struct Comparison {
 }
 
 /// What changed from `old` to `new`, from manifests alone; sorted by path. Pure.
-pub fn compare_manifests(_old: &Manifest, _new: &Manifest) -> Vec<Comparison> {
-    todo!("archive: compare")
+pub fn compare_manifests(old: &Manifest, new: &Manifest) -> Vec<Comparison> {
+    let before: HashMap<&str, &super::ManifestEntry> = old.files.iter().map(|m| (m.path.as_str(), m)).collect();
+    let after: HashMap<&str, &super::ManifestEntry> = new.files.iter().map(|m| (m.path.as_str(), m)).collect();
+    let mut out: Vec<Comparison> = Vec::new();
+    for (path, n) in &after {
+        match before.get(path) {
+            None => out.push(Comparison { path: path.to_string(), change: Change::Added, old_size: None, new_size: Some(n.size) }),
+            Some(o) if o.size != n.size || o.blake3 != n.blake3 => out.push(Comparison {
+                path: path.to_string(),
+                change: Change::Modified,
+                old_size: Some(o.size),
+                new_size: Some(n.size),
+            }),
+            Some(_) => {}
+        }
+    }
+    for (path, o) in &before {
+        if !after.contains_key(path) {
+            out.push(Comparison { path: path.to_string(), change: Change::Removed, old_size: Some(o.size), new_size: None });
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::ManifestEntry;
+
+    fn m(files: &[(&str, u64, &str)]) -> Manifest {
+        Manifest {
+            format: MANIFEST_FORMAT.into(),
+            tool_version: "t".into(),
+            repo: "r".into(),
+            fingerprint: "f".into(),
+            file_count: files.len() as u64,
+            total_bytes: files.iter().map(|f| f.1).sum(),
+            files: files
+                .iter()
+                .map(|(p, s, h)| ManifestEntry { path: p.to_string(), size: *s, blake3: h.to_string(), mtime_ns: 0 })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn compare_manifests_sorted_by_path() {
+        let old = m(&[("b", 1, "x"), ("a", 1, "x"), ("c", 2, "y"), ("d", 3, "z")]);
+        let new = m(&[("a", 1, "x"), ("c", 2, "Y"), ("d", 4, "z"), ("e", 5, "w")]);
+        let got: Vec<(String, Change)> = compare_manifests(&old, &new).into_iter().map(|c| (c.path, c.change)).collect();
+        assert_eq!(
+            got,
+            [
+                ("b".to_string(), Change::Removed),
+                ("c".to_string(), Change::Modified),
+                ("d".to_string(), Change::Modified),
+                ("e".to_string(), Change::Added)
+            ]
+        );
+        assert!(compare_manifests(&old, &old).is_empty());
+    }
+
+    #[test]
+    fn source_comparison_reports_missing_extra_and_different() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("s")).unwrap();
+        std::fs::write(dir.path().join("s/same"), b"same").unwrap();
+        std::fs::write(dir.path().join("s/edited"), b"new!").unwrap();
+        std::fs::write(dir.path().join("grown"), b"longer").unwrap();
+        let h = |b: &[u8]| blake3::hash(b).to_hex().to_string();
+        let man = m(&[("s/same", 4, &h(b"same")), ("s/edited", 4, &h(b"old!")), ("grown", 4, &h(b"long")), ("gone", 1, "x")]);
+        let errs = compare_with_source(&man, dir.path(), &["s/same", "new"], &Control::default()).unwrap();
+        let has = |p: &str, w: &str| errs.iter().any(|e| e.contains(p) && e.contains(w));
+        assert!(has("'s/edited'", "differs"), "{errs:?}");
+        assert!(has("'grown'", "differs"), "{errs:?}");
+        assert!(has("'gone'", "missing from the source"), "{errs:?}");
+        assert!(has("'new'", "not in the archive"), "{errs:?}");
+        assert_eq!(errs.len(), 4, "{errs:?}");
+    }
 }

@@ -1,7 +1,14 @@
-use std::path::Path;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fs::{self, File};
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
 
-use crate::progress::Control;
-use crate::Result;
+use crate::progress::{Control, Phase};
+use crate::select::Skipped;
+use crate::{Error, Result};
+
+use super::read::{stream_entry, Streamed};
+use super::{read_manifest, ManifestEntry, MANIFEST_NAME};
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -21,8 +28,251 @@ pub struct RestoreReport {
     pub refused: Vec<crate::select::Skipped>,
 }
 
+/// Why an entry name cannot be written inside the target, if it cannot.
+/// Names must be relative, `/`-separated, with no empty, `.` or `..` parts.
+pub(super) fn unsafe_name(name: &str) -> Option<&'static str> {
+    let b = name.as_bytes();
+    if name.is_empty() {
+        return Some("empty name");
+    }
+    if name.contains('\0') {
+        return Some("NUL in the name");
+    }
+    if b.len() >= 2 && b[1] == b':' && b[0].is_ascii_alphabetic() {
+        return Some("drive letter (absolute path)");
+    }
+    if name.contains('\\') {
+        return Some("backslash in the name (not a portable path)");
+    }
+    if name.starts_with('/') {
+        return Some("absolute path");
+    }
+    if cfg!(windows) && name.contains(':') {
+        return Some("colon in the name (alternate data stream)");
+    }
+    for part in name.split('/') {
+        match part {
+            "" => return Some("empty path component (or a folder entry)"),
+            "." | ".." => return Some("'.' or '..' component (would leave the target)"),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Create the folders above `rel` inside `target`, refusing to pass through
+/// anything that is not a real folder (a symlink could lead outside).
+fn make_parents(target: &Path, parts: &[&str]) -> std::result::Result<(), String> {
+    let mut p = target.to_path_buf();
+    for part in parts {
+        p.push(part);
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(format!("'{}' exists and is not a folder", p.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match fs::create_dir(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && p.is_dir() => {}
+                Err(e) => return Err(format!("cannot create folder '{}': {e}", p.display())),
+            },
+            Err(e) => return Err(format!("cannot inspect '{}': {e}", p.display())),
+        }
+    }
+    Ok(())
+}
+
+/// A fresh partial file next to `dest`.
+fn create_partial(dest: &Path) -> std::io::Result<(PathBuf, File)> {
+    let base = dest.as_os_str().to_owned();
+    for n in 0..100 {
+        let mut name = base.clone();
+        name.push(if n == 0 { ".partial".to_string() } else { format!(".partial{n}") });
+        let p = PathBuf::from(name);
+        match fs::OpenOptions::new().write(true).create_new(true).open(&p) {
+            Ok(f) => return Ok((p, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "no free partial name"))
+}
+
+fn file_time(mtime_ns: i128) -> filetime::FileTime {
+    let secs = mtime_ns.div_euclid(1_000_000_000).clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+    filetime::FileTime::from_unix_time(secs, mtime_ns.rem_euclid(1_000_000_000) as u32)
+}
+
 /// Extract `archive` into `target` (empty or new), verifying BLAKE3 as it
 /// goes and restoring file times. Never writes outside `target`.
-pub fn restore(_archive: &Path, _target: &Path, _opts: &RestoreOptions, _control: &Control) -> Result<RestoreReport> {
-    todo!("archive: restore")
+pub fn restore(archive: &Path, target: &Path, opts: &RestoreOptions, control: &Control) -> Result<RestoreReport> {
+    let manifest = read_manifest(archive)?;
+    let file = File::open(archive).map_err(|e| Error::io("open", archive, e))?;
+    let mut zip = zip::ZipArchive::new(BufReader::new(file))
+        .map_err(|e| Error::bad_archive(archive, format_args!("not a ZIP archive ({e})")))?;
+    match fs::symlink_metadata(target) {
+        Ok(m) if !m.is_dir() => {
+            return Err(Error::invalid(format!("target '{}' exists and is not a folder", target.display())))
+        }
+        Ok(_) => {
+            let mut entries = fs::read_dir(target).map_err(|e| Error::io("list", target, e))?;
+            if !opts.overwrite && entries.next().is_some() {
+                return Err(Error::invalid(format!(
+                    "target '{}' is not empty (use overwrite to restore into it)",
+                    target.display()
+                )));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir_all(target).map_err(|e| Error::io("create", target, e))?
+        }
+        Err(e) => return Err(Error::io("inspect", target, e)),
+    }
+    let dups: BTreeSet<String> = if zip.has_duplicate_names() {
+        super::raw::duplicate_names(archive)
+            .map_err(|e| Error::bad_archive(archive, format_args!("duplicate names, unreadable directory ({e})")))?
+    } else {
+        BTreeSet::new()
+    };
+    let expected: HashMap<&str, &ManifestEntry> = manifest.files.iter().map(|m| (m.path.as_str(), m)).collect();
+    let mut report = RestoreReport {
+        archive: archive.display().to_string(),
+        target: target.display().to_string(),
+        ..Default::default()
+    };
+    let mut refused: Vec<Skipped> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    control.begin(Phase::Restoring, manifest.file_count, manifest.total_bytes);
+    for i in 0..zip.len() {
+        control.check()?;
+        let label = zip.name_for_index(i).and_then(|n| n.ok()).map(|n| n.into_owned());
+        let mut entry = match zip.by_index(i) {
+            Ok(e) => e,
+            Err(e) => {
+                let path = label.unwrap_or_else(|| format!("entry #{i}"));
+                refused.push(Skipped { path, reason: format!("unreadable entry ({e})") });
+                continue;
+            }
+        };
+        let Ok(name) = std::str::from_utf8(entry.name_raw()).map(str::to_owned) else {
+            let path = String::from_utf8_lossy(entry.name_raw()).into_owned();
+            refused.push(Skipped { path, reason: "name is not UTF-8".into() });
+            continue;
+        };
+        if name == MANIFEST_NAME {
+            continue;
+        }
+        let mut no = |reason: String| refused.push(Skipped { path: name.clone(), reason });
+        if let Some(why) = unsafe_name(&name) {
+            no(why.to_string());
+            continue;
+        }
+        if dups.contains(&name) {
+            no("duplicate entry name".into());
+            continue;
+        }
+        if entry.is_symlink() || entry.unix_mode().is_some_and(|m| m & 0o170000 == 0o120000) {
+            no("symbolic link entry".into());
+            continue;
+        }
+        let Some(want) = expected.get(name.as_str()).copied() else {
+            no("not in the manifest".into());
+            continue;
+        };
+        if entry.is_dir() || !entry.is_file() {
+            no("not a regular file".into());
+            continue;
+        }
+        if want.size != entry.size() {
+            no(format!("{} bytes in the ZIP, {} in the manifest", entry.size(), want.size));
+            continue;
+        }
+        let parts: Vec<&str> = name.split('/').collect();
+        if let Err(why) = make_parents(target, &parts[..parts.len() - 1]) {
+            no(why);
+            continue;
+        }
+        let dest: PathBuf = parts.iter().fold(target.to_path_buf(), |p, c| p.join(c));
+        match fs::symlink_metadata(&dest) {
+            Ok(_) if !opts.overwrite => {
+                no("already exists in the target".into());
+                continue;
+            }
+            Ok(m) if m.is_dir() => {
+                no("a folder of that name exists in the target".into());
+                continue;
+            }
+            _ => {}
+        }
+        control.set_current(&name);
+        let (partial, out) = create_partial(&dest).map_err(|e| Error::io("create", &dest, e))?;
+        let mut w = BufWriter::with_capacity(1 << 20, out);
+        let streamed = stream_entry(&mut entry, want.size, control, |b| w.write_all(b));
+        let outcome = match streamed {
+            Err(e) => Err(e),
+            Ok(Streamed::Failed(why)) => Ok(Some(why)),
+            Ok(Streamed::Ok { blake3, .. }) if blake3 != want.blake3 => {
+                Ok(Some("BLAKE3 differs from the manifest".to_string()))
+            }
+            Ok(Streamed::Ok { .. }) => {
+                let mode = entry.unix_mode();
+                finish_file(w, want.mtime_ns, mode).map(|()| None).map_err(|e| Error::io("write", &partial, e))
+            }
+        };
+        match outcome {
+            Ok(None) => {
+                if let Err(e) = fs::rename(&partial, &dest) {
+                    let _ = fs::remove_file(&partial);
+                    return Err(Error::io("rename", &dest, e));
+                }
+                seen.insert(name.clone());
+                report.files_restored += 1;
+                report.bytes_restored += want.size;
+                control.advance(1, want.size);
+            }
+            Ok(Some(why)) => {
+                let _ = fs::remove_file(&partial);
+                no(why);
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&partial);
+                return Err(e);
+            }
+        }
+    }
+    for m in &manifest.files {
+        if !seen.contains(&m.path) && !refused.iter().any(|r| r.path == m.path) {
+            refused.push(Skipped { path: m.path.clone(), reason: "in the manifest but missing from the archive".into() });
+        }
+    }
+    report.refused = refused;
+    Ok(report)
+}
+
+/// Flush, set the modification time and the exec bit on the open partial file.
+fn finish_file(w: BufWriter<File>, mtime_ns: i128, mode: Option<u32>) -> std::io::Result<()> {
+    let f = w.into_inner().map_err(|e| e.into_error())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let perm = if mode.is_some_and(|m| m & 0o111 != 0) { 0o755 } else { 0o644 };
+        f.set_permissions(fs::Permissions::from_mode(perm))?;
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    filetime::set_file_handle_times(&f, None, Some(file_time(mtime_ns)))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_would_leave_the_target_are_unsafe() {
+        for bad in ["../evil", "a/../../x", "/etc/x", "C:\\x", "C:/x", "..\\x", "a\\b", "a//b", "./a", "a/", "", "a\0b"] {
+            assert!(unsafe_name(bad).is_some(), "{bad:?}");
+        }
+        for ok in ["a", ".git/HEAD", "ünïcode/日本.txt", "a..b/c..", ".hidden"] {
+            assert_eq!(unsafe_name(ok), None, "{ok:?}");
+        }
+    }
 }

@@ -1,0 +1,294 @@
+//! The ZIP format, written directly: local headers (sizes known up front, no
+//! data descriptors), the central directory, ZIP64 records when needed. Every
+//! field is derived from the entry's content and metadata, never from the
+//! clock, so the same input gives the same bytes.
+
+use std::io::{self, Seek, SeekFrom, Write};
+
+pub const METHOD_STORED: u16 = 0;
+pub const METHOD_DEFLATE: u16 = 8;
+pub const METHOD_ZSTD: u16 = 93;
+
+const SIG_LOCAL: u32 = 0x0403_4b50;
+const SIG_CENTRAL: u32 = 0x0201_4b50;
+const SIG_EOCD: u32 = 0x0605_4b50;
+const SIG_ZIP64_EOCD: u32 = 0x0606_4b50;
+const SIG_ZIP64_LOCATOR: u32 = 0x0706_4b50;
+/// General purpose flag bit 11: names are UTF-8.
+const FLAG_UTF8: u16 = 1 << 11;
+/// "Version made by": Unix (3), spec 6.3.
+const MADE_BY: u16 = (3 << 8) | 63;
+const U32_MAX: u64 = 0xFFFF_FFFF;
+/// Above this uncompressed size a streamed entry gets a ZIP64 local header up
+/// front (its compressed size is unknown until written and may grow a little).
+pub const ZIP64_STREAM_THRESHOLD: u64 = 0xF000_0000;
+
+/// Per-entry metadata fixed before the data is written.
+#[derive(Debug, Clone)]
+pub struct EntryMeta {
+    pub name: String,
+    pub method: u16,
+    pub crc: u32,
+    pub compressed: u64,
+    pub size: u64,
+    /// Seconds since the Unix epoch (UTC).
+    pub mtime: i64,
+    /// Unix mode including the file type bits (0o100644 ...).
+    pub mode: u32,
+}
+
+struct Central {
+    meta: EntryMeta,
+    offset: u64,
+    local_zip64: bool,
+}
+
+/// Counts what goes through, so offsets are known without asking the OS.
+pub struct ZipOut<W: Write> {
+    w: W,
+    offset: u64,
+    central: Vec<Central>,
+}
+
+/// DOS (time, date) of a Unix time, in UTC, clamped to 1980..=2107.
+pub fn dos_datetime(secs: i64) -> (u16, u16) {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    if y < 1980 {
+        return (0, (1 << 5) | 1);
+    }
+    if y > 2107 {
+        return ((23 << 11) | (59 << 5) | 29, ((127) << 9) | (12 << 5) | 31);
+    }
+    let (h, mi, s) = (rem / 3600, (rem / 60) % 60, rem % 60);
+    let time = ((h as u16) << 11) | ((mi as u16) << 5) | ((s / 2) as u16);
+    let date = (((y - 1980) as u16) << 9) | ((m as u16) << 5) | d as u16;
+    (time, date)
+}
+
+/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn version_needed(method: u16, zip64: bool) -> u16 {
+    match (method, zip64) {
+        (METHOD_ZSTD, _) => 63,
+        (_, true) => 45,
+        _ => 20,
+    }
+}
+
+/// The extended-timestamp extra field (0x5455) with the modification time,
+/// when it fits the field's signed 32 bits.
+fn push_ut(buf: &mut Vec<u8>, mtime: i64) {
+    if let Ok(t) = i32::try_from(mtime) {
+        buf.extend_from_slice(&0x5455u16.to_le_bytes());
+        buf.extend_from_slice(&5u16.to_le_bytes());
+        buf.push(1);
+        buf.extend_from_slice(&t.to_le_bytes());
+    }
+}
+
+impl<W: Write> ZipOut<W> {
+    pub fn new(w: W) -> Self {
+        ZipOut { w, offset: 0, central: Vec::new() }
+    }
+
+    pub fn write_raw(&mut self, data: &[u8]) -> io::Result<()> {
+        self.w.write_all(data)?;
+        self.offset += data.len() as u64;
+        Ok(())
+    }
+
+    /// Write a local header; `zip64` puts both sizes in a ZIP64 extra field
+    /// (required when either may reach 4 GiB). Returns the header's offset.
+    pub fn local_header(&mut self, meta: &EntryMeta, zip64: bool) -> io::Result<u64> {
+        let start = self.offset;
+        let (time, date) = dos_datetime(meta.mtime);
+        let mut extra = Vec::with_capacity(29);
+        if zip64 {
+            extra.extend_from_slice(&1u16.to_le_bytes());
+            extra.extend_from_slice(&16u16.to_le_bytes());
+            extra.extend_from_slice(&meta.size.to_le_bytes());
+            extra.extend_from_slice(&meta.compressed.to_le_bytes());
+        }
+        push_ut(&mut extra, meta.mtime);
+        let name = meta.name.as_bytes();
+        let mut h = Vec::with_capacity(30 + name.len() + extra.len());
+        h.extend_from_slice(&SIG_LOCAL.to_le_bytes());
+        h.extend_from_slice(&version_needed(meta.method, zip64).to_le_bytes());
+        h.extend_from_slice(&FLAG_UTF8.to_le_bytes());
+        h.extend_from_slice(&meta.method.to_le_bytes());
+        h.extend_from_slice(&time.to_le_bytes());
+        h.extend_from_slice(&date.to_le_bytes());
+        h.extend_from_slice(&meta.crc.to_le_bytes());
+        let (c32, s32) = if zip64 { (U32_MAX as u32, U32_MAX as u32) } else { (meta.compressed as u32, meta.size as u32) };
+        h.extend_from_slice(&c32.to_le_bytes());
+        h.extend_from_slice(&s32.to_le_bytes());
+        h.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        h.extend_from_slice(&(extra.len() as u16).to_le_bytes());
+        h.extend_from_slice(name);
+        h.extend_from_slice(&extra);
+        self.write_raw(&h)?;
+        self.central.push(Central { meta: meta.clone(), offset: start, local_zip64: zip64 });
+        Ok(start)
+    }
+
+    /// A whole entry whose data is in memory.
+    pub fn entry(&mut self, meta: &EntryMeta, data: &[u8]) -> io::Result<()> {
+        debug_assert_eq!(data.len() as u64, meta.compressed);
+        let zip64 = meta.size >= U32_MAX || meta.compressed >= U32_MAX;
+        self.local_header(meta, zip64)?;
+        self.write_raw(data)
+    }
+
+    /// Direct access for streaming an entry's data; account with `add_offset`.
+    pub fn inner(&mut self) -> &mut W {
+        &mut self.w
+    }
+
+    pub fn add_offset(&mut self, n: u64) {
+        self.offset += n;
+    }
+
+    /// Central directory, ZIP64 end records when needed, end record with the
+    /// archive comment. Returns the writer and the archive's length.
+    pub fn finish(mut self, comment: &[u8]) -> io::Result<(W, u64)> {
+        let cd_start = self.offset;
+        let central = std::mem::take(&mut self.central);
+        let mut buf = Vec::with_capacity(1 << 16);
+        for c in &central {
+            let m = &c.meta;
+            let big_sizes = m.size >= U32_MAX || m.compressed >= U32_MAX;
+            let big_offset = c.offset >= U32_MAX;
+            let mut extra = Vec::with_capacity(33);
+            if big_sizes || big_offset {
+                let mut z = Vec::with_capacity(24);
+                if big_sizes {
+                    z.extend_from_slice(&m.size.to_le_bytes());
+                    z.extend_from_slice(&m.compressed.to_le_bytes());
+                }
+                if big_offset {
+                    z.extend_from_slice(&c.offset.to_le_bytes());
+                }
+                extra.extend_from_slice(&1u16.to_le_bytes());
+                extra.extend_from_slice(&(z.len() as u16).to_le_bytes());
+                extra.extend_from_slice(&z);
+            }
+            push_ut(&mut extra, m.mtime);
+            let (time, date) = dos_datetime(m.mtime);
+            let name = m.name.as_bytes();
+            buf.extend_from_slice(&SIG_CENTRAL.to_le_bytes());
+            buf.extend_from_slice(&MADE_BY.to_le_bytes());
+            let zip64 = c.local_zip64 || big_sizes || big_offset;
+            buf.extend_from_slice(&version_needed(m.method, zip64).to_le_bytes());
+            buf.extend_from_slice(&FLAG_UTF8.to_le_bytes());
+            buf.extend_from_slice(&m.method.to_le_bytes());
+            buf.extend_from_slice(&time.to_le_bytes());
+            buf.extend_from_slice(&date.to_le_bytes());
+            buf.extend_from_slice(&m.crc.to_le_bytes());
+            let (c32, s32) = if big_sizes { (U32_MAX as u32, U32_MAX as u32) } else { (m.compressed as u32, m.size as u32) };
+            buf.extend_from_slice(&c32.to_le_bytes());
+            buf.extend_from_slice(&s32.to_le_bytes());
+            buf.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            buf.extend_from_slice(&(extra.len() as u16).to_le_bytes());
+            buf.extend_from_slice(&0u16.to_le_bytes()); // comment
+            buf.extend_from_slice(&0u16.to_le_bytes()); // disk
+            buf.extend_from_slice(&0u16.to_le_bytes()); // internal attributes
+            buf.extend_from_slice(&(m.mode << 16).to_le_bytes());
+            buf.extend_from_slice(&(c.offset.min(U32_MAX) as u32).to_le_bytes());
+            buf.extend_from_slice(name);
+            buf.extend_from_slice(&extra);
+            if buf.len() >= 1 << 16 {
+                self.write_raw(&buf)?;
+                buf.clear();
+            }
+        }
+        self.write_raw(&buf)?;
+        buf.clear();
+        let cd_size = self.offset - cd_start;
+        let n = central.len() as u64;
+        if n >= 0xFFFF || cd_size >= U32_MAX || cd_start >= U32_MAX {
+            let z64 = self.offset;
+            buf.extend_from_slice(&SIG_ZIP64_EOCD.to_le_bytes());
+            buf.extend_from_slice(&44u64.to_le_bytes());
+            buf.extend_from_slice(&MADE_BY.to_le_bytes());
+            buf.extend_from_slice(&45u16.to_le_bytes());
+            buf.extend_from_slice(&0u32.to_le_bytes());
+            buf.extend_from_slice(&0u32.to_le_bytes());
+            buf.extend_from_slice(&n.to_le_bytes());
+            buf.extend_from_slice(&n.to_le_bytes());
+            buf.extend_from_slice(&cd_size.to_le_bytes());
+            buf.extend_from_slice(&cd_start.to_le_bytes());
+            buf.extend_from_slice(&SIG_ZIP64_LOCATOR.to_le_bytes());
+            buf.extend_from_slice(&0u32.to_le_bytes());
+            buf.extend_from_slice(&z64.to_le_bytes());
+            buf.extend_from_slice(&1u32.to_le_bytes());
+        }
+        let comment = &comment[..comment.len().min(0xFFFF)];
+        let n16 = n.min(0xFFFF) as u16;
+        buf.extend_from_slice(&SIG_EOCD.to_le_bytes());
+        buf.extend_from_slice(&0u16.to_le_bytes());
+        buf.extend_from_slice(&0u16.to_le_bytes());
+        buf.extend_from_slice(&n16.to_le_bytes());
+        buf.extend_from_slice(&n16.to_le_bytes());
+        buf.extend_from_slice(&(cd_size.min(U32_MAX) as u32).to_le_bytes());
+        buf.extend_from_slice(&(cd_start.min(U32_MAX) as u32).to_le_bytes());
+        buf.extend_from_slice(&(comment.len() as u16).to_le_bytes());
+        buf.extend_from_slice(comment);
+        self.write_raw(&buf)?;
+        self.w.flush()?;
+        Ok((self.w, self.offset))
+    }
+}
+
+impl<W: Write + Seek> ZipOut<W> {
+    /// Fill in CRC and compressed size of a streamed entry whose local header
+    /// was written at `header` with placeholders; the writer returns to the end.
+    pub fn patch_streamed(&mut self, header: u64, crc: u32, compressed: u64) -> io::Result<()> {
+        let c = self.central.last_mut().expect("a streamed entry has a header");
+        debug_assert_eq!(c.offset, header);
+        c.meta.crc = crc;
+        c.meta.compressed = compressed;
+        let zip64 = c.local_zip64;
+        let name_len = c.meta.name.len() as u64;
+        let end = self.offset;
+        self.w.seek(SeekFrom::Start(header + 14))?;
+        self.w.write_all(&crc.to_le_bytes())?;
+        if zip64 {
+            // The ZIP64 field is first in the extra: id, len, size, compressed.
+            self.w.seek(SeekFrom::Start(header + 30 + name_len + 4 + 8))?;
+            self.w.write_all(&compressed.to_le_bytes())?;
+        } else {
+            self.w.write_all(&(compressed as u32).to_le_bytes())?;
+        }
+        self.w.seek(SeekFrom::Start(end))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dos_datetime_of_known_instants() {
+        // 2024-02-29 13:45:58 UTC
+        let (t, d) = dos_datetime(1_709_214_358);
+        assert_eq!((t >> 11, (t >> 5) & 63, (t & 31) * 2), (13, 45, 58));
+        assert_eq!(((d >> 9) + 1980, (d >> 5) & 15, d & 31), (2024, 2, 29));
+        assert_eq!(dos_datetime(0), (0, 33)); // before 1980: clamped
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+    }
+}

@@ -1,0 +1,81 @@
+//! A minimal reader of the central directory's raw entry names, in order and
+//! with repeats: the zip crate keys entries by name, so duplicates (a classic
+//! way to smuggle a second payload past a checker) are only visible here.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::Path;
+
+const MAX_CD: u64 = 1 << 30;
+
+fn u16_at(b: &[u8], i: usize) -> u16 {
+    u16::from_le_bytes([b[i], b[i + 1]])
+}
+fn u32_at(b: &[u8], i: usize) -> u32 {
+    u32::from_le_bytes(b[i..i + 4].try_into().unwrap())
+}
+fn u64_at(b: &[u8], i: usize) -> u64 {
+    u64::from_le_bytes(b[i..i + 8].try_into().unwrap())
+}
+
+fn bad(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
+}
+
+/// Every central-directory entry name, in directory order.
+pub fn central_names(path: &Path) -> io::Result<Vec<Vec<u8>>> {
+    let mut f = File::open(path)?;
+    let len = f.metadata()?.len();
+    let tail_len = len.min(22 + 0xFFFF + 20);
+    let tail_start = len - tail_len;
+    let mut tail = vec![0u8; tail_len as usize];
+    f.seek(SeekFrom::Start(tail_start))?;
+    f.read_exact(&mut tail)?;
+    let eocd = (0..tail.len().saturating_sub(21))
+        .rev()
+        .find(|&i| tail[i..i + 4] == [0x50, 0x4b, 0x05, 0x06])
+        .ok_or_else(|| bad("no end of central directory"))?;
+    let (mut cd_size, mut cd_start) = (u32_at(&tail, eocd + 12) as u64, u32_at(&tail, eocd + 16) as u64);
+    if eocd >= 20 && tail[eocd - 20..eocd - 16] == [0x50, 0x4b, 0x06, 0x07] {
+        let z64 = u64_at(&tail, eocd - 12);
+        let mut rec = [0u8; 56];
+        f.seek(SeekFrom::Start(z64))?;
+        f.read_exact(&mut rec)?;
+        if rec[..4] != [0x50, 0x4b, 0x06, 0x06] {
+            return Err(bad("bad ZIP64 end record"));
+        }
+        cd_size = u64_at(&rec, 40);
+        cd_start = u64_at(&rec, 48);
+    }
+    if cd_size > MAX_CD || cd_start.checked_add(cd_size).is_none_or(|e| e > len) {
+        return Err(bad("central directory out of bounds"));
+    }
+    let mut cd = vec![0u8; cd_size as usize];
+    f.seek(SeekFrom::Start(cd_start))?;
+    f.read_exact(&mut cd)?;
+    let mut names = Vec::new();
+    let mut i = 0usize;
+    while i + 46 <= cd.len() && cd[i..i + 4] == [0x50, 0x4b, 0x01, 0x02] {
+        let (n, e, c) = (u16_at(&cd, i + 28) as usize, u16_at(&cd, i + 30) as usize, u16_at(&cd, i + 32) as usize);
+        let end = i + 46 + n;
+        if end > cd.len() {
+            return Err(bad("truncated central directory"));
+        }
+        names.push(cd[i + 46..end].to_vec());
+        i = end + e + c;
+    }
+    Ok(names)
+}
+
+/// Names that occur more than once.
+pub fn duplicate_names(path: &Path) -> io::Result<std::collections::BTreeSet<String>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut dups = std::collections::BTreeSet::new();
+    for n in central_names(path)? {
+        let s = String::from_utf8_lossy(&n).into_owned();
+        if !seen.insert(s.clone()) {
+            dups.insert(s);
+        }
+    }
+    Ok(dups)
+}

@@ -1,0 +1,338 @@
+//! Hostile and damaged archives: verify reports, restore refuses, and nothing
+//! is ever written outside the target.
+
+mod archive_util;
+
+use std::path::{Path, PathBuf};
+
+use archive_util::*;
+use backup_repo::archive::{
+    restore, verify, write_archive, ArchiveOptions, Compression, Manifest, ManifestEntry, RestoreOptions,
+    VerifyOptions, MANIFEST_FORMAT, MANIFEST_NAME,
+};
+use backup_repo::progress::Control;
+
+struct Raw {
+    name: Vec<u8>,
+    method: u16,
+    data: Vec<u8>,
+    crc: u32,
+    size: u32,
+    mode: u32,
+}
+
+fn stored(name: &str, content: &[u8]) -> Raw {
+    Raw {
+        name: name.as_bytes().to_vec(),
+        method: 0,
+        data: content.to_vec(),
+        crc: crc32fast::hash(content),
+        size: content.len() as u32,
+        mode: 0o100644,
+    }
+}
+
+/// A ZIP built byte by byte, so it can say anything.
+fn build_zip(entries: &[Raw]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut cd = Vec::new();
+    for e in entries {
+        let off = out.len() as u32;
+        let common = |b: &mut Vec<u8>| {
+            b.extend_from_slice(&20u16.to_le_bytes());
+            b.extend_from_slice(&0x0800u16.to_le_bytes());
+            b.extend_from_slice(&e.method.to_le_bytes());
+            b.extend_from_slice(&0u16.to_le_bytes());
+            b.extend_from_slice(&0x21u16.to_le_bytes());
+            b.extend_from_slice(&e.crc.to_le_bytes());
+            b.extend_from_slice(&(e.data.len() as u32).to_le_bytes());
+            b.extend_from_slice(&e.size.to_le_bytes());
+            b.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
+            b.extend_from_slice(&0u16.to_le_bytes());
+        };
+        out.extend_from_slice(&0x04034b50u32.to_le_bytes());
+        common(&mut out);
+        out.extend_from_slice(&e.name);
+        out.extend_from_slice(&e.data);
+        cd.extend_from_slice(&0x02014b50u32.to_le_bytes());
+        cd.extend_from_slice(&((3u16 << 8) | 20).to_le_bytes());
+        common(&mut cd);
+        cd.extend_from_slice(&[0; 6]);
+        cd.extend_from_slice(&(e.mode << 16).to_le_bytes());
+        cd.extend_from_slice(&off.to_le_bytes());
+        cd.extend_from_slice(&e.name);
+    }
+    let cd_start = out.len() as u32;
+    out.extend_from_slice(&cd);
+    out.extend_from_slice(&0x06054b50u32.to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(cd.len() as u32).to_le_bytes());
+    out.extend_from_slice(&cd_start.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out
+}
+
+/// A manifest entry claiming `content` at `path`.
+fn listed(path: &str, content: &[u8]) -> ManifestEntry {
+    ManifestEntry {
+        path: path.to_string(),
+        size: content.len() as u64,
+        blake3: blake3::hash(content).to_hex().to_string(),
+        mtime_ns: 1_600_000_000_000_000_000,
+    }
+}
+
+/// `entries` plus "ok.txt" plus a manifest listing `claims` and ok.txt.
+fn hostile(entries: Vec<Raw>, claims: Vec<ManifestEntry>) -> Vec<u8> {
+    let mut files = claims;
+    files.push(listed("ok.txt", b"fine\n"));
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT.into(),
+        tool_version: "test".into(),
+        repo: "r".into(),
+        fingerprint: "f".into(),
+        file_count: files.len() as u64,
+        total_bytes: files.iter().map(|f| f.size).sum(),
+        files,
+    };
+    let mut all = entries;
+    all.push(stored("ok.txt", b"fine\n"));
+    all.push(stored(MANIFEST_NAME, &serde_json::to_vec(&manifest).unwrap()));
+    build_zip(&all)
+}
+
+struct Case {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    zip: PathBuf,
+    target: PathBuf,
+}
+
+fn case(bytes: &[u8]) -> Case {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("work");
+    std::fs::create_dir(&dir).unwrap();
+    let zip = dir.join("a.zip");
+    std::fs::write(&zip, bytes).unwrap();
+    let target = dir.join("target");
+    Case { dir, zip, target, _tmp: tmp }
+}
+
+impl Case {
+    /// Nothing but the archive and the target beside it; nothing escaped.
+    fn nothing_outside(&self) {
+        let mut names: Vec<_> =
+            std::fs::read_dir(&self.dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        assert!(names == ["a.zip", "target"] || names == ["a.zip"], "{names:?}");
+        assert!(!self._tmp.path().join("evil").exists());
+        assert!(!self._tmp.path().join("x").exists());
+    }
+
+    /// Files under the target, relative, sorted.
+    fn restored(&self) -> Vec<String> {
+        let files = if self.target.exists() { hashed_tree(&self.target) } else { vec![] };
+        files.into_iter().map(|f| f.file.rel).collect()
+    }
+
+    fn refused_with(&self, name: &str, why: &str) {
+        let rep = restore(&self.zip, &self.target, &RestoreOptions::default(), &Control::default()).unwrap();
+        let r = rep.refused.iter().find(|r| r.path == name).unwrap_or_else(|| panic!("{name} not refused: {rep:?}"));
+        assert!(r.reason.contains(why), "{name}: {}", r.reason);
+        assert_eq!(self.restored(), ["ok.txt"], "only the good file is written");
+        self.nothing_outside();
+    }
+
+    fn verify_fails(&self, why: &str) {
+        let rep = verify(&self.zip, &VerifyOptions::default(), &Control::default()).unwrap();
+        assert!(!rep.ok);
+        let first = rep.first_error.clone().unwrap();
+        assert!(rep.errors.iter().any(|e| e.contains(why)), "want '{why}' in {:?}", rep.errors);
+        assert_eq!(first, rep.errors[0]);
+    }
+}
+
+#[test]
+fn zip_slip_names_are_refused() {
+    let abs = format!("/tmp/backup-repo-hostile-{}/x", std::process::id());
+    for (name, why) in [
+        ("../evil", ".."),
+        ("a/../../evil", ".."),
+        (abs.as_str(), "absolute"),
+        ("C:\\x", "drive letter"),
+        ("C:/x", "drive letter"),
+        ("..\\x", "backslash"),
+        ("a//b", "empty path component"),
+    ] {
+        let c = case(&hostile(vec![stored(name, b"pwned")], vec![listed(name, b"pwned")]));
+        c.refused_with(name, why);
+        assert!(!Path::new(&abs).exists());
+    }
+}
+
+#[test]
+fn symlink_entries_are_refused() {
+    let mut link = stored("link", b"/etc/passwd");
+    link.mode = 0o120777;
+    let c = case(&hostile(vec![link], vec![listed("link", b"/etc/passwd")]));
+    c.refused_with("link", "symbolic link");
+}
+
+#[test]
+fn entries_not_in_the_manifest_are_refused_and_reported() {
+    let c = case(&hostile(vec![stored("extra.txt", b"smuggled")], vec![]));
+    c.refused_with("extra.txt", "not in the manifest");
+    c.verify_fails("not in the manifest");
+}
+
+#[test]
+fn entries_missing_from_the_archive_are_reported() {
+    let c = case(&hostile(vec![], vec![listed("gone.txt", b"gone")]));
+    c.verify_fails("missing from the archive");
+    let rep = restore(&c.zip, &c.target, &RestoreOptions::default(), &Control::default()).unwrap();
+    assert!(rep.refused.iter().any(|r| r.path == "gone.txt"));
+}
+
+#[test]
+fn duplicate_names_are_refused() {
+    let c = case(&hostile(
+        vec![stored("dup.txt", b"first"), stored("dup.txt", b"second")],
+        vec![listed("dup.txt", b"second")],
+    ));
+    c.verify_fails("duplicate");
+    c.refused_with("dup.txt", "duplicate");
+}
+
+#[test]
+fn content_not_matching_the_manifest_is_refused() {
+    let c = case(&hostile(vec![stored("a.txt", b"evil!")], vec![listed("a.txt", b"good!")]));
+    c.verify_fails("BLAKE3");
+    c.refused_with("a.txt", "BLAKE3");
+    assert!(!c.target.join("a.txt.partial").exists());
+}
+
+#[test]
+fn wrong_declared_sizes_are_refused() {
+    // Declares 20 bytes, holds 11.
+    let mut e = stored("a.txt", b"hello world");
+    e.size = 20;
+    let claim = ManifestEntry { size: 20, ..listed("a.txt", b"hello world") };
+    let c = case(&hostile(vec![e], vec![claim]));
+    c.verify_fails("a.txt");
+    c.refused_with("a.txt", "");
+    // Declares 5 bytes, holds 11 (manifest agrees with the content).
+    let mut e = stored("b.txt", b"hello world");
+    e.size = 5;
+    let c = case(&hostile(vec![e], vec![listed("b.txt", b"hello world")]));
+    c.verify_fails("b.txt");
+    c.refused_with("b.txt", "");
+}
+
+#[test]
+fn a_compression_bomb_is_stopped_at_its_declared_size() {
+    // 1 GiB of zeros as deflate: one sync-flushed 1 MiB block repeated, then
+    // an empty final block; declared as 1 KiB.
+    let mut c = flate2::Compress::new(flate2::Compression::new(9), false);
+    let mut block = Vec::with_capacity(1 << 20);
+    c.compress_vec(&vec![0u8; 1 << 20], &mut block, flate2::FlushCompress::Sync).unwrap();
+    let mut data = Vec::with_capacity(block.len() * 1024 + 2);
+    for _ in 0..1024 {
+        data.extend_from_slice(&block);
+    }
+    data.extend_from_slice(&[0x03, 0x00]);
+    let bomb = Raw {
+        name: b"bomb.bin".to_vec(),
+        method: 8,
+        crc: crc32fast::hash(&[0u8; 1024]),
+        size: 1024,
+        data,
+        mode: 0o100644,
+    };
+    let c = case(&hostile(vec![bomb], vec![listed("bomb.bin", &[0u8; 1024])]));
+    c.verify_fails("bomb.bin");
+    c.refused_with("bomb.bin", "");
+    assert!(!c.target.join("bomb.bin.partial").exists());
+}
+
+fn good_store_archive(dir: &Path) -> (PathBuf, Vec<u8>) {
+    let root = dir.join("repo");
+    write(&root, "a.txt", &text(5000));
+    write(&root, "b.txt", &text(7000));
+    let files = hashed_tree(&root);
+    let out = dir.join("good.zip");
+    let opts = ArchiveOptions { compression: Compression::Store, level: None };
+    write_archive(&out, &files, &manifest_for(&files), &opts, None, &Control::default()).unwrap();
+    let bytes = std::fs::read(&out).unwrap();
+    (out, bytes)
+}
+
+#[test]
+fn a_crc_mismatch_is_reported_and_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (good, mut bytes) = good_store_archive(tmp.path());
+    let mut z = zip::ZipArchive::new(std::fs::File::open(&good).unwrap()).unwrap();
+    let start = z.by_name("b.txt").unwrap().data_start().unwrap() as usize;
+    bytes[start + 100] ^= 0x20;
+    let c = case(&bytes);
+    c.verify_fails("b.txt");
+    let rep = restore(&c.zip, &c.target, &RestoreOptions::default(), &Control::default()).unwrap();
+    assert_eq!(rep.refused.len(), 1, "{rep:?}");
+    assert_eq!(rep.refused[0].path, "b.txt");
+    assert_eq!(c.restored(), ["a.txt"]);
+    c.nothing_outside();
+}
+
+#[test]
+fn truncated_and_foreign_files_are_not_ok_but_not_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, bytes) = good_store_archive(tmp.path());
+    for broken in [&bytes[..bytes.len() / 2], &bytes[..bytes.len() - 30], b"this is not a zip".as_slice(), b""] {
+        let c = case(broken);
+        let rep = verify(&c.zip, &VerifyOptions::default(), &Control::default()).unwrap();
+        assert!(!rep.ok && rep.first_error.is_some(), "{rep:?}");
+        assert!(restore(&c.zip, &c.target, &RestoreOptions::default(), &Control::default()).is_err());
+        assert!(c.restored().is_empty());
+        c.nothing_outside();
+    }
+    // Verify never writes to the archive.
+    let c = case(&bytes);
+    verify(&c.zip, &VerifyOptions::default(), &Control::default()).unwrap();
+    assert_eq!(std::fs::read(&c.zip).unwrap(), bytes);
+    // An unreadable path is an error, not a report.
+    assert!(verify(&tmp.path().join("nope.zip"), &VerifyOptions::default(), &Control::default()).is_err());
+}
+
+#[test]
+fn existing_files_are_not_overwritten_without_permission() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (good, _) = good_store_archive(tmp.path());
+    let target = tmp.path().join("t");
+    write(&target, "a.txt", b"mine");
+    assert!(restore(&good, &target, &RestoreOptions::default(), &Control::default()).is_err());
+    assert_eq!(std::fs::read(target.join("a.txt")).unwrap(), b"mine");
+    let rep = restore(&good, &target, &RestoreOptions { overwrite: true }, &Control::default()).unwrap();
+    assert_eq!(rep.files_restored, 2);
+    assert_eq!(std::fs::read(target.join("a.txt")).unwrap(), text(5000));
+}
+
+#[cfg(unix)]
+#[test]
+fn restore_never_follows_a_symlinked_folder_in_the_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("repo");
+    write(&root, "sub/a.txt", b"inside");
+    let files = hashed_tree(&root);
+    let good = tmp.path().join("g.zip");
+    write_archive(&good, &files, &manifest_for(&files), &ArchiveOptions::default(), None, &Control::default()).unwrap();
+    let target = tmp.path().join("t");
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, target.join("sub")).unwrap();
+    let rep = restore(&good, &target, &RestoreOptions { overwrite: true }, &Control::default()).unwrap();
+    assert_eq!(rep.files_restored, 0);
+    assert!(rep.refused[0].reason.contains("not a folder"), "{:?}", rep.refused);
+    assert!(std::fs::read_dir(&outside).unwrap().next().is_none());
+}

@@ -1,0 +1,235 @@
+//! Writing archives: determinism, external tools, round trips, stored vs
+//! deflated, raw reuse, change detection, ZIP64 by entry count.
+
+mod archive_util;
+
+use std::path::Path;
+
+use archive_util::*;
+use backup_repo::archive::{
+    read_manifest, restore, verify, write_archive, ArchiveOptions, Compression, RestoreOptions, VerifyOptions,
+    MANIFEST_NAME,
+};
+use backup_repo::progress::Control;
+use backup_repo::ErrorKind;
+
+fn build(root: &Path, out: &Path, opts: &ArchiveOptions, prev: Option<&Path>) -> backup_repo::archive::ArchiveStats {
+    let files = hashed_tree(root);
+    let manifest = manifest_for(&files);
+    write_archive(out, &files, &manifest, opts, prev, &Control::default()).unwrap()
+}
+
+fn methods(zip: &Path) -> std::collections::BTreeMap<String, zip::CompressionMethod> {
+    let mut z = zip::ZipArchive::new(std::fs::File::open(zip).unwrap()).unwrap();
+    (0..z.len())
+        .map(|i| {
+            let e = z.by_index_raw(i).unwrap();
+            (e.name().unwrap().to_string(), e.compression())
+        })
+        .collect()
+}
+
+#[test]
+fn same_tree_gives_byte_identical_archives_that_every_tool_opens() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("repo");
+    sample_tree(&root);
+    let (a, b) = (tmp.path().join("a.zip"), tmp.path().join("b.zip"));
+    let stats = build(&root, &a, &ArchiveOptions::default(), None);
+    build(&root, &b, &ArchiveOptions::default(), None);
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    assert_eq!(stats.archive_bytes, std::fs::metadata(&a).unwrap().len());
+    assert_eq!(stats.entries_reused, 0);
+    external_tools_accept(&a);
+
+    // The manifest is the last entry; the comment names tool and fingerprint.
+    let mut z = zip::ZipArchive::new(std::fs::File::open(&a).unwrap()).unwrap();
+    assert_eq!(z.name_for_index(z.len() - 1).unwrap().unwrap(), MANIFEST_NAME);
+    let m = read_manifest(&a).unwrap();
+    let comment = String::from_utf8(z.comment().to_vec()).unwrap();
+    assert_eq!(comment, format!("backup-repo {} {}", m.tool_version, m.fingerprint));
+    let e = z.by_name("ünïcode/日本.txt").unwrap();
+    assert_eq!(e.unix_mode(), Some(0o100644));
+    drop(e);
+    #[cfg(unix)]
+    assert_eq!(z.by_name("scripts/run.sh").unwrap().unix_mode(), Some(0o100755));
+
+    let rep = verify(&a, &VerifyOptions::default(), &Control::default()).unwrap();
+    assert!(rep.ok, "{rep:?}");
+    assert_eq!(rep.entries_checked as usize, z.len());
+}
+
+#[test]
+fn stored_vs_deflated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("repo");
+    sample_tree(&root);
+    let out = tmp.path().join("a.zip");
+    let stats = build(&root, &out, &ArchiveOptions::default(), None);
+    let m = methods(&out);
+    use zip::CompressionMethod::{Deflated, Stored};
+    assert_eq!(m["src/main.rs"], Deflated);
+    assert_eq!(m["ünïcode/日本.txt"], Deflated);
+    assert_eq!(m["data/random.bin"], Stored, "noise does not compress");
+    assert_eq!(m[".git/objects/pack/pack-abc.pack"], Stored, "by extension");
+    assert_eq!(m["img/logo.png"], Stored, "by extension, even if compressible");
+    assert_eq!(m["empty.txt"], Stored);
+    assert_eq!(stats.entries_stored + stats.entries_compressed, hashed_tree(&root).len() as u64);
+
+    let store = tmp.path().join("s.zip");
+    build(&root, &store, &ArchiveOptions { compression: Compression::Store, level: None }, None);
+    assert!(methods(&store).values().all(|m| *m == Stored));
+    external_tools_accept(&store);
+}
+
+#[test]
+fn round_trip_restores_identical_bytes_times_and_modes() {
+    for compression in [Compression::Deflate, Compression::Zstd, Compression::Store] {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("repo");
+        sample_tree(&root);
+        let out = tmp.path().join("a.zip");
+        build(&root, &out, &ArchiveOptions { compression, level: None }, None);
+        assert!(verify(&out, &VerifyOptions::default(), &Control::default()).unwrap().ok);
+        let target = tmp.path().join("restored");
+        let rep = restore(&out, &target, &RestoreOptions::default(), &Control::default()).unwrap();
+        assert!(rep.refused.is_empty(), "{:?}", rep.refused);
+        let before = hashed_tree(&root);
+        let after = hashed_tree(&target);
+        assert_eq!(rep.files_restored as usize, before.len());
+        assert_eq!(before.len(), after.len());
+        for (b, a) in before.iter().zip(&after) {
+            assert_eq!((&b.file.rel, &b.blake3, b.file.size), (&a.file.rel, &a.blake3, a.file.size));
+            assert_eq!(b.file.mtime_ns, a.file.mtime_ns, "{}", b.file.rel);
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(target.join("scripts/run.sh")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o111, 0o111);
+        }
+        // A second restore into the same, now non-empty, target is refused...
+        assert!(restore(&out, &target, &RestoreOptions::default(), &Control::default()).is_err());
+        // ...unless overwrite, which replaces every file.
+        let rep = restore(&out, &target, &RestoreOptions { overwrite: true }, &Control::default()).unwrap();
+        assert_eq!(rep.files_restored as usize, before.len());
+        assert!(rep.refused.is_empty());
+    }
+}
+
+#[test]
+fn raw_reuse_gives_the_same_bytes_as_a_fresh_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("repo");
+    sample_tree(&root);
+    let first = tmp.path().join("first.zip");
+    build(&root, &first, &ArchiveOptions::default(), None);
+    write(&root, "src/main.rs", &text(150_000));
+    write(&root, "src/new.rs", b"pub fn new() {}\n");
+    let fresh = tmp.path().join("fresh.zip");
+    let reused = tmp.path().join("reused.zip");
+    let s1 = build(&root, &fresh, &ArchiveOptions::default(), None);
+    let s2 = build(&root, &reused, &ArchiveOptions::default(), Some(&first));
+    assert_eq!(s1.entries_reused, 0);
+    assert!(s2.entries_reused > 0, "{s2:?}");
+    assert_eq!(std::fs::read(&fresh).unwrap(), std::fs::read(&reused).unwrap());
+
+    // Something that is not one of ours as `previous` is ignored.
+    std::fs::write(tmp.path().join("junk.zip"), b"not a zip").unwrap();
+    let s3 = build(&root, &tmp.path().join("c.zip"), &ArchiveOptions::default(), Some(&tmp.path().join("junk.zip")));
+    assert_eq!(s3.entries_reused, 0);
+
+    // A corrupted previous entry is not reused: the result is still right.
+    let mut bytes = std::fs::read(&first).unwrap();
+    let mut z = zip::ZipArchive::new(std::fs::File::open(&first).unwrap()).unwrap();
+    let start = z.by_name("ünïcode/日本.txt").unwrap().data_start().unwrap() as usize;
+    bytes[start + 3] ^= 0x55;
+    let broken = tmp.path().join("broken.zip");
+    std::fs::write(&broken, &bytes).unwrap();
+    let again = tmp.path().join("again.zip");
+    build(&root, &again, &ArchiveOptions::default(), Some(&broken));
+    assert_eq!(std::fs::read(&fresh).unwrap(), std::fs::read(&again).unwrap());
+}
+
+#[test]
+fn a_file_changed_since_hashing_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("repo");
+    sample_tree(&root);
+    let files = hashed_tree(&root);
+    let manifest = manifest_for(&files);
+    // Same size, different content.
+    let victim = files.iter().find(|f| f.file.rel == "src/main.rs").unwrap();
+    let mut data = std::fs::read(&victim.file.path).unwrap();
+    data[10] ^= 1;
+    std::fs::write(&victim.file.path, &data).unwrap();
+    let out = tmp.path().join("a.zip");
+    let err = write_archive(&out, &files, &manifest, &ArchiveOptions::default(), None, &Control::default()).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Io);
+    assert!(err.message.contains("changed during backup") && err.message.contains("main.rs"), "{}", err.message);
+    // Grown.
+    data.extend_from_slice(b"more");
+    std::fs::write(&victim.file.path, &data).unwrap();
+    let err = write_archive(&out, &files, &manifest, &ArchiveOptions::default(), None, &Control::default()).unwrap_err();
+    assert!(err.message.contains("changed during backup"), "{}", err.message);
+}
+
+#[test]
+fn cancel_stops_the_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("repo");
+    sample_tree(&root);
+    let files = hashed_tree(&root);
+    let c = Control::default();
+    c.cancel();
+    let err = write_archive(&tmp.path().join("a.zip"), &files, &manifest_for(&files), &ArchiveOptions::default(), None, &c)
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Cancelled);
+}
+
+#[test]
+fn more_than_65535_entries_use_zip64() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("repo");
+    write(&root, "one.txt", b"same small content\n");
+    let one = hashed_one(&root, "one.txt");
+    // Many entry names backed by one file on disk: cheap to set up.
+    let mut files: Vec<_> = (0..70_000)
+        .map(|i| {
+            let mut f = one.clone();
+            f.file.rel = format!("d{:02}/f{i:06}.txt", i % 97);
+            f
+        })
+        .collect();
+    files.sort_by(|a, b| a.file.rel.cmp(&b.file.rel));
+    let out = tmp.path().join("many.zip");
+    let stats = write_archive(&out, &files, &manifest_for(&files), &ArchiveOptions::default(), None, &Control::default())
+        .unwrap();
+    assert_eq!(stats.entries_stored + stats.entries_compressed, 70_000);
+    let z = zip::ZipArchive::new(std::fs::File::open(&out).unwrap()).unwrap();
+    assert_eq!(z.len(), 70_001);
+    external_tools_accept(&out);
+    let rep = verify(&out, &VerifyOptions::default(), &Control::default()).unwrap();
+    assert!(rep.ok, "{:?}", rep.first_error);
+    assert_eq!(rep.entries_checked, 70_001);
+}
+
+/// A sparse file over 4 GiB: ZIP64 sizes and offsets. Slow (reads and
+/// compresses 4.5 GiB), so run on demand: `cargo test --test archive_write -- --ignored`.
+#[test]
+#[ignore]
+fn a_file_over_4_gib_uses_zip64() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("repo");
+    std::fs::create_dir_all(&root).unwrap();
+    let big = root.join("big.bin");
+    let f = std::fs::File::create(&big).unwrap();
+    f.set_len((4u64 << 30) + (512 << 20)).unwrap();
+    drop(f);
+    write(&root, "z-after.txt", b"after the big one\n");
+    let out = tmp.path().join("big.zip");
+    build(&root, &out, &ArchiveOptions::default(), None);
+    external_tools_accept(&out);
+    let rep = verify(&out, &VerifyOptions::default(), &Control::default()).unwrap();
+    assert!(rep.ok, "{:?}", rep.first_error);
+}
