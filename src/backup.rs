@@ -10,6 +10,7 @@ use crate::archive::{self, ArchiveOptions, Manifest, ManifestEntry, VerifyOption
 use crate::config::{self, Config};
 use crate::destinations::{self, DestinationReport, DestinationStatus};
 use crate::fingerprint::{self, HashedFile};
+use crate::metrics::{self, Record};
 use crate::progress::{Control, Phase};
 use crate::retention::{self, Candidate, Decision, Policy};
 use crate::select::{self, Excluded, SelectOptions, Skipped};
@@ -49,6 +50,12 @@ pub struct BackupOptions {
     pub disk_warning_percent: Option<f64>,
     /// Append the run's record to this metrics log (JSONL); None: don't.
     pub metrics_log: Option<PathBuf>,
+    /// After logging, write the log's Prometheus metrics to this textfile
+    /// (node_exporter's textfile collector). Needs `metrics_log`.
+    pub prometheus_textfile: Option<PathBuf>,
+    /// After logging, push the log's metrics to this Pushgateway (http://).
+    /// Needs `metrics_log`.
+    pub pushgateway_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -118,10 +125,71 @@ pub struct BackupReport {
     pub warnings: Vec<String>,
 }
 
-/// Run (or, with `dry_run`, plan) one backup.
+/// Run (or, with `dry_run`, plan) one backup; a real run, failed or not, is
+/// recorded in the metrics log when one is set. Problems with metrics become
+/// warnings: monitoring never fails a backup.
 pub fn run(opts: &BackupOptions, control: &Control) -> Result<BackupReport> {
     let clock = Instant::now();
     let started_utc = jiff::Timestamp::now();
+    let result = run_unlogged(opts, control, clock, started_utc);
+    let Some(log) = opts.metrics_log.as_deref().filter(|_| !opts.dry_run) else {
+        return result;
+    };
+    match result {
+        Ok(mut report) => {
+            let warnings = record_metrics(opts, log, &Record::from_report(&report), &report.repo);
+            report.warnings.extend(warnings);
+            Ok(report)
+        }
+        Err(err) => {
+            let repo = opts
+                .repo_name
+                .clone()
+                .or_else(|| opts.source.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_default();
+            let record = Record::failed(&repo, started_utc, clock.elapsed().as_secs_f64(), &err.message);
+            record_metrics(opts, log, &record, &repo);
+            Err(err)
+        }
+    }
+}
+
+/// Append the record, then refresh the textfile and push when asked.
+fn record_metrics(opts: &BackupOptions, log: &Path, record: &Record, repo: &str) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let Err(e) = metrics::append(log, record) {
+        warnings.push(format!("metrics log not written: {}", e.message));
+        return warnings;
+    }
+    if opts.prometheus_textfile.is_none() && opts.pushgateway_url.is_none() {
+        return warnings;
+    }
+    let text = match metrics::read_log(log) {
+        Ok(records) => metrics::render_prometheus(&records, jiff::Timestamp::now()),
+        Err(e) => {
+            warnings.push(format!("metrics log not readable: {}", e.message));
+            return warnings;
+        }
+    };
+    if let Some(path) = &opts.prometheus_textfile {
+        if let Err(e) = metrics::write_textfile(path, &text) {
+            warnings.push(format!("Prometheus textfile not written: {}", e.message));
+        }
+    }
+    if let Some(url) = &opts.pushgateway_url {
+        if let Err(e) = metrics::push_grouped(url, "backup_repo", &[("repo", repo)], &text) {
+            warnings.push(format!("push to the Pushgateway failed: {}", e.message));
+        }
+    }
+    warnings
+}
+
+fn run_unlogged(
+    opts: &BackupOptions,
+    control: &Control,
+    clock: Instant,
+    started_utc: jiff::Timestamp,
+) -> Result<BackupReport> {
     let source = check_source(&opts.source)?;
     let repo = repo_name(opts, &source)?;
     let now = opts.now.unwrap_or_else(|| jiff::ZonedDateTime::now().datetime());

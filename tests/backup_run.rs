@@ -178,3 +178,39 @@ fn keep_last_prunes_only_our_archives() {
         ]
     );
 }
+
+#[test]
+fn every_real_run_appends_one_metrics_line_with_the_original_keys() {
+    let t = tempfile::tempdir().unwrap();
+    let src = sample_repo(t.path(), "demo");
+    let log = t.path().join("metrics/backup-demo.jsonl");
+    let mut opts = options(&src, &[t.path().join("d")], &t.path().join("cache"));
+    opts.metrics_log = Some(log.clone());
+    opts.prometheus_textfile = Some(t.path().join("textfile/backup_repo.prom"));
+    run(&opts); // created
+    run(&opts); // skipped
+    let mut dry = opts.clone();
+    dry.dry_run = true;
+    run(&dry); // a plan is not logged
+    let mut bad = opts.clone();
+    bad.source = t.path().join("missing");
+    bad.repo_name = Some("demo".into());
+    assert!(backup_repo::backup::run(&bad, &Control::default()).is_err());
+
+    let lines: Vec<serde_json::Value> = fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let statuses: Vec<&str> = lines.iter().map(|l| l["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["success", "skipped", "failed"]);
+    for key in [
+        "timestamp", "repo", "status", "locations_created", "locations_skipped", "size_mb",
+        "duration_seconds", "file_count", "duplicate_detected",
+    ] {
+        assert!(lines.iter().all(|l| l.get(key).is_some()), "missing {key}");
+    }
+    assert_eq!(lines[1]["duplicate_detected"], true);
+    let prom = fs::read_to_string(t.path().join("textfile/backup_repo.prom")).unwrap();
+    assert!(prom.contains("backup_repo_runs_total{repo=\"demo\",status=\"skipped\"} 1"), "{prom}");
+}

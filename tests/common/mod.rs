@@ -30,7 +30,17 @@ pub fn sample_repo(parent: &Path, name: &str) -> PathBuf {
     write(&root, "build/out.o", "obj");
     write(&root, "app.log", "log line\n");
     write(&root, "pyproject.toml", "[project]\nname='x'\n");
+    age_files(&root);
     root
+}
+
+/// Set every file's mtime an hour back: the stat cache rightly distrusts
+/// files modified within the last seconds (see fingerprint's racy-clean rule).
+pub fn age_files(root: &Path) {
+    let past = filetime::FileTime::from_unix_time(filetime::FileTime::now().unix_seconds() - 3600, 0);
+    for rel in listing(root) {
+        filetime::set_file_mtime(root.join(rel), past).unwrap();
+    }
 }
 
 pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
