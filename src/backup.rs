@@ -278,6 +278,11 @@ fn run_unlogged(
         }
     }
 
+    if !opts.dry_run {
+        for d in destinations.iter_mut().filter(|d| d.status != DestinationStatus::Failed) {
+            summarize_kept(d, &repo);
+        }
+    }
     report.status = run_status(&destinations, opts.dry_run);
     report.warnings.extend(destinations.iter().filter_map(|d| d.warning.clone()));
     report.destinations = destinations;
@@ -385,7 +390,20 @@ fn plan_destination(root: &Path, repo: &str, fingerprint: &str, opts: &BackupOpt
         free_bytes: space.map(|s| s.0),
         total_bytes: space.map(|s| s.1),
         warning,
+        backups: None,
+        backups_bytes: None,
+        oldest_backup: None,
     }
+}
+
+/// What this destination now holds of the repository (for storage metrics).
+fn summarize_kept(d: &mut DestinationReport, repo: &str) {
+    let Ok(backups) = catalog::list_backups(Path::new(&d.path), repo) else { return };
+    d.backups = Some(backups.len() as u64);
+    d.backups_bytes = Some(backups.iter().map(|b| b.bytes).sum());
+    d.oldest_backup = backups.first().and_then(|b| {
+        jiff::tz::TimeZone::system().to_timestamp(b.created).ok().map(|t| t.to_string())
+    });
 }
 
 fn disk_warning(root: &Path, free: u64, total: u64, warn_at: f64) -> Option<String> {
@@ -614,6 +632,9 @@ mod tests {
             free_bytes: None,
             total_bytes: None,
             warning: None,
+            backups: None,
+            backups_bytes: None,
+            oldest_backup: None,
         }
     }
 

@@ -58,6 +58,15 @@ pub struct DestinationReport {
     pub total_bytes: Option<u64>,
     /// Disk-space warning (usage above the threshold), if any.
     pub warning: Option<String>,
+    /// Our backups of this repository kept there after the run.
+    #[serde(default)]
+    pub backups: Option<u64>,
+    /// Their total size in bytes.
+    #[serde(default)]
+    pub backups_bytes: Option<u64>,
+    /// The oldest one's time, UTC RFC 3339.
+    #[serde(default)]
+    pub oldest_backup: Option<String>,
 }
 
 /// (free, total) bytes of the file system holding `path` (or its nearest

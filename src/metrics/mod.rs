@@ -138,9 +138,9 @@ impl DestinationRecord {
             reason: d.reason.clone(),
             free_bytes: d.free_bytes,
             total_bytes: d.total_bytes,
-            backups: None,
-            backups_bytes: None,
-            oldest_backup: None,
+            backups: d.backups,
+            backups_bytes: d.backups_bytes,
+            oldest_backup: d.oldest_backup.clone(),
         }
     }
 }

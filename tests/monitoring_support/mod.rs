@@ -26,6 +26,9 @@ pub fn dest(name: &str, status: DestinationStatus, free: u64, total: u64) -> Des
         free_bytes: Some(free),
         total_bytes: Some(total),
         warning: None,
+        backups: None,
+        backups_bytes: None,
+        oldest_backup: None,
     }
 }
 
