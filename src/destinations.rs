@@ -79,20 +79,6 @@ pub fn free_space(path: &Path) -> Option<(u64, u64)> {
     Some((stats.available_space(), stats.total_space()))
 }
 
-/// `1.5 GiB`-style size for messages.
-pub(crate) fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
-}
 
 /// Removes the partial file on drop unless disarmed.
 struct PartialGuard {
@@ -163,8 +149,8 @@ fn place_one(archive: &Path, size: u64, dir: &Path, file_name: &str, control: &C
                 format!(
                     "not enough space in '{}': need {} ({size} bytes), have {} ({free} bytes)",
                     dir.display(),
-                    human_bytes(size),
-                    human_bytes(free)
+                    crate::units::human_bytes(size),
+                    crate::units::human_bytes(free)
                 ),
             ));
         }
@@ -512,8 +498,5 @@ mod tests {
 
     #[test]
     fn human_sizes() {
-        assert_eq!(human_bytes(10), "10 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(3 << 30), "3.0 GiB");
     }
 }

@@ -17,6 +17,7 @@ pub mod progress;
 pub mod retention;
 pub mod schedule;
 pub mod select;
+pub mod units;
 pub mod source_fingerprint;
 
 pub use error::{Error, ErrorKind, Result};

@@ -47,7 +47,7 @@ impl<'a> Summary<'a> {
             count(DestinationStatus::Skipped),
             count(DestinationStatus::Failed),
         );
-        let size = format_bytes(r.archive_bytes);
+        let size = crate::units::human_bytes(r.archive_bytes);
         let took = format_duration(r.duration_seconds);
         let repo = one_line(&r.repo, 200);
         let headline = match event {
@@ -159,20 +159,6 @@ fn destination_line(d: &DestinationReport) -> String {
     line
 }
 
-/// `12.3 MB` (binary multiples, as PowerShell's `1MB`).
-pub(crate) fn format_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["KB", "MB", "GB", "TB", "PB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
-}
 
 /// `4.2 s`, `3 min 5 s`.
 pub(crate) fn format_duration(secs: f64) -> String {
@@ -371,11 +357,6 @@ mod tests {
 
     #[test]
     fn bytes_and_durations_read_well() {
-        assert_eq!(format_bytes(0), "0 B");
-        assert_eq!(format_bytes(1023), "1023 B");
-        assert_eq!(format_bytes(1536), "1.5 KB");
-        assert_eq!(format_bytes(12_897_484), "12.3 MB");
-        assert_eq!(format_bytes(3 * 1024 * 1024 * 1024), "3.0 GB");
         assert_eq!(format_duration(4.23), "4.2 s");
         assert_eq!(format_duration(185.0), "3 min 5 s");
         assert_eq!(format_duration(f64::NAN), "0.0 s");
