@@ -1,0 +1,259 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Collections.ObjectModel;
+using System.Linq;
+using System.Management.Automation;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BackupRepo.Native;
+
+namespace BackupRepo.Commands
+{
+    /// <summary>Back up one or more repositories to every destination (Backup-Repo).</summary>
+    [Cmdlet(VerbsData.Backup, "Repo", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+    [OutputType(typeof(BackupResult))]
+    public sealed class BackupRepoCommand : BackupRepoCmdlet
+    {
+        [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+        [Alias("FullName", "PSPath")]
+        [ValidateNotNullOrEmpty]
+        public string[]? Path { get; set; }
+
+        [Parameter(Position = 1)]
+        [ArgumentCompleter(typeof(DestinationCompleter))]
+        [ValidateNotNullOrEmpty]
+        public string[]? Destination { get; set; }
+
+        [Parameter] public SwitchParameter IncludeBuild { get; set; }
+
+        [Parameter] [ValidateNotNull] public string[]? Exclude { get; set; }
+
+        [Parameter] [ValidateNotNull] public string[]? Include { get; set; }
+
+        [Parameter] public SwitchParameter RespectGitIgnore { get; set; }
+
+        [Parameter] public CompressionMethod Compression { get; set; } = CompressionMethod.Deflate;
+
+        /// <summary>Back up even when nothing changed since the last backup.</summary>
+        [Parameter] public SwitchParameter Force { get; set; }
+
+        /// <summary>After a successful run keep the newest N backups per destination.</summary>
+        [Parameter] [ValidateRange(1, int.MaxValue)] public int KeepLast { get; set; }
+
+        [Parameter] public SwitchParameter Verify { get; set; }
+
+        [Parameter] [ValidateNotNullOrEmpty] public string? ConfigPath { get; set; }
+
+        /// <summary>Append the run's record to this metrics log (JSON lines).</summary>
+        [Parameter] [ValidateNotNullOrEmpty] public string? MetricsLog { get; set; }
+
+        private BackupConfig _config = new BackupConfig();
+        private List<string> _destinations = new List<string>();
+
+        protected override void BeginProcessing()
+        {
+            base.BeginProcessing();
+            string? configPath = ConfigPath != null ? GetUnresolvedProviderPathFromPSPath(ConfigPath) : BackupConfig.DefaultPath();
+            if (ConfigPath != null && !File.Exists(configPath))
+            {
+                ThrowTerminatingError(new ErrorRecord(new FileNotFoundException($"The config file {configPath} does not exist.", configPath),
+                    "BackupRepo.ConfigNotFound", ErrorCategory.ObjectNotFound, ConfigPath));
+            }
+            try
+            {
+                _config = BackupConfig.Load(configPath);
+            }
+            catch (BackupRepoException e)
+            {
+                ThrowTerminatingError(new ErrorRecord(e, "BackupRepo.InvalidConfig", ErrorCategory.InvalidData, configPath));
+            }
+            foreach (string d in Destination ?? (IEnumerable<string>?)_config.Destinations ?? Array.Empty<string>())
+            {
+                _destinations.Add(GetUnresolvedProviderPathFromPSPath(d));
+            }
+        }
+
+        protected override void ProcessRecord()
+        {
+            foreach (string input in Path ?? new[] { SessionState.Path.CurrentFileSystemLocation.ProviderPath })
+            {
+                if (CancelRequested) return;
+                foreach (string repo in Resolve(input))
+                {
+                    if (CancelRequested) return;
+                    BackupOne(repo);
+                }
+            }
+        }
+
+        /// <summary>Provider paths for one -Path value; a non-terminating error (and nothing) when it does not resolve.</summary>
+        private IEnumerable<string> Resolve(string input)
+        {
+            Collection<string>? resolved = null;
+            ProviderInfo? provider = null;
+            try
+            {
+                resolved = GetResolvedProviderPathFromPSPath(input, out provider);
+            }
+            catch (ItemNotFoundException e)
+            {
+                WriteError(new ErrorRecord(new ItemNotFoundException($"Cannot back up '{input}': the path does not exist.", e),
+                    "BackupRepo.PathNotFound", ErrorCategory.ObjectNotFound, input));
+                return Array.Empty<string>();
+            }
+            catch (Exception e) when (e is System.Management.Automation.DriveNotFoundException || e is ProviderNotFoundException || e is PSArgumentException)
+            {
+                WriteError(new ErrorRecord(e, "BackupRepo.PathNotFound", ErrorCategory.ObjectNotFound, input));
+                return Array.Empty<string>();
+            }
+            if (provider?.Name != "FileSystem")
+            {
+                WriteError(new ErrorRecord(new PSArgumentException($"Cannot back up '{input}': only file system folders can be backed up."),
+                    "BackupRepo.NotFileSystem", ErrorCategory.InvalidArgument, input));
+                return Array.Empty<string>();
+            }
+            var folders = new List<string>();
+            foreach (string p in resolved)
+            {
+                if (Directory.Exists(p))
+                {
+                    folders.Add(p);
+                }
+                else
+                {
+                    WriteError(new ErrorRecord(new PSArgumentException($"Cannot back up '{p}': it is not a folder, so not a repository."),
+                        "BackupRepo.NotARepository", ErrorCategory.InvalidArgument, p));
+                }
+            }
+            return folders;
+        }
+
+        private bool VerboseOn => MyInvocation.BoundParameters.TryGetValue("Verbose", out object? v)
+            ? ((SwitchParameter)v).IsPresent
+            : GetVariableValue("VerbosePreference") is ActionPreference pref && pref != ActionPreference.SilentlyContinue && pref != ActionPreference.Ignore;
+
+        private bool WhatIfOn => MyInvocation.BoundParameters.TryGetValue("WhatIf", out object? v)
+            ? ((SwitchParameter)v).IsPresent
+            : GetVariableValue("WhatIfPreference") is bool b ? b : GetVariableValue("WhatIfPreference") is SwitchParameter s && s.IsPresent;
+
+        /// <summary>The options JSON (src/backup.rs BackupOptions); only keys that differ from the defaults.</summary>
+        private string OptionsJson(string repo, bool dryRun)
+        {
+            var o = new JsonObject { ["source"] = repo };
+            if (_destinations.Count > 0) o["destinations"] = new JsonArray(_destinations.Select(d => (JsonNode?)d).ToArray());
+            if (IncludeBuild) o["include_build"] = true;
+            var exclude = (_config.Exclude ?? new List<string>()).Concat(Exclude ?? Array.Empty<string>()).ToArray();
+            if (exclude.Length > 0) o["exclude"] = new JsonArray(exclude.Select(x => (JsonNode?)x).ToArray());
+            var include = (_config.Include ?? new List<string>()).Concat(Include ?? Array.Empty<string>()).ToArray();
+            if (include.Length > 0) o["include"] = new JsonArray(include.Select(x => (JsonNode?)x).ToArray());
+            if (RespectGitIgnore) o["respect_gitignore"] = true;
+            if (Compression != CompressionMethod.Deflate) o["compression"] = Compression.ToString().ToLowerInvariant();
+            if (dryRun) o["dry_run"] = true;
+            if (Force) o["force"] = true;
+            if (VerboseOn) o["report_excluded"] = true;
+            if (Verify) o["verify"] = true;
+            if (KeepLast > 0) o["retention"] = new JsonObject { ["keep_last"] = KeepLast };
+            if (_config.DiskWarningPercent is double pct) o["disk_warning_percent"] = pct;
+            string? metrics = MetricsLog != null ? GetUnresolvedProviderPathFromPSPath(MetricsLog)
+                : _config.MetricsLogDir != null ? System.IO.Path.Combine(_config.MetricsLogDir, $"backup-{System.IO.Path.GetFileName(repo.TrimEnd('/', '\\'))}.jsonl")
+                : null;
+            if (metrics != null && !dryRun) o["metrics_log"] = metrics;
+            return o.ToJsonString();
+        }
+
+        private void BackupOne(string repo)
+        {
+            string name = System.IO.Path.GetFileName(repo.TrimEnd(System.IO.Path.DirectorySeparatorChar, System.IO.Path.AltDirectorySeparatorChar));
+            if (name.Length == 0) name = repo;
+            string where = _destinations.Count switch
+            {
+                0 => "the default destinations",
+                1 => "1 destination",
+                int n => $"{n} destinations",
+            };
+            bool dryRun = WhatIfOn;
+            if (!dryRun && !ShouldProcess(repo, $"Back up to {where}")) return;
+
+            string json;
+            try
+            {
+                byte[] options = Lib.Utf8(OptionsJson(repo, dryRun));
+                json = RunWithProgress($"Backup-Repo {name}", (BrProgressFn cb, out IntPtr result) => Lib.br_backup(options, cb, IntPtr.Zero, out result));
+            }
+            catch (BackupRepoException e) when (e.Status == BrStatus.Cancelled && CancelRequested)
+            {
+                return; // Ctrl+C: the engine removed its partial files; stop quietly.
+            }
+            catch (BackupRepoException e)
+            {
+                (string id, ErrorCategory category) = e.ErrorInfo();
+                WriteError(new ErrorRecord(e, id, category, repo));
+                return;
+            }
+            catch (PipelineStoppedException)
+            {
+                throw;
+            }
+
+            BackupResult result = ReportJson.ToResult(json);
+            if (result.Repository.Length == 0) result.Repository = name;
+            if (result.Path.Length == 0) result.Path = repo;
+            Report(result, dryRun);
+            WriteObject(result);
+        }
+
+        private void Report(BackupResult r, bool dryRun)
+        {
+            foreach (ExcludedPath x in r.Excluded) WriteVerbose($"Excluded {x.Path} (rule: {x.Rule})");
+            foreach (SkippedPath s in r.SkippedPaths) WriteVerbose($"Skipped {s.Path}: {s.Reason}");
+            foreach (KeyValuePair<string, double> step in r.Timings.Steps())
+            {
+                WriteVerbose(string.Format(CultureInfo.InvariantCulture, "Step {0}: {1:0.000} s", step.Key, step.Value));
+            }
+            WriteVerbose(string.Format(CultureInfo.InvariantCulture, "{0}: {1} files, {2} hashed, {3} from the stat cache, {4:0.000} s in all",
+                r.Repository, r.FileCount, r.FilesHashed, r.FilesCached, r.Duration.TotalSeconds));
+            foreach (string w in r.Warnings) WriteWarning(w);
+            foreach (BackupDestination d in r.Destinations)
+            {
+                if (d.Warning != null) WriteWarning($"{d.Name} ({d.Path}): {d.Warning}");
+                if (d.Status == DestinationStatus.Failed)
+                {
+                    var e = new IOException($"Backup of {r.Repository} to {d.Name} ({d.Path}) failed: {d.Reason ?? "unknown reason"}");
+                    WriteError(new ErrorRecord(e, "BackupRepo.DestinationFailed", ErrorCategory.WriteError, d));
+                }
+            }
+            foreach (VerificationResult v in r.Verification.Where(v => !v.Ok))
+            {
+                WriteError(new ErrorRecord(new InvalidDataException($"Verification of {v.Archive} failed: {v.FirstError}"),
+                    "BackupRepo.VerificationFailed", ErrorCategory.InvalidResult, v));
+            }
+            foreach (RetentionResult t in r.Retention)
+            {
+                foreach (string deleted in t.Deleted) WriteVerbose($"Retention: deleted {deleted}");
+                foreach (string err in t.Errors) WriteWarning($"Retention in {t.Destination}: {err}");
+            }
+            if (dryRun)
+            {
+                var lines = new List<string>
+                {
+                    string.Format(CultureInfo.InvariantCulture, "What if: back up {0} ({1}): {2:N0} files, {3}", r.Repository, r.Path, r.FileCount, Format.Size(r.SourceBytes)),
+                };
+                foreach (BackupDestination d in r.Destinations)
+                {
+                    string what = d.Status switch
+                    {
+                        DestinationStatus.WouldSkip => "would skip (unchanged)",
+                        DestinationStatus.WouldCreate => $"would create {System.IO.Path.Combine(d.Path, r.ArchiveName)}",
+                        DestinationStatus.Failed => $"would fail: {d.Reason}",
+                        _ => d.Status.ToString(),
+                    };
+                    lines.Add($"  {d.Name} ({d.Path}): {what}");
+                }
+                string summary = string.Join(Environment.NewLine, lines);
+                WriteInformation(new HostInformationMessage { Message = summary }, new[] { "PSHOST", "BackupRepo.Plan" });
+            }
+        }
+    }
+}

@@ -1,0 +1,120 @@
+using System;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace BackupRepo.Native
+{
+    /// <summary>The C ABI's status codes (include/backup_repo.h, br_status). Values are fixed forever.</summary>
+    public enum BrStatus : uint
+    {
+        Ok = 0,
+        NullArgument = 1,
+        InvalidUtf8 = 2,
+        InvalidJson = 3,
+        InvalidArgument = 4,
+        NotARepository = 5,
+        NotFound = 6,
+        Io = 7,
+        NoSpace = 8,
+        Cancelled = 9,
+        BadArchive = 10,
+        Busy = 11,
+        Panic = 100,
+    }
+
+    /// <summary>br_progress: the snapshot the engine hands the callback.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct BrProgress
+    {
+        public uint Phase;
+        public ulong FilesDone;
+        public ulong FilesTotal;
+        public ulong BytesDone;
+        public ulong BytesTotal;
+        public IntPtr Current;
+    }
+
+    /// <summary>br_progress_fn: non-zero cancels. Called only on the calling thread.</summary>
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    internal delegate int BrProgressFn(IntPtr progress, IntPtr userdata);
+
+    /// <summary>
+    /// The one P/Invoke surface. Strings go in as NUL-terminated UTF-8 byte
+    /// arrays; result strings come back as pointers the library allocated and
+    /// are copied, then freed with br_string_free. Nothing here holds logic:
+    /// call, convert, map errors.
+    /// </summary>
+    internal static class Lib
+    {
+        internal const string Name = "backup_repo";
+
+        [DllImport(Name, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern IntPtr br_version();
+
+        [DllImport(Name, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern IntPtr br_status_name(BrStatus status);
+
+        [DllImport(Name, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern IntPtr br_last_error();
+
+        [DllImport(Name, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern void br_string_free(IntPtr s);
+
+        [DllImport(Name, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern BrStatus br_select(byte[] optionsJson, out IntPtr resultJson);
+
+        [DllImport(Name, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern BrStatus br_fingerprint(byte[] optionsJson, BrProgressFn? cb, IntPtr userdata, out IntPtr resultJson);
+
+        [DllImport(Name, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern BrStatus br_backup(byte[] optionsJson, BrProgressFn? cb, IntPtr userdata, out IntPtr resultJson);
+
+        [DllImport(Name, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern BrStatus br_verify(byte[] archivePath, byte[] optionsJson, BrProgressFn? cb, IntPtr userdata, out IntPtr resultJson);
+
+        [DllImport(Name, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern BrStatus br_restore(byte[] archivePath, byte[] targetDir, byte[] optionsJson, BrProgressFn? cb, IntPtr userdata, out IntPtr resultJson);
+
+        [DllImport(Name, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern BrStatus br_manifest_read(byte[] archivePath, out IntPtr resultJson);
+
+        /// <summary>NUL-terminated UTF-8.</summary>
+        internal static byte[] Utf8(string s)
+        {
+            int n = Encoding.UTF8.GetByteCount(s);
+            byte[] b = new byte[n + 1];
+            Encoding.UTF8.GetBytes(s, 0, s.Length, b, 0);
+            return b;
+        }
+
+        /// <summary>Copy a static or thread-local string (never freed).</summary>
+        internal static string StaticString(IntPtr p) => p == IntPtr.Zero ? "" : Marshal.PtrToStringUTF8(p) ?? "";
+
+        /// <summary>Copy a result string, then free it with the library's own free.</summary>
+        internal static string? TakeString(IntPtr p)
+        {
+            if (p == IntPtr.Zero) return null;
+            try { return Marshal.PtrToStringUTF8(p); }
+            finally { br_string_free(p); }
+        }
+
+        internal static string Version() => StaticString(br_version());
+
+        /// <summary>
+        /// Turn a call's status into its result JSON, or throw a
+        /// <see cref="BackupRepoException"/> carrying the status and br_last_error().
+        /// Always frees the result string, even on failure.
+        /// </summary>
+        internal static string Check(BrStatus status, IntPtr result)
+        {
+            string? json = TakeString(result);
+            if (status == BrStatus.Ok)
+            {
+                return json ?? throw new BackupRepoException(BrStatus.Panic, "the engine returned OK without a result");
+            }
+            string message = StaticString(br_last_error());
+            if (string.IsNullOrWhiteSpace(message)) message = StaticString(br_status_name(status));
+            throw new BackupRepoException(status, message);
+        }
+    }
+}
