@@ -127,7 +127,8 @@ if ($List) {
         $dir = Join-Path $root $repoName
         $files = @(Get-ChildItem -LiteralPath $dir -Filter "${repoName}_backup_*.zip" -File -ErrorAction SilentlyContinue |
                    Sort-Object LastWriteTime)
-        $total = ($files | Measure-Object -Sum Length).Sum
+        $total = [double]0
+        foreach ($f in $files) { $total += $f.Length }
         [pscustomobject]@{
             name       = Split-Path -Leaf $root
             path       = $dir

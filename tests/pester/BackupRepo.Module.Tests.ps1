@@ -2,9 +2,15 @@
 # help, argument completion and the native library's loading errors. None of
 # these need a working engine.
 
+BeforeDiscovery {
+    # -ForEach data is computed at discovery: the module must be loaded by then.
+    Import-Module (Join-Path $PSScriptRoot '../../powershell/BackupRepo/BackupRepo.psd1') -Force
+    $script:ExportedCommands = @(Get-Command -Module BackupRepo)
+    if ($ExportedCommands.Count -eq 0) { throw 'BackupRepo exports no command' }
+}
+
 BeforeAll {
     . (Join-Path $PSScriptRoot 'common.ps1')
-    $script:Commands = Get-Command -Module BackupRepo
 }
 
 AfterAll { Remove-TestHome }
@@ -44,7 +50,7 @@ Describe 'The BackupRepo module' {
         $r.StdOut | Should -Match 'imported'
     }
 
-    It 'uses only approved verbs (<_.Name>)' -ForEach @(Get-Command -Module BackupRepo) {
+    It 'uses only approved verbs (<_.Name>)' -ForEach $ExportedCommands {
         (Get-Verb).Verb | Should -Contain $_.Verb
     }
 
@@ -58,7 +64,7 @@ Describe 'The BackupRepo module' {
 }
 
 Describe 'Help' {
-    It 'Get-Help <_.Name> -Full has a synopsis, a description, parameter help and examples' -ForEach @(Get-Command -Module BackupRepo) {
+    It 'Get-Help <_.Name> -Full has a synopsis, a description, parameter help and examples' -ForEach $ExportedCommands {
         $help = Get-Help $_.Name -Full
         $help.Synopsis | Should -Not -BeNullOrEmpty
         $help.Synopsis | Should -Not -Match '^\s*Backup-Repo\s*\['   # not the auto-generated syntax stub

@@ -54,7 +54,6 @@ namespace BackupRepo.Commands
 
         protected override void BeginProcessing()
         {
-            base.BeginProcessing();
             string? configPath = ConfigPath != null ? GetUnresolvedProviderPathFromPSPath(ConfigPath) : BackupConfig.DefaultPath();
             if (ConfigPath != null && !File.Exists(configPath))
             {
@@ -73,6 +72,7 @@ namespace BackupRepo.Commands
             {
                 _destinations.Add(GetUnresolvedProviderPathFromPSPath(d));
             }
+            base.BeginProcessing(); // the native library, after the arguments are known good
         }
 
         protected override void ProcessRecord()

@@ -1,0 +1,147 @@
+# powershell/backup-repo.ps1, the drop-in for the original script, run as the
+# user runs it: a fresh pwsh, from the repository root. ORIGINAL.md is the contract.
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'common.ps1')
+
+    function Invoke-DropIn {
+        param([string]$In, [string[]]$Arguments = @(), [hashtable]$Environment = @{})
+        Invoke-Pwsh -File $DropIn -ArgumentList $Arguments -WorkingDirectory $In -Environment $Environment
+    }
+
+    $script:OriginalJsonKeys = 'repo', 'timestamp', 'status', 'created', 'skipped', 'size_mb', 'duration_seconds', 'file_count', 'locations'
+    $script:OriginalMetricsKeys = 'timestamp', 'repo', 'status', 'locations_created', 'locations_skipped', 'size_mb', 'duration_seconds', 'file_count', 'duplicate_detected'
+}
+
+AfterAll { Remove-TestHome }
+
+Describe 'backup-repo.ps1 (drop-in)' {
+    Context 'without the engine' {
+        It 'outside a repository: "Must run from repository root" on stderr, exit 1' {
+            $empty = Join-Path $TestHome 'not-a-repo'
+            $null = New-Item -ItemType Directory -Force -Path $empty
+            Set-Content -LiteralPath (Join-Path $empty 'notes.txt') -Value 'x'
+            $r = Invoke-DropIn -In $empty
+            $r.ExitCode | Should -Be 1
+            $r.StdErr | Should -Match 'Must run from repository root'
+            $r.StdOut | Should -BeNullOrEmpty
+        }
+
+        It 'counts pyproject.toml and package.json as a repository root too' -ForEach @('pyproject.toml', 'package.json') {
+            $dir = Join-Path $TestHome ('marker-' + [guid]::NewGuid().ToString('N').Substring(0, 6))
+            $null = New-Item -ItemType Directory -Force -Path $dir
+            Set-Content -LiteralPath (Join-Path $dir $_) -Value '{}'
+            # -List reads folders only: no engine needed to get past the check.
+            $r = Invoke-DropIn -In $dir -Arguments '-List', '-Destination', (New-TestDestination)
+            $r.StdErr | Should -Not -Match 'Must run from repository root'
+            $r.ExitCode | Should -Be 0
+        }
+
+        It 'rejects an unknown -OutputFormat' {
+            $r = Invoke-DropIn -In (New-TestRepo) -Arguments '-OutputFormat', 'xml'
+            $r.ExitCode | Should -Not -Be 0
+            $r.StdErr | Should -Match 'OutputFormat'
+        }
+
+        It 'has the original switches plus -KeepLast, -Verify, -WebhookUrl, and ShouldProcess' {
+            $cmd = Get-Command $DropIn
+            foreach ($p in 'IncludeBuild', 'List', 'OutputFormat', 'KeepLast', 'Verify', 'WebhookUrl', 'Destination', 'WhatIf', 'Confirm', 'Verbose') {
+                $cmd.Parameters.Keys | Should -Contain $p
+            }
+        }
+    }
+
+    Context 'a backup' {
+        BeforeAll {
+            $script:repo = New-TestRepo
+            $script:repoName = Split-Path -Leaf $repo
+            $script:dest = New-TestDestination
+            $script:metricsFile = Join-Path $env:BACKUP_REPO_METRICS_DIR "backup-$repoName.jsonl"
+            $script:text = Invoke-DropIn -In $repo -Arguments '-Destination', $dest
+        }
+
+        It 'text mode: per-destination result, statistics and the restore hint; exit 0' {
+            $text.ExitCode | Should -Be 0 -Because $text.StdErr
+            $text.StdOut | Should -Match '\[created\]'
+            $text.StdOut | Should -Match 'Status: success'
+            $text.StdOut | Should -Match 'Size:\s+[\d.,]+ MB'
+            $text.StdOut | Should -Match 'Original size:\s+[\d.,]+ MB'
+            $text.StdOut | Should -Match 'Compression:\s+-?[\d.,]+ %'
+            $text.StdOut | Should -Match 'Space saved:'
+            $text.StdOut | Should -Match 'Expand-Archive -Path ".+_backup_.+\.zip" -DestinationPath'
+            Get-ChildItem -LiteralPath (Join-Path $dest $repoName) -Filter *.zip | Should -HaveCount 1
+        }
+
+        It 'appends a metrics line with the original keys' {
+            $metricsFile | Should -Exist
+            $line = Get-Content -LiteralPath $metricsFile | Select-Object -Last 1
+            $m = $line | ConvertFrom-Json
+            foreach ($k in $OriginalMetricsKeys) { $m.PSObject.Properties.Name | Should -Contain $k }
+            $m.repo | Should -Be $repoName
+            $m.locations_created | Should -Be 1
+            $m.file_count | Should -BeGreaterThan 0
+        }
+
+        It 'JSON mode (-OutputFormat JSON): one object on stdout with the original keys; unchanged -> skipped' {
+            $r = Invoke-DropIn -In $repo -Arguments '-OutputFormat', 'JSON', '-Destination', $dest
+            $r.ExitCode | Should -Be 0 -Because $r.StdErr
+            $j = $r.StdOut | ConvertFrom-Json
+            @($j).Count | Should -Be 1
+            foreach ($k in $OriginalJsonKeys) { $j.PSObject.Properties.Name | Should -Contain $k }
+            $j.repo | Should -Be $repoName
+            $j.status | Should -Be 'skipped'
+            @($j.skipped).Count | Should -Be 1
+            @($j.created).Count | Should -Be 0
+            $j.locations[0].created | Should -BeFalse
+            $j.file_count | Should -BeGreaterThan 0
+            @(Get-Content -LiteralPath $metricsFile).Count | Should -Be 2
+            (Get-Content -LiteralPath $metricsFile | Select-Object -Last 1 | ConvertFrom-Json).locations_skipped | Should -Be 1
+        }
+
+        It 'JSON mode after a change: status success, created and locations filled' {
+            Start-Sleep -Milliseconds 1100
+            Add-Content -LiteralPath (Join-Path $repo 'src/main.py') -Value '# changed'
+            $r = Invoke-DropIn -In $repo -Arguments '-OutputFormat', 'json', '-Destination', $dest
+            $r.ExitCode | Should -Be 0 -Because $r.StdErr
+            $j = $r.StdOut | ConvertFrom-Json
+            $j.status | Should -Be 'success'
+            @($j.created).Count | Should -Be 1
+            $j.locations[0].created | Should -BeTrue
+            $j.locations[0].path | Should -Exist
+            $j.size_mb | Should -BeGreaterThan 0
+            $j.duration_seconds | Should -BeGreaterOrEqual 0
+            [datetimeoffset]::Parse($j.timestamp) | Should -BeOfType [datetimeoffset]
+        }
+
+        It '-List shows count, oldest, newest, total and average per destination' {
+            $r = Invoke-DropIn -In $repo -Arguments '-List', '-Destination', $dest
+            $r.ExitCode | Should -Be 0
+            $r.StdOut | Should -Match 'Backups:\s+2'
+            $r.StdOut | Should -Match 'Oldest:'
+            $r.StdOut | Should -Match 'Newest:'
+            $r.StdOut | Should -Match 'Total:\s+[\d.,]+ MB'
+            $r.StdOut | Should -Match 'Average:\s+[\d.,]+ MB'
+            $j = (Invoke-DropIn -In $repo -Arguments '-List', '-OutputFormat', 'json', '-Destination', $dest).StdOut | ConvertFrom-Json
+            $j[0].count | Should -Be 2
+        }
+
+        It '-WhatIf shows the plan and creates nothing' {
+            Add-Content -LiteralPath (Join-Path $repo 'README.md') -Value 'again'
+            $watched = @($repo, $dest, $env:BACKUP_REPO_METRICS_DIR)
+            $before = Get-Listing $watched
+            $r = Invoke-DropIn -In $repo -Arguments '-WhatIf', '-Destination', $dest
+            $r.ExitCode | Should -Be 0 -Because $r.StdErr
+            $r.StdOut | Should -Match 'would create'
+            $r.StdOut | Should -Match '\d+ files'
+            Get-Listing $watched | Should -Be $before
+        }
+
+        It 'exit 1 and status failed when no destination can be written' {
+            $bad = Join-Path $TestHome ('file-dest-' + [guid]::NewGuid().ToString('N').Substring(0, 6))
+            Set-Content -LiteralPath $bad -Value 'file'
+            $r = Invoke-DropIn -In $repo -Arguments '-OutputFormat', 'json', '-Destination', $bad
+            $r.ExitCode | Should -Be 1
+            ($r.StdOut | ConvertFrom-Json).status | Should -Be 'failed'
+        }
+    }
+}
