@@ -8,9 +8,11 @@ BeforeAll {
     function New-Runner {
         <# A separate PowerShell instance with the module, to read its progress stream or stop it. #>
         param([hashtable]$Parameters)
-        $ps = [PowerShell]::Create()
-        $null = $ps.AddCommand('Import-Module').AddParameter('Name', $ModuleManifest).AddStatement()
-        $null = $ps.AddScript('$ProgressPreference = "Continue"').AddStatement()
+        # One statement only: stopping a multi-statement invocation adds a PipelineStopped error of its own.
+        $iss = [System.Management.Automation.Runspaces.InitialSessionState]::CreateDefault2()
+        $iss.ImportPSModule($ModuleManifest)
+        $iss.Variables.Add([System.Management.Automation.Runspaces.SessionStateVariableEntry]::new('ProgressPreference', 'Continue', ''))
+        $ps = [PowerShell]::Create($iss)
         $null = $ps.AddCommand('Backup-Repo')
         foreach ($k in $Parameters.Keys) { $null = $ps.AddParameter($k, $Parameters[$k]) }
         $ps
@@ -28,7 +30,7 @@ Describe 'Backup-Repo' {
             $script:repoName = Split-Path -Leaf $repo
         }
 
-        It 'creates one archive per destination, in <dest>/<repo>/' {
+        It 'creates one archive per destination, in a sub-folder named after the repository' {
             $firstErrors | Should -BeNullOrEmpty
             $first.Status | Should -Be ([BackupRepo.BackupStatus]::Created)
             $first.Destinations.Count | Should -Be 3
@@ -184,7 +186,9 @@ Describe 'Backup-Repo' {
             try {
                 $async = $ps.BeginInvoke()
                 $sw = [Diagnostics.Stopwatch]::StartNew()
-                while ($ps.Streams.Progress.Count -eq 0 -and -not $async.IsCompleted -and $sw.Elapsed.TotalSeconds -lt 60) {
+                # Stop once the archive is being written, so there is something to clean up.
+                while (-not ($ps.Streams.Progress | Where-Object { $_.ActivityId -eq 2 -and $_.Activity -in 'Compressing', 'Placing' }) -and
+                       -not $async.IsCompleted -and $sw.Elapsed.TotalSeconds -lt 60) {
                     Start-Sleep -Milliseconds 5
                 }
                 $ps.Stop()

@@ -47,7 +47,7 @@ namespace BackupRepo.Commands
             var progress = new ProgressBridge(this, activity);
             BrProgressFn callback = progress.Callback;
             BrStatus status;
-            IntPtr result;
+            IntPtr result = IntPtr.Zero;
             try
             {
                 status = call(callback, out result);
@@ -57,9 +57,14 @@ namespace BackupRepo.Commands
                 GC.KeepAlive(callback);
             }
             progress.Complete();
+            if (status == BrStatus.Cancelled && (CancelRequested || progress.PipelineStopped || Stopping))
+            {
+                // Ctrl+C: the engine has removed its partial files; the caller stops quietly.
+                throw new BackupRepoException(BrStatus.Cancelled, "cancelled");
+            }
             if (progress.Caught != null)
             {
-                Lib.TakeString(result);
+                if (status == BrStatus.Ok) Lib.TakeString(result);
                 System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(progress.Caught).Throw();
             }
             return Lib.Check(status, result);
@@ -78,6 +83,9 @@ namespace BackupRepo.Commands
             private bool _written;
 
             internal Exception? Caught { get; private set; }
+
+            /// <summary>WriteProgress threw PipelineStoppedException: the pipeline is being stopped.</summary>
+            internal bool PipelineStopped { get; private set; }
 
             internal ProgressBridge(BackupRepoCmdlet cmdlet, string activity)
             {
@@ -132,6 +140,11 @@ namespace BackupRepo.Commands
                     _written = true;
                     return _cmdlet.CancelRequested ? 1 : 0;
                 }
+                catch (PipelineStoppedException)
+                {
+                    PipelineStopped = true;
+                    return 1;
+                }
                 catch (Exception e)
                 {
                     Caught ??= e;
@@ -141,7 +154,7 @@ namespace BackupRepo.Commands
 
             internal void Complete()
             {
-                if (!_written || _cmdlet.CancelRequested) return;
+                if (!_written || _cmdlet.CancelRequested || PipelineStopped) return;
                 try
                 {
                     _cmdlet.WriteProgress(new ProgressRecord(2, PhaseNames[^1], "Done") { ParentActivityId = 1, RecordType = ProgressRecordType.Completed });

@@ -182,7 +182,7 @@ namespace BackupRepo.Commands
                 byte[] options = Lib.Utf8(OptionsJson(repo, dryRun));
                 json = RunWithProgress($"Backup-Repo {name}", (BrProgressFn cb, out IntPtr result) => Lib.br_backup(options, cb, IntPtr.Zero, out result));
             }
-            catch (BackupRepoException e) when (e.Status == BrStatus.Cancelled && CancelRequested)
+            catch (BackupRepoException e) when (e.Status == BrStatus.Cancelled && (CancelRequested || Stopping))
             {
                 return; // Ctrl+C: the engine removed its partial files; stop quietly.
             }

@@ -103,14 +103,14 @@ namespace BackupRepo.Native
         /// <summary>
         /// Turn a call's status into its result JSON, or throw a
         /// <see cref="BackupRepoException"/> carrying the status and br_last_error().
-        /// Always frees the result string, even on failure.
+        /// Frees the result string (set only on success).
         /// </summary>
         internal static string Check(BrStatus status, IntPtr result)
         {
-            string? json = TakeString(result);
             if (status == BrStatus.Ok)
             {
-                return json ?? throw new BackupRepoException(BrStatus.Panic, "the engine returned OK without a result");
+                // On failure the out-pointer is left untouched: only an OK result is ours to free.
+                return TakeString(result) ?? throw new BackupRepoException(BrStatus.Panic, "the engine returned OK without a result");
             }
             string message = StaticString(br_last_error());
             if (string.IsNullOrWhiteSpace(message)) message = StaticString(br_status_name(status));
