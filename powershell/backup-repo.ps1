@@ -207,13 +207,20 @@ $status = if ($dryRun) { 'planned' }
           elseif ($created.Count + $skipped.Count -eq 0) { 'failed' }
           else { 'partial' }
 
+# Unchanged: report the size of the backup that already holds this content, as the original did.
+$sizeBytes = [double]$result.ArchiveBytes
+if ($sizeBytes -eq 0) {
+    $existing = $skipped | Where-Object { $_.ArchivePath -and (Test-Path -LiteralPath $_.ArchivePath) } | Select-Object -First 1
+    if ($existing) { $sizeBytes = (Get-Item -LiteralPath $existing.ArchivePath).Length }
+}
+
 $summary = [ordered]@{
     repo             = $result.Repository
     timestamp        = $result.Timestamp.ToString('o')
     status           = $status
     created          = @($created | ForEach-Object Name)
     skipped          = @($skipped | ForEach-Object Name)
-    size_mb          = Get-MegaBytes $result.ArchiveBytes
+    size_mb          = Get-MegaBytes $sizeBytes
     duration_seconds = [math]::Round($result.Duration.TotalSeconds, 2)
     file_count       = $result.FileCount
     locations        = @($result.Destinations | ForEach-Object {

@@ -53,7 +53,7 @@ Describe 'backup-repo.ps1 (drop-in)' {
 
     Context 'a backup' {
         BeforeAll {
-            $script:repo = New-TestRepo
+            $script:repo = New-TestRepo -BulkMB 1
             $script:repoName = Split-Path -Leaf $repo
             $script:dest = New-TestDestination
             $script:metricsFile = Join-Path $env:BACKUP_REPO_METRICS_DIR "backup-$repoName.jsonl"
@@ -72,16 +72,6 @@ Describe 'backup-repo.ps1 (drop-in)' {
             Get-ChildItem -LiteralPath (Join-Path $dest $repoName) -Filter *.zip | Should -HaveCount 1
         }
 
-        It 'appends a metrics line with the original keys' {
-            $metricsFile | Should -Exist
-            $line = Get-Content -LiteralPath $metricsFile | Select-Object -Last 1
-            $m = $line | ConvertFrom-Json
-            foreach ($k in $OriginalMetricsKeys) { $m.PSObject.Properties.Name | Should -Contain $k }
-            $m.repo | Should -Be $repoName
-            $m.locations_created | Should -Be 1
-            $m.file_count | Should -BeGreaterThan 0
-        }
-
         It 'JSON mode (-OutputFormat JSON): one object on stdout with the original keys; unchanged -> skipped' {
             $r = Invoke-DropIn -In $repo -Arguments '-OutputFormat', 'JSON', '-Destination', $dest
             $r.ExitCode | Should -Be 0 -Because $r.StdErr
@@ -94,8 +84,22 @@ Describe 'backup-repo.ps1 (drop-in)' {
             @($j.created).Count | Should -Be 0
             $j.locations[0].created | Should -BeFalse
             $j.file_count | Should -BeGreaterThan 0
-            @(Get-Content -LiteralPath $metricsFile).Count | Should -Be 2
-            (Get-Content -LiteralPath $metricsFile | Select-Object -Last 1 | ConvertFrom-Json).locations_skipped | Should -Be 1
+        }
+
+        It 'appends one metrics line per run with the original keys' {
+            $metricsFile | Should -Exist
+            $lines = @(Get-Content -LiteralPath $metricsFile | ConvertFrom-Json)
+            $lines.Count | Should -Be 2 -Because 'one text run, one JSON run'
+            foreach ($m in $lines) {
+                foreach ($k in $OriginalMetricsKeys) { $m.PSObject.Properties.Name | Should -Contain $k }
+                $m.repo | Should -Be $repoName
+                $m.file_count | Should -BeGreaterThan 0
+                [datetimeoffset]::Parse($m.timestamp).Offset | Should -Be ([timespan]::Zero) -Because 'timestamps are UTC'
+            }
+            $lines[0].locations_created | Should -Be 1
+            $lines[0].duplicate_detected | Should -BeFalse
+            $lines[1].locations_skipped | Should -Be 1
+            $lines[1].duplicate_detected | Should -BeTrue
         }
 
         It 'JSON mode after a change: status success, created and locations filled' {
