@@ -227,6 +227,15 @@ Describe 'Backup-Repo' {
             $results.Path | Should -Be @($a, $b)
         }
 
+        It 'takes folder names with wildcard characters literally' {
+            $parent = Join-Path $TestHome ('brackets-' + [guid]::NewGuid().ToString('N').Substring(0, 6))
+            $null = New-TestRepo -Parent $parent -Name 'repo[1]'
+            $null = New-TestRepo -Parent $parent -Name 'repo[2]'
+            $results = Get-ChildItem -LiteralPath $parent -Directory | Backup-Repo -Destination (New-TestDestination)
+            $results.Repository | Should -Be @('repo[1]', 'repo[2]')
+            $results.Status | Sort-Object -Unique | Should -Be 'Created'
+        }
+
         It 'reports a folder that is not a repository and goes on with the next' {
             $parent = Join-Path $TestHome ('mixed-' + [guid]::NewGuid().ToString('N').Substring(0, 6))
             $null = New-TestRepo -Parent $parent -Name 'a-repo'

@@ -148,4 +148,63 @@ Describe 'backup-repo.ps1 (drop-in)' {
             ($r.StdOut | ConvertFrom-Json).status | Should -Be 'failed'
         }
     }
+
+    Context '-Verbose, -KeepLast, -Verify and -WebhookUrl' {
+        BeforeAll {
+            $script:repo2 = New-TestRepo
+            $script:repo2Name = Split-Path -Leaf $repo2
+            $script:dest2 = New-TestDestination
+        }
+
+        It '-Verbose lists excluded paths with their rule and the step times' {
+            $r = Invoke-DropIn -In $repo2 -Arguments '-Verbose', '-Destination', $dest2
+            $r.ExitCode | Should -Be 0 -Because $r.StdErr
+            $r.StdOut | Should -Match 'VERBOSE: Excluded node_modules \(rule: node_modules\)'
+            $r.StdOut | Should -Match 'VERBOSE: Step hash: [\d.]+ s'
+        }
+
+        It '-KeepLast N leaves the newest N backups; -Verify checks the new one' {
+            foreach ($i in 1..2) {
+                Start-Sleep -Milliseconds 1100
+                Add-Content -LiteralPath (Join-Path $repo2 'README.md') -Value "change $i"
+                $r = Invoke-DropIn -In $repo2 -Arguments '-KeepLast', '2', '-Verify', '-Destination', $dest2
+                $r.ExitCode | Should -Be 0 -Because $r.StdErr
+            }
+            Get-ChildItem -LiteralPath (Join-Path $dest2 $repo2Name) -Filter *.zip | Should -HaveCount 2
+            $r.StdErr | Should -Not -Match 'Verification'
+        }
+
+        It '-WebhookUrl posts the run''s JSON summary' {
+            $probe = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+            $probe.Start(); $port = $probe.LocalEndpoint.Port; $probe.Stop()
+            $job = Start-ThreadJob -ArgumentList $port -ScriptBlock {
+                param($port)
+                $listener = [System.Net.HttpListener]::new()
+                $listener.Prefixes.Add("http://127.0.0.1:$port/")
+                $listener.Start()
+                try {
+                    $task = $listener.GetContextAsync()
+                    if (-not $task.Wait(60000)) { return 'TIMEOUT' }
+                    $ctx = $task.Result
+                    $body = [IO.StreamReader]::new($ctx.Request.InputStream).ReadToEnd()
+                    $ctx.Response.StatusCode = 200
+                    $ctx.Response.Close()
+                    "$($ctx.Request.HttpMethod) $($ctx.Request.ContentType)"
+                    $body
+                } finally {
+                    $listener.Stop()
+                }
+            }
+            Start-Sleep -Milliseconds 300
+            Start-Sleep -Milliseconds 1100
+            Add-Content -LiteralPath (Join-Path $repo2 'README.md') -Value 'webhook'
+            $r = Invoke-DropIn -In $repo2 -Arguments '-WebhookUrl', "http://127.0.0.1:$port/hook", '-Destination', $dest2
+            $r.ExitCode | Should -Be 0 -Because $r.StdErr
+            $got = @($job | Receive-Job -Wait -AutoRemoveJob)
+            $got[0] | Should -Match '^POST application/json'
+            $payload = $got[1] | ConvertFrom-Json
+            $payload.repo | Should -Be $repo2Name
+            $payload.status | Should -Be 'success'
+        }
+    }
 }

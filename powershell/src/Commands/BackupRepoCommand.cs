@@ -95,7 +95,16 @@ namespace BackupRepo.Commands
             ProviderInfo? provider = null;
             try
             {
-                resolved = GetResolvedProviderPathFromPSPath(input, out provider);
+                // A folder whose name has wildcard characters ("repo[1]", piped from Get-ChildItem) is taken literally.
+                if (WildcardPattern.ContainsWildcardCharacters(input))
+                {
+                    string literal = SessionState.Path.GetUnresolvedProviderPathFromPSPath(input, out provider, out _);
+                    if (provider.Name == "FileSystem" && (Directory.Exists(literal) || File.Exists(literal)))
+                    {
+                        resolved = new Collection<string> { literal };
+                    }
+                }
+                resolved ??= GetResolvedProviderPathFromPSPath(input, out provider);
             }
             catch (ItemNotFoundException e)
             {
