@@ -109,6 +109,9 @@ function Get-DestinationRoot {
         $c = Get-Content -Raw -LiteralPath $config | ConvertFrom-Json
         if ($c.PSObject.Properties['destinations'] -and $c.destinations) { return @($c.destinations) }
     }
+    if ($env:BACKUP_REPO_DESTINATIONS) {
+        return @($env:BACKUP_REPO_DESTINATIONS -split [regex]::Escape([IO.Path]::PathSeparator) | Where-Object { $_ })
+    }
     if ($IsWindows) {
         @((Join-Path ([Environment]::GetFolderPath('Desktop')) 'repo backup'), 'N:\backup\dev\repos2') +
             @(if ($env:OneDrive) { Join-Path $env:OneDrive 'repo-backups' })

@@ -347,6 +347,25 @@ Describe 'Backup-Repo' {
         }
     }
 
+    Context 'default destinations' {
+        It 'without -Destination or a config: the data folder''s backup-repo/backups' -Skip:(-not $IsLinux) {
+            $r = Backup-Repo -Path (New-TestRepo)
+            $r.Destinations.Root | Should -Be (Join-Path $env:XDG_DATA_HOME 'backup-repo/backups')
+            $r.Destinations.ArchivePath | Should -Exist
+        }
+
+        It '$env:BACKUP_REPO_DESTINATIONS overrides the defaults' {
+            $a = New-TestDestination; $b = New-TestDestination
+            try {
+                $env:BACKUP_REPO_DESTINATIONS = $a + [IO.Path]::PathSeparator + $b
+                $r = Backup-Repo -Path (New-TestRepo)
+                $r.Destinations.Root | Should -Be @($a, $b)
+            } finally {
+                $env:BACKUP_REPO_DESTINATIONS = $null
+            }
+        }
+    }
+
     Context 'config file' {
         It 'takes destinations and excludes from -ConfigPath' {
             $d = New-TestDestination

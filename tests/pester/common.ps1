@@ -20,6 +20,7 @@ $env:XDG_CACHE_HOME = Join-Path $TestHome 'cache'
 $env:XDG_DATA_HOME = Join-Path $TestHome 'data'
 $env:XDG_CONFIG_HOME = Join-Path $TestHome 'config'
 $env:BACKUP_REPO_METRICS_DIR = Join-Path $TestHome 'metrics'
+$env:BACKUP_REPO_DESTINATIONS = $null
 
 Import-Module $ModuleManifest -Force
 
