@@ -135,6 +135,21 @@ Describe 'Backup-Repo' {
         }
     }
 
+    Context '-Confirm' {
+        It 'asks before backing up (a non-interactive session cannot answer, so nothing is written)' {
+            $repo = New-TestRepo
+            $d = New-TestDestination
+            $r = Invoke-Pwsh -Command "Import-Module '$ModuleManifest'; Backup-Repo -Path '$repo' -Destination '$d' -Confirm"
+            $r.StdErr | Should -Match 'NonInteractive|prompt'
+            Get-ChildItem -LiteralPath $d -Recurse -File | Should -BeNullOrEmpty
+        }
+
+        It '-Confirm:$false backs up without asking' {
+            $d = New-TestDestination
+            (Backup-Repo -Path (New-TestRepo) -Destination $d -Confirm:$false).Status | Should -Be 'Created'
+        }
+    }
+
     Context '-Verbose' {
         It 'names every excluded path with its rule, and the time of each step' {
             $repo = New-TestRepo
