@@ -3,6 +3,7 @@
 #ifndef BACKUP_REPO_H
 #define BACKUP_REPO_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -134,6 +135,12 @@ typedef uint32_t br_status;
 #endif // __cplusplus
 
 /**
+ * A running `/metrics` endpoint (opaque). Made by `br_exporter_start`,
+ * released (and stopped) by `br_exporter_free`.
+ */
+typedef struct br_exporter br_exporter;
+
+/**
  * A progress report, passed to a `br_progress_fn`. The struct and the
  * `current` string belong to the library and are valid only during the
  * callback: copy what you keep.
@@ -197,6 +204,68 @@ br_status br_backup(const char *options_json,
                     char **result_json);
 
 /**
+ * Compare two backups (`{"old": path, "new": path}`, from their manifests
+ * alone) or a backup with its source folder (`{"archive": path, "source":
+ * path}` plus the selection keys `include_build`, `exclude`, `include`,
+ * `respect_gitignore` and `cache_dir`; the source is hashed using the stat
+ * cache). Any other combination is `BR_STATUS_INVALID_ARGUMENT`.
+ *
+ * On success `*result_json` receives a new JSON object `{"old", "new",
+ * "changes": [{"path", "change": "added"|"removed"|"modified", "old_size",
+ * "new_size"}], "added", "removed", "modified", "unchanged"}`, owned by
+ * the caller and released with `br_string_free`. On failure it is left
+ * untouched and `br_last_error()` says why.
+ */
+br_status br_compare(const char *options_json, char **result_json);
+
+/**
+ * Where the library looks for things: `{"config_path", "config_exists",
+ * "cache_dir", "metrics_dir"}` (paths may be `null` where the platform has
+ * none). `config_path` honours `BACKUP_REPO_CONFIG`.
+ *
+ * On success `*result_json` receives a new JSON object, owned by the caller
+ * and released with `br_string_free`.
+ */
+br_status br_config_path(char **result_json);
+
+/**
+ * The destinations a backup without explicit ones would use: the config
+ * file's, else `BACKUP_REPO_DESTINATIONS`, else the platform defaults.
+ *
+ * On success `*result_json` receives a new JSON array of `{"name", "path"}`
+ * (may be empty), owned by the caller and released with `br_string_free`.
+ * A malformed config file is `BR_STATUS_INVALID_ARGUMENT`; then
+ * `*result_json` is left untouched and `br_last_error()` says why.
+ */
+br_status br_default_destinations(char **result_json);
+
+/**
+ * Stop the exporter (waiting until its port is released) and free it.
+ * NULL is accepted and ignored; never free one twice.
+ */
+void br_exporter_free(struct br_exporter *exporter);
+
+/**
+ * Serve `GET /metrics` for the logs in `log_dir` on `addr` (e.g.
+ * `"127.0.0.1:9842"`; port 0 picks a free one), re-reading them per scrape,
+ * on a background thread.
+ *
+ * On success `*out` receives a new exporter, owned by the caller and
+ * released with `br_exporter_free` (which stops it). On failure `*out` is
+ * left untouched (`BR_STATUS_IO` when the address cannot be bound).
+ */
+br_status br_exporter_start(const char *addr, const char *log_dir, struct br_exporter **out);
+
+/**
+ * The exporter's URL, `http://<bound address>/metrics` (the real port when
+ * started on port 0).
+ *
+ * On success `*result_url` receives a new string, owned by the caller and
+ * released with `br_string_free`.
+ */
+br_status br_exporter_url(const struct br_exporter *exporter, char **result_url);
+
+/**
  * Select and hash the files of `options_json.source` and compute its tree
  * fingerprint, using (and updating) the stat cache under `cache_dir`
  * (default: the platform cache folder); with `dry_run` no cache is used.
@@ -215,6 +284,40 @@ br_status br_fingerprint(const char *options_json,
                          br_progress_fn progress,
                          void *userdata,
                          char **result_json);
+
+/**
+ * List every BackupRepo backup in the destinations, reading only names,
+ * central directories and manifests (never whole archives).
+ *
+ * `options_json`: NULL or `{"destinations": [...], "repo": "name",
+ * "metrics_log_dir": "...", "now": "..."}`, every key optional
+ * (no destinations: the config file's, else the platform defaults; no repo:
+ * every repository folder found). Unknown keys: `BR_STATUS_INVALID_JSON`.
+ *
+ * On success `*result_json` receives a new JSON array of HistoryEntry
+ * (`repository, destination, destination_path, path, created, bytes,
+ * file_count, total_bytes, fingerprint, tool_version`), sorted by
+ * repository then `created`, owned by the caller and released with
+ * `br_string_free`. On failure it is left untouched and `br_last_error()`
+ * says why.
+ */
+br_status br_history_list(const char *options_json, char **result_json);
+
+/**
+ * Per (destination, repository) statistics: count, oldest, newest, total
+ * and average size, compression ratio, frequency, duplicate statistics
+ * from the metrics log (`null` when there is no log), and the newest
+ * backup's file-type breakdown.
+ *
+ * `options_json`: as `br_history_list`; `"now"` (local time,
+ * `"2026-01-31T12:00:00"`) fixes the clock for the recent counts.
+ *
+ * On success `*result_json` receives a new JSON array of
+ * DestinationSummary, owned by the caller and released with
+ * `br_string_free`. On failure it is left untouched and `br_last_error()`
+ * says why.
+ */
+br_status br_history_summary(const char *options_json, char **result_json);
 
 /**
  * The message of the last failed `br_*` call on the calling thread, or `""`
@@ -237,6 +340,62 @@ const char *br_last_error(void);
 br_status br_manifest_read(const char *archive_path, char **result_json);
 
 /**
+ * Push the metrics of one log file, or of every log in a folder, to the
+ * Pushgateway at `url` (`http://` only), one group per repository under
+ * `job` (NULL: `"backup_repo"`, the job a backup run pushes to).
+ * A missing path is `BR_STATUS_NOT_FOUND`; a failed push `BR_STATUS_IO`.
+ */
+br_status br_metrics_push(const char *log_path_or_dir, const char *url, const char *job);
+
+/**
+ * Prometheus text of every `backup-*.jsonl` in `log_dir` (a missing folder
+ * gives the metrics of no runs).
+ *
+ * On success `*result_text` receives a new string (text, not JSON), owned
+ * by the caller and released with `br_string_free`. On failure it is left
+ * untouched and `br_last_error()` says why.
+ */
+br_status br_metrics_render(const char *log_dir, char **result_text);
+
+/**
+ * Write the Prometheus text of `log_dir`'s logs to `path` atomically (for
+ * node_exporter's textfile collector; the folder is created).
+ */
+br_status br_metrics_write_textfile(const char *log_dir, const char *path);
+
+/**
+ * The messages a run produces for each webhook URL.
+ *
+ * `report_json`: a BackupReport as `br_backup` returned it. `options_json`:
+ * `{"urls": [...], "format": null | "slack" | "teams" | "discord" | "json"}`
+ * (null: from each URL's host). An unknown format or a URL that is not
+ * absolute is `BR_STATUS_INVALID_ARGUMENT` (the message never holds a URL).
+ *
+ * On success `*result_json` receives a new JSON array of `{"url_index",
+ * "display_url", "format", "event", "body"}`: `url_index` points into
+ * `urls`, `display_url` is redacted (no secrets), `body` is the JSON text
+ * to POST. Owned by the caller, released with `br_string_free`.
+ */
+br_status br_notify_payloads(const char *report_json, const char *options_json, char **result_json);
+
+/**
+ * POST `body_json` to a plain `http://` webhook `url`, waiting at most
+ * `timeout_ms` per attempt (0: the default, 5 s) and retrying up to
+ * `retries` times with backoff on connection errors, timeouts, 5xx, 408
+ * and 429. An `https://` URL is `BR_STATUS_INVALID_ARGUMENT` (the module
+ * sends those with HttpClient, same policy). Errors show the URL redacted.
+ *
+ * On success `*result_json` receives a new JSON object `{"status",
+ * "attempts", "elapsed_seconds"}`, owned by the caller and released with
+ * `br_string_free`. On failure it is left untouched.
+ */
+br_status br_notify_send(const char *url,
+                         const char *body_json,
+                         uint32_t timeout_ms,
+                         uint32_t retries,
+                         char **result_json);
+
+/**
  * Extract an archive into `target_dir` (new or empty unless `"overwrite"`),
  * checking BLAKE3 as it goes. Never writes outside `target_dir`: unsafe
  * entries are refused and listed in the report.
@@ -256,6 +415,66 @@ br_status br_restore(const char *archive_path,
                      br_progress_fn progress,
                      void *userdata,
                      char **result_json);
+
+/**
+ * Apply retention: plan as `br_retention_plan`, then delete the backups
+ * with `"keep": false` (only BackupRepo backups; the newest is always
+ * kept). An empty policy is `BR_STATUS_INVALID_ARGUMENT`. A file that
+ * cannot be deleted is listed in its report's `errors`; the call still
+ * succeeds.
+ *
+ * On success `*result_json` receives a new JSON array of RetentionReport
+ * `{"destination", "decisions", "deleted": [paths], "errors": [messages]}`,
+ * owned by the caller and released with `br_string_free`. On failure it is
+ * left untouched and `br_last_error()` says why.
+ */
+br_status br_retention_apply(const char *options_json, char **result_json);
+
+/**
+ * Plan retention without deleting anything (what `-WhatIf` shows).
+ *
+ * `options_json`: `{"destinations": [...], "repo": "name", "policy":
+ * {"keep_last": 3, "keep_within": "30d", "keep_daily": 7, "keep_weekly": 4,
+ * "keep_monthly": 6}, "now": "..."}`, every key optional. Only BackupRepo
+ * backups are ever candidates.
+ *
+ * On success `*result_json` receives a new JSON array of
+ * `{"destination", "destination_name", "repository", "decisions":
+ * [{"id", "created", "keep", "reasons"}]}` (decisions newest first; `id` is
+ * the archive path), owned by the caller and released with
+ * `br_string_free`. On failure it is left untouched and `br_last_error()`
+ * says why.
+ */
+br_status br_retention_plan(const char *options_json, char **result_json);
+
+/**
+ * Build every schedule definition for `spec_json` (a ScheduleSpec:
+ * `{"name", "trigger": {"kind": "daily", "at": "02:30"} | {"kind":
+ * "hourly"} | {"kind": "at_logon"}, "pwsh", "arguments": [...],
+ * "working_dir", "user"?}`). An invalid spec is
+ * `BR_STATUS_INVALID_ARGUMENT`.
+ *
+ * On success `*result_json` receives a new JSON object `{"task_xml",
+ * "windows_arguments", "cron_line", "service_file_name", "service",
+ * "timer_file_name", "timer"}`, owned by the caller and released with
+ * `br_string_free`. On failure it is left untouched.
+ */
+br_status br_schedule_export(const char *spec_json, char **result_json);
+
+/**
+ * Write `<name>.service` and `<name>.timer` into `folder` (created when
+ * missing), atomically. A file not written by BackupRepo is replaced only
+ * when `overwrite` is true; otherwise nothing is written and the call
+ * fails with `BR_STATUS_IO` naming it.
+ *
+ * On success `*result_json` receives a new JSON array of the two paths
+ * written, owned by the caller and released with `br_string_free`. On
+ * failure it is left untouched and `br_last_error()` says why.
+ */
+br_status br_schedule_write_units(const char *spec_json,
+                                  const char *folder,
+                                  bool overwrite,
+                                  char **result_json);
 
 /**
  * Choose the files a backup of `options_json.source` would hold, without

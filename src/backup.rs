@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::archive::{self, ArchiveOptions, Manifest, ManifestEntry, VerifyOptions, VerifyReport, MANIFEST_FORMAT};
-use crate::config::{self, Config};
+use crate::config;
 use crate::destinations::{self, DestinationReport, DestinationStatus};
 use crate::fingerprint::{self, HashedFile};
 use crate::metrics::{self, Record};
 use crate::progress::{Control, Phase};
-use crate::retention::{self, Candidate, Decision, Policy};
+use crate::retention::Policy;
 use crate::select::{self, Excluded, SelectOptions, Skipped};
 use crate::{catalog, Error, ErrorKind, Result};
 
@@ -83,14 +83,8 @@ pub struct Timings {
     pub prune_seconds: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RetentionReport {
-    pub destination: String,
-    pub decisions: Vec<Decision>,
-    /// Paths actually deleted.
-    pub deleted: Vec<String>,
-    pub errors: Vec<String>,
-}
+/// Moved to [`crate::history`]; kept here so `backup::RetentionReport` still names it.
+pub use crate::history::RetentionReport;
 
 /// The result of one run; the JSON the C ABI returns.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -193,7 +187,7 @@ fn run_unlogged(
     let source = check_source(&opts.source)?;
     let repo = repo_name(opts, &source)?;
     let now = opts.now.unwrap_or_else(|| jiff::ZonedDateTime::now().datetime());
-    let roots = destination_roots(opts)?;
+    let roots = config::destination_roots(&opts.destinations)?;
     let cache_dir = opts.cache_dir.clone().or_else(config::default_cache_dir);
     // One run per repository at a time; a dry run writes nothing, so needs no lock.
     let _lock = match (&cache_dir, opts.dry_run) {
@@ -222,7 +216,7 @@ fn run_unlogged(
     let archive_name = catalog::backup_file_name(&repo, now);
     let warn_at = opts
         .disk_warning_percent
-        .or_else(|| load_config().ok().and_then(|c| c.disk_warning_percent))
+        .or_else(|| config::load_current().ok().and_then(|c| c.disk_warning_percent))
         .unwrap_or(DEFAULT_DISK_WARNING_PERCENT);
     if !opts.dry_run {
         // Leftovers of a killed run never look like backups; tidy them now.
@@ -339,34 +333,6 @@ fn repo_name(opts: &BackupOptions, source: &Path) -> Result<String> {
         return Err(Error::invalid(format!("repository name '{name}' cannot be used in a file name")));
     }
     Ok(name)
-}
-
-fn load_config() -> Result<Config> {
-    let path = std::env::var_os("BACKUP_REPO_CONFIG").map(PathBuf::from).or_else(config::default_config_path);
-    match path {
-        Some(p) => config::load(&p),
-        None => Ok(Config::default()),
-    }
-}
-
-/// Explicit destinations, else the config file's, else the platform defaults.
-fn destination_roots(opts: &BackupOptions) -> Result<Vec<PathBuf>> {
-    let mut roots = opts.destinations.clone();
-    if roots.is_empty() {
-        roots = load_config()?.destinations;
-    }
-    if roots.is_empty() {
-        roots = config::default_destinations();
-    }
-    if roots.is_empty() {
-        return Err(Error::invalid("no destinations: pass 'destinations' or set them in the config file"));
-    }
-    for r in &roots {
-        if r.as_os_str().is_empty() {
-            return Err(Error::invalid("a destination is an empty path"));
-        }
-    }
-    Ok(roots)
 }
 
 /// Decide one destination before anything is written: unchanged (its newest
@@ -530,31 +496,12 @@ fn prune_destinations(
         .filter(|d| matches!(d.status, DestinationStatus::Created | DestinationStatus::Skipped))
     {
         control.check()?;
-        let entry = prune_one(Path::new(&d.path), &report.repo, policy, now)?;
+        let entry = crate::history::prune_dir(Path::new(&d.path), &report.repo, policy, now)?;
         report.retention.push(entry);
         control.advance(1, 0);
     }
     report.timings.prune_seconds = step.elapsed().as_secs_f64();
     Ok(())
-}
-
-/// Plan and carry out retention in one per-repository folder.
-pub fn prune_one(dir: &Path, repo: &str, policy: &Policy, now: jiff::civil::DateTime) -> Result<RetentionReport> {
-    let backups = catalog::list_backups(dir, repo)?;
-    let candidates: Vec<Candidate> = backups
-        .iter()
-        .map(|b| Candidate { id: b.path.display().to_string(), created: b.created, ours: true })
-        .collect();
-    let decisions = retention::plan(&candidates, policy, now)?;
-    let mut deleted = Vec::new();
-    let mut errors = Vec::new();
-    for d in decisions.iter().filter(|d| !d.keep) {
-        match std::fs::remove_file(&d.id) {
-            Ok(()) => deleted.push(d.id.clone()),
-            Err(e) => errors.push(Error::io("delete", Path::new(&d.id), e).message),
-        }
-    }
-    Ok(RetentionReport { destination: dir.display().to_string(), decisions, deleted, errors })
 }
 
 /// The run's status from its destinations (ORIGINAL.md's vocabulary, typed).

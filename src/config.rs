@@ -157,6 +157,94 @@ fn comparable(p: &Path) -> String {
     }
 }
 
+/// Environment variable naming the config file (overrides the default path).
+pub const CONFIG_ENV: &str = "BACKUP_REPO_CONFIG";
+
+/// The config file in use: `BACKUP_REPO_CONFIG` when set, else
+/// [`default_config_path`].
+pub fn config_path() -> Option<PathBuf> {
+    std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty()).map(PathBuf::from).or_else(default_config_path)
+}
+
+/// The config file in use, loaded ([`load`]); none is the empty config.
+pub fn load_current() -> Result<Config> {
+    match config_path() {
+        Some(p) => load(&p),
+        None => Ok(Config::default()),
+    }
+}
+
+/// Destination roots: `explicit` when given, else the config file's, else
+/// the platform defaults. May be empty (see [`destination_roots`]).
+pub fn resolve_destinations(explicit: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    if !explicit.is_empty() {
+        return Ok(explicit.to_vec());
+    }
+    let from_config = load_current()?.destinations;
+    if !from_config.is_empty() {
+        return Ok(from_config);
+    }
+    Ok(default_destinations())
+}
+
+/// [`resolve_destinations`], refusing none at all and empty paths: what a
+/// backup, a history listing and retention all start from.
+pub fn destination_roots(explicit: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let roots = resolve_destinations(explicit)?;
+    if roots.is_empty() {
+        return Err(Error::invalid("no destinations: pass 'destinations' or set them in the config file"));
+    }
+    if roots.iter().any(|r| r.as_os_str().is_empty()) {
+        return Err(Error::invalid("a destination is an empty path"));
+    }
+    Ok(roots)
+}
+
+/// The metrics log folder: `explicit`, else the config file's, else
+/// [`default_metrics_dir`].
+pub fn metrics_dir(explicit: Option<&Path>) -> Option<PathBuf> {
+    explicit
+        .map(Path::to_path_buf)
+        .or_else(|| load_current().ok().and_then(|c| c.metrics_log_dir))
+        .or_else(default_metrics_dir)
+}
+
+/// Where things live, for front ends (defaults, argument completion).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Locations {
+    /// The config file in use (it may not exist).
+    pub config_path: Option<PathBuf>,
+    pub config_exists: bool,
+    pub cache_dir: Option<PathBuf>,
+    pub metrics_dir: Option<PathBuf>,
+}
+
+/// [`Locations`] as this process sees them (environment and config file).
+pub fn locations() -> Locations {
+    let config_path = config_path();
+    Locations {
+        config_exists: config_path.as_deref().is_some_and(Path::is_file),
+        config_path,
+        cache_dir: default_cache_dir(),
+        metrics_dir: metrics_dir(None),
+    }
+}
+
+/// One destination root with its display name.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NamedDestination {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+/// The destinations a run without explicit ones would use, named.
+pub fn named_destinations() -> Result<Vec<NamedDestination>> {
+    Ok(resolve_destinations(&[])?
+        .into_iter()
+        .map(|path| NamedDestination { name: destination_display_name(&path), path })
+        .collect())
+}
+
 /// `<cache_dir>/backup-repo`.
 pub fn default_cache_dir() -> Option<PathBuf> {
     dirs::cache_dir().map(|d| d.join("backup-repo"))

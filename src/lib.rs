@@ -6,11 +6,13 @@
 pub mod archive;
 pub mod backup;
 pub mod catalog;
+pub mod compare;
 pub mod config;
 pub mod destinations;
 pub mod error;
 pub mod ffi;
 pub mod fingerprint;
+pub mod history;
 pub mod metrics;
 pub mod notify;
 pub mod progress;

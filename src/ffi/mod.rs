@@ -30,9 +30,17 @@ pub mod status;
 
 mod archive;
 mod backup;
+mod compare;
+mod config;
 mod fingerprint;
+mod history;
+mod metrics;
+mod notify;
+mod schedule;
 mod select;
 mod version;
+
+pub use metrics::br_exporter;
 
 pub use error::{br_last_error, FfiError};
 pub use progress::{br_progress, br_progress_fn};

@@ -113,6 +113,50 @@ impl OutString {
     }
 }
 
+/// Ties an opaque C type to the Rust value behind its pointers (after
+/// rustls-ffi's `Castable`), so handle casts live here and never as a bare
+/// `as` at a call site. Every implementor is a boxed, owned handle: made by
+/// [`set_boxed_mut_ptr`], borrowed with [`try_ref_from_ptr`], released by
+/// [`free_box`].
+pub trait Castable {
+    type RustType;
+}
+
+/// Box `value` and write the pointer to `*out` (an out-parameter already
+/// checked non-NULL by [`check_out_ptr`]).
+pub fn set_boxed_mut_ptr<C: Castable>(out: *mut *mut C, value: C::RustType) {
+    let p = Box::into_raw(Box::new(value)) as *mut C;
+    // SAFETY: non-null by the caller's check; points to storage for one pointer.
+    unsafe { out.write(p) };
+}
+
+/// A non-NULL `C **` out-parameter, or NULL_ARGUMENT naming it.
+pub fn check_out_ptr<C>(out: *mut *mut C, name: &str) -> Result<*mut *mut C, FfiError> {
+    if out.is_null() {
+        Err(null_argument(name))
+    } else {
+        Ok(out)
+    }
+}
+
+/// # Safety
+/// `p` is NULL or came from [`set_boxed_mut_ptr`] for `C` and was not freed.
+pub unsafe fn try_ref_from_ptr<'a, C: Castable>(p: *const C, name: &str) -> Result<&'a C::RustType, FfiError> {
+    // SAFETY: by contract a live box of `C::RustType`.
+    unsafe { (p as *const C::RustType).as_ref() }.ok_or_else(|| null_argument(name))
+}
+
+/// Drop the value behind a handle; NULL is ignored.
+///
+/// # Safety
+/// As [`try_ref_from_ptr`]; `p` is not used afterwards.
+pub unsafe fn free_box<C: Castable>(p: *mut C) {
+    if !p.is_null() {
+        // SAFETY: by contract it came from `Box::into_raw` of `C::RustType`.
+        drop(unsafe { Box::from_raw(p as *mut C::RustType) });
+    }
+}
+
 /// Free a string the library returned through an out-pointer. NULL is
 /// accepted and ignored. Never free a string from `br_version`,
 /// `br_status_name` or `br_last_error`, and never free one twice.

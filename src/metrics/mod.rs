@@ -416,3 +416,35 @@ pub fn read_log_dir(dir: &Path) -> Result<LogContents> {
     }
     Ok(all)
 }
+
+/// Render `log_dir`'s logs and write them to the textfile `path` atomically
+/// (what a scheduled task runs between backups).
+pub fn refresh_textfile(log_dir: &Path, path: &Path) -> Result<()> {
+    write_textfile(path, &render_log_dir(log_dir, jiff::Timestamp::now())?)
+}
+
+/// Push the metrics of one log file, or of every `backup-*.jsonl` in a
+/// folder, to a Pushgateway: one group per repository (`job`, `repo`), as a
+/// backup run pushes, so on-demand pushes replace rather than duplicate
+/// series. Returns the repositories pushed.
+pub fn push_logs(log_path_or_dir: &Path, url: &str, job: &str) -> Result<Vec<String>> {
+    let files = if log_path_or_dir.is_dir() {
+        log_files(log_path_or_dir)?
+    } else if log_path_or_dir.is_file() {
+        vec![log_path_or_dir.to_path_buf()]
+    } else {
+        return Err(Error::new(
+            crate::ErrorKind::NotFound,
+            format!("no metrics log at '{}'", log_path_or_dir.display()),
+        ));
+    };
+    let mut pushed = Vec::new();
+    for file in files {
+        let records = read_log(&file)?;
+        let Some(repo) = records.last().map(|r| r.repo.clone()) else { continue };
+        let text = render_prometheus(&records, jiff::Timestamp::now());
+        push_grouped(url, job, &[("repo", &repo)], &text)?;
+        pushed.push(repo);
+    }
+    Ok(pushed)
+}

@@ -49,6 +49,20 @@ pub struct SendOutcome {
     pub elapsed: Duration,
 }
 
+/// A [`SendOutcome`] as JSON (what `br_notify_send` returns).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SendResult {
+    pub status: u16,
+    pub attempts: u32,
+    pub elapsed_seconds: f64,
+}
+
+impl From<SendOutcome> for SendResult {
+    fn from(o: SendOutcome) -> SendResult {
+        SendResult { status: o.status, attempts: o.attempts, elapsed_seconds: o.elapsed.as_secs_f64() }
+    }
+}
+
 /// Why one attempt failed, and whether another may succeed.
 struct AttemptError {
     message: String,

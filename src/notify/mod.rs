@@ -24,7 +24,7 @@ use crate::destinations::DestinationStatus;
 use crate::{Error, Result};
 
 pub use http::{
-    is_retryable_status, retry_delays, send_http, SendOutcome, DEFAULT_RETRIES, DEFAULT_TIMEOUT,
+    is_retryable_status, retry_delays, send_http, SendOutcome, SendResult, DEFAULT_RETRIES, DEFAULT_TIMEOUT,
     RETRY_BACKOFF_FACTOR, RETRY_BASE_DELAY, RETRY_MAX_DELAY,
 };
 pub use payload::payload;
@@ -239,6 +239,20 @@ pub fn notifications(
         }
     }
     Ok(out)
+}
+
+/// Where and how to notify; the JSON `br_notify_payloads` takes.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyOptions {
+    pub urls: Vec<String>,
+    /// `slack`, `teams`, `discord` or `json`; None: from each URL's host.
+    pub format: Option<String>,
+}
+
+/// [`notifications`] with its options as one value.
+pub fn notifications_for(report: &BackupReport, opts: &NotifyOptions) -> Result<Vec<Notification>> {
+    notifications(report, &opts.urls, opts.format.as_deref())
 }
 
 #[cfg(test)]

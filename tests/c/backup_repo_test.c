@@ -9,8 +9,11 @@
  */
 #define _XOPEN_SOURCE 700
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <ftw.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -129,6 +132,48 @@ static void remove_tree(const char *dir) {
 
 static int contains(const char *haystack, const char *needle) {
     return haystack != NULL && strstr(haystack, needle) != NULL;
+}
+
+static int count_occurrences(const char *haystack, const char *needle) {
+    int n = 0;
+    if (haystack == NULL) return 0;
+    for (const char *p = strstr(haystack, needle); p != NULL; p = strstr(p + 1, needle)) n++;
+    return n;
+}
+
+/* Copy the JSON string value that follows `key` (no escapes expected) into out. */
+static void json_string_after(const char *json, const char *key, char *out, size_t size) {
+    const char *p = json != NULL ? strstr(json, key) : NULL;
+    if (p == NULL || size == 0) return;
+    p += strlen(key);
+    size_t i = 0;
+    while (p[i] != '\0' && p[i] != '"' && i + 1 < size) {
+        out[i] = p[i];
+        i++;
+    }
+    out[i] = '\0';
+}
+
+/* A plain HTTP/1.0 GET on 127.0.0.1:port; the raw response goes to out. */
+static void http_get(int port, const char *path, char *out, size_t size) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return;
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0) {
+        char req[256];
+        int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+        if (write(fd, req, (size_t)n) == n) {
+            size_t got = 0;
+            ssize_t r;
+            while (got + 1 < size && (r = read(fd, out + got, size - 1 - got)) > 0) got += (size_t)r;
+            out[got] = '\0';
+        }
+    }
+    close(fd);
 }
 
 /* Progress callback state, passed as userdata. */
@@ -275,6 +320,7 @@ int main(void) {
              d2, cache);
     st = show("br_backup", br_backup(json, NULL, NULL, &result));
     CHECK_ENGINE(st == BR_STATUS_OK && contains(result, "\"created\""), "first br_backup -> created");
+    char *first_report = result != NULL ? strdup(result) : NULL; /* for br_notify_payloads */
     br_string_free(result);
     result = NULL;
     CHECK_ENGINE(count_archives_and_partials(d1) == 1 && count_archives_and_partials(d2) == 1,
@@ -295,6 +341,147 @@ int main(void) {
     CHECK_ENGINE(st == BR_STATUS_NOT_A_REPOSITORY, "folder without .git/pyproject.toml/package.json -> NOT_A_REPOSITORY (got %s)",
                  br_status_name(st));
     CHECK(result == NULL, "no result from failed backups");
+
+    /* ---- history, summary, retention, compare ----------------------- */
+    st = br_history_list("{\"destinatons\":[]}", &result);
+    CHECK(st == BR_STATUS_INVALID_JSON, "br_history_list(unknown key) -> BR_STATUS_INVALID_JSON (got %s)", br_status_name(st));
+    snprintf(json, sizeof json, "{\"destinations\":[\"%s\",\"%s\"],\"repo\":null}", d1, d2);
+    st = show("br_history_list", br_history_list(json, &result));
+    CHECK(st == BR_STATUS_OK && count_occurrences(result, "\"repository\":\"repo\"") == 2,
+          "br_history_list finds the backup in both destinations");
+    CHECK(contains(result, "\"destination\":\"dest1\"") && contains(result, "\"file_count\":"),
+          "history entries carry destination and file_count");
+    char archive[4200] = "";
+    json_string_after(result, "\"path\":\"", archive, sizeof archive);
+    CHECK(ends_with(archive, ".zip"), "history entry path is the archive: %s", archive);
+    br_string_free(result);
+    result = NULL;
+
+    snprintf(json, sizeof json, "{\"destinations\":[\"%s\"],\"metrics_log_dir\":\"%s\",\"now\":\"2100-01-01T00:00:00\"}", d1,
+             cache);
+    st = show("br_history_summary", br_history_summary(json, &result));
+    CHECK(st == BR_STATUS_OK && contains(result, "\"count\":1") && contains(result, "\"file_types\":[{"),
+          "br_history_summary: one backup, with a file-type breakdown");
+    CHECK(contains(result, "\"duplicates\":null"), "no metrics log -> duplicates null");
+    br_string_free(result);
+    result = NULL;
+
+    snprintf(json, sizeof json, "{\"destinations\":[\"%s\",\"%s\"],\"repo\":\"repo\",\"policy\":{\"keep_last\":1}}", d1, d2);
+    st = show("br_retention_plan", br_retention_plan(json, &result));
+    CHECK(st == BR_STATUS_OK && count_occurrences(result, "\"decisions\":") == 2 && contains(result, "\"keep\":true"),
+          "br_retention_plan: one plan per destination, the newest kept");
+    br_string_free(result);
+    result = NULL;
+    st = show("br_retention_apply", br_retention_apply(json, &result));
+    CHECK(st == BR_STATUS_OK && contains(result, "\"deleted\":[]"), "br_retention_apply keep_last 1 deletes nothing here");
+    br_string_free(result);
+    result = NULL;
+    snprintf(json, sizeof json, "{\"destinations\":[\"%s\"],\"policy\":{}}", d1);
+    st = br_retention_apply(json, &result);
+    CHECK(st == BR_STATUS_INVALID_ARGUMENT, "br_retention_apply(empty policy) -> BR_STATUS_INVALID_ARGUMENT (got %s)",
+          br_status_name(st));
+    CHECK(count_archives_and_partials(d1) == 1 && count_archives_and_partials(d2) == 1, "the backups are still there");
+
+    snprintf(json, sizeof json, "{\"old\":\"%s\",\"new\":\"%s\"}", archive, archive);
+    st = show("br_compare", br_compare(json, &result));
+    CHECK(st == BR_STATUS_OK && contains(result, "\"changes\":[]") && contains(result, "\"added\":0"),
+          "br_compare(a backup with itself) -> no changes");
+    br_string_free(result);
+    result = NULL;
+    write_file(repo, "src/new.py", "x = 1\n");
+    snprintf(json, sizeof json, "{\"archive\":\"%s\",\"source\":\"%s\",\"cache_dir\":\"%s\"}", archive, repo, cache);
+    st = show("br_compare", br_compare(json, &result));
+    CHECK(st == BR_STATUS_OK && contains(result, "\"path\":\"src/new.py\",\"change\":\"added\"") &&
+              contains(result, "\"added\":1"),
+          "br_compare(backup, source) -> src/new.py added");
+    br_string_free(result);
+    result = NULL;
+    st = br_compare("{\"old\":\"/x.zip\"}", &result);
+    CHECK(st == BR_STATUS_INVALID_ARGUMENT, "br_compare(old only) -> BR_STATUS_INVALID_ARGUMENT (got %s)", br_status_name(st));
+
+    /* ---- notifications ---------------------------------------------- */
+    st = show("br_notify_payloads",
+              br_notify_payloads(first_report, "{\"urls\":[\"https://hooks.slack.com/services/T0/B0/SECRETTOKEN\"],\"format\":null}",
+                                 &result));
+    CHECK(st == BR_STATUS_OK && contains(result, "\"format\":\"slack\"") && contains(result, "\"event\":\"success\"") &&
+              contains(result, "\"url_index\":0"),
+          "br_notify_payloads: a Slack success message");
+    CHECK(result != NULL && !contains(result, "SECRETTOKEN"), "payloads never carry the URL's secret");
+    br_string_free(result);
+    result = NULL;
+    st = br_notify_payloads(first_report, "{\"urls\":[\"http://x/\"],\"format\":\"mattermost\"}", &result);
+    CHECK(st == BR_STATUS_INVALID_ARGUMENT, "unknown webhook format -> BR_STATUS_INVALID_ARGUMENT (got %s)", br_status_name(st));
+    st = br_notify_send("https://hooks.slack.com/services/T0/B0/SECRETTOKEN", "{}", 100, 0, &result);
+    CHECK(st == BR_STATUS_INVALID_ARGUMENT && !contains(br_last_error(), "SECRETTOKEN"),
+          "br_notify_send(https) -> BR_STATUS_INVALID_ARGUMENT, secret redacted: \"%s\"", br_last_error());
+    st = br_notify_send("http://127.0.0.1:1/hook", "{}", 200, 0, &result);
+    CHECK(st != BR_STATUS_OK && result == NULL, "br_notify_send to a closed port fails (%s)", br_status_name(st));
+
+    /* ---- scheduling --------------------------------------------------- */
+    snprintf(json, sizeof json,
+             "{\"name\":\"BackupRepo-repo\",\"trigger\":{\"kind\":\"daily\",\"at\":\"02:30\"},\"pwsh\":\"/usr/bin/pwsh\","
+             "\"arguments\":[\"-NoProfile\",\"-Command\",\"Backup-Repo\"],\"working_dir\":\"%s\"}",
+             repo);
+    st = show("br_schedule_export", br_schedule_export(json, &result));
+    CHECK(st == BR_STATUS_OK && contains(result, "\"cron_line\":\"30 2 * * *") && contains(result, "\"task_xml\":"),
+          "br_schedule_export: cron line and task XML");
+    br_string_free(result);
+    result = NULL;
+    char units[4200];
+    snprintf(units, sizeof units, "%s/units", root);
+    st = show("br_schedule_write_units", br_schedule_write_units(json, units, false, &result));
+    CHECK(st == BR_STATUS_OK && contains(result, "BackupRepo-repo.service") && contains(result, "BackupRepo-repo.timer"),
+          "br_schedule_write_units writes .service and .timer");
+    br_string_free(result);
+    result = NULL;
+    st = br_schedule_export("{\"name\":\"bad name\"}", &result);
+    CHECK(st == BR_STATUS_INVALID_JSON, "br_schedule_export(incomplete spec) -> BR_STATUS_INVALID_JSON (got %s)", br_status_name(st));
+
+    /* ---- metrics and the exporter ----------------------------------- */
+    char logs[4200], prom[4200];
+    snprintf(logs, sizeof logs, "%s/metrics", root);
+    snprintf(prom, sizeof prom, "%s/textfile/backup_repo.prom", root);
+    st = show("br_metrics_render", br_metrics_render(logs, &result));
+    CHECK(st == BR_STATUS_OK && contains(result, "backup_repo_"), "br_metrics_render -> Prometheus text");
+    br_string_free(result);
+    result = NULL;
+    st = show("br_metrics_write_textfile", br_metrics_write_textfile(logs, prom));
+    struct stat prom_st;
+    CHECK(st == BR_STATUS_OK && stat(prom, &prom_st) == 0, "br_metrics_write_textfile writes the textfile");
+    st = br_metrics_push(logs, "http://127.0.0.1:1", NULL);
+    CHECK(st == BR_STATUS_NOT_FOUND, "br_metrics_push(missing log) -> BR_STATUS_NOT_FOUND (got %s)", br_status_name(st));
+
+    br_exporter *exporter = NULL;
+    st = show("br_exporter_start", br_exporter_start("127.0.0.1:0", logs, &exporter));
+    CHECK(st == BR_STATUS_OK && exporter != NULL, "br_exporter_start on port 0");
+    if (exporter != NULL) {
+        st = show("br_exporter_url", br_exporter_url(exporter, &result));
+        int port = 0;
+        CHECK(st == BR_STATUS_OK && sscanf(result, "http://127.0.0.1:%d/metrics", &port) == 1 && port > 0,
+              "br_exporter_url: %s", result ? result : "(null)");
+        char body[8192] = "";
+        http_get(port, "/metrics", body, sizeof body);
+        CHECK(contains(body, " 200 ") && contains(body, "backup_repo_"), "GET /metrics over a socket -> 200 with metrics");
+        br_string_free(result);
+        result = NULL;
+    }
+    br_exporter_free(exporter);
+    br_exporter_free(NULL);
+    CHECK(1, "br_exporter_free stops it; NULL is safe");
+    st = br_exporter_url(NULL, &result);
+    CHECK(st == BR_STATUS_NULL_ARGUMENT, "br_exporter_url(NULL) -> BR_STATUS_NULL_ARGUMENT (got %s)", br_status_name(st));
+
+    /* ---- defaults ----------------------------------------------------- */
+    st = show("br_default_destinations", br_default_destinations(&result));
+    CHECK(st == BR_STATUS_OK && result != NULL && result[0] == '[', "br_default_destinations -> JSON array");
+    br_string_free(result);
+    result = NULL;
+    st = show("br_config_path", br_config_path(&result));
+    CHECK(st == BR_STATUS_OK && contains(result, "\"config_path\":") && contains(result, "\"metrics_dir\":"),
+          "br_config_path -> config, cache and metrics locations");
+    br_string_free(result);
+    result = NULL;
+    free(first_report);
 
     remove_tree(root);
     free(repo);
