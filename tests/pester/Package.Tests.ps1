@@ -123,7 +123,12 @@ Describe 'scripts/package' {
 
 Describe 'Installed from a local repository' {
     BeforeAll {
-        Publish-PSResource -NupkgPath $Nupkg.FullName -Repository $RepoName
+        if ((Get-Command Publish-PSResource).Parameters.ContainsKey('NupkgPath')) {
+            Publish-PSResource -NupkgPath $Nupkg.FullName -Repository $RepoName
+        } else {
+            # PSResourceGet 1.0 (pwsh 7.4) cannot publish a .nupkg; a file repository is a folder of them.
+            Copy-Item -LiteralPath $Nupkg.FullName -Destination $Feed
+        }
         $script:Source = New-TestRepo -Parent $PkgHome -Name 'installed-src'
         $script:Dest = New-TestDestination -Name 'installed-dest'
         $script:Fresh = Join-Path $PkgHome 'fresh-home'
