@@ -72,9 +72,11 @@ if (-not $isRepo) {
 }
 $repoName = Split-Path -Leaf $repoRoot
 
-# --- the module: beside this script, else the installed one ----------------
-$beside = Join-Path $PSScriptRoot 'BackupRepo/BackupRepo.psd1'
-if (Test-Path -LiteralPath $beside) {
+# --- the module: beside this script (a checkout: BackupRepo/ next to it; the
+# package: this script sits in the module folder), else the installed one ---
+$beside = @('BackupRepo/BackupRepo.psd1', 'BackupRepo.psd1') | ForEach-Object { Join-Path $PSScriptRoot $_ } |
+    Where-Object { Test-Path -LiteralPath $_ } | Select-Object -First 1
+if ($beside) {
     Import-Module $beside -ErrorAction Stop -Verbose:$false
 } else {
     Import-Module BackupRepo -ErrorAction Stop -Verbose:$false

@@ -17,10 +17,13 @@
     AliasesToExport      = @()
     PrivateData          = @{
         PSData = @{
-            Tags         = @('backup', 'zip', 'repository', 'git', 'retention', 'Linux', 'Windows', 'macOS')
+            # What the PowerShell Gallery shows. scripts/package replaces ReleaseNotes
+            # with this version's CHANGELOG.md section in the packaged copy.
+            Tags         = @('Backup', 'Zip', 'Git', 'Repository', 'BLAKE3', 'Retention', 'Linux', 'Windows', 'MacOS', 'PSEdition_Core')
             ProjectUri   = 'https://example.invalid/backup-repo'
             LicenseUri   = 'https://example.invalid/backup-repo/blob/main/LICENSE'
-            ReleaseNotes = '0.1.0: Backup-Repo (progress, -WhatIf, -Verbose, -KeepLast, -Verify, typed results) and the drop-in backup-repo.ps1.'
+            ReleaseNotes = 'See CHANGELOG.md.'
+            RequireLicenseAcceptance = $false
         }
     }
 }
