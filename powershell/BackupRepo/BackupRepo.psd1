@@ -12,6 +12,11 @@
     FunctionsToExport    = @()
     CmdletsToExport      = @(
         'Backup-Repo'
+        'Get-RepoBackup'
+        'Remove-RepoBackup'
+        'Test-RepoBackup'
+        'Restore-RepoBackup'
+        'Compare-RepoBackup'
     )
     VariablesToExport    = @()
     AliasesToExport      = @()
@@ -20,7 +25,7 @@
             Tags         = @('backup', 'zip', 'repository', 'git', 'retention', 'Linux', 'Windows', 'macOS')
             ProjectUri   = 'https://example.invalid/backup-repo'
             LicenseUri   = 'https://example.invalid/backup-repo/blob/main/LICENSE'
-            ReleaseNotes = '0.1.0: Backup-Repo (progress, -WhatIf, -Verbose, -KeepLast, -Verify, typed results) and the drop-in backup-repo.ps1.'
+            ReleaseNotes = '0.1.0: Backup-Repo (progress, -WhatIf, -Verbose, -KeepLast, -Verify, typed results), Get-RepoBackup (history and -Summary), Remove-RepoBackup (retention on demand), Test-RepoBackup, Restore-RepoBackup, Compare-RepoBackup, and the drop-in backup-repo.ps1.'
         }
     }
 }
