@@ -35,7 +35,7 @@ Describe 'Remove-RepoBackup' {
 
     It 'refuses to run without a rule' {
         { Remove-RepoBackup -Repository $f.Name -Destination $f.Dest -Confirm:$false -ErrorAction Stop } |
-            Should -Throw -ErrorId 'BackupRepo.NoRetentionRule'
+            Should -Throw -ErrorId 'BackupRepo.NoRetentionRule,BackupRepo.Commands.RemoveRepoBackupCommand'
     }
 
     It '-WhatIf deletes nothing and shows each decision with its reason' {
