@@ -31,7 +31,7 @@ Describe 'backup-repo.ps1 (drop-in)' {
             $dir = Join-Path $TestHome ('marker-' + [guid]::NewGuid().ToString('N').Substring(0, 6))
             $null = New-Item -ItemType Directory -Force -Path $dir
             Set-Content -LiteralPath (Join-Path $dir $_) -Value '{}'
-            # -List reads folders only: no engine needed to get past the check.
+            # -List (Get-RepoBackup -Summary) of an empty destination: past the check, exit 0.
             $r = Invoke-DropIn -In $dir -Arguments '-List', '-Destination', (New-TestDestination)
             $r.StdErr | Should -Not -Match 'Must run from repository root'
             $r.ExitCode | Should -Be 0
