@@ -24,13 +24,16 @@
 .PARAMETER IncludeBuild
     Keep build output (dist, build, *.whl, *.tar.gz).
 .PARAMETER List
-    List the existing backups per destination: count, oldest, newest, total and average size.
+    List the existing backups per destination (Get-RepoBackup -Summary): count,
+    oldest, newest, total and average size, compression ratio, frequency,
+    duplicate statistics from the metrics log and the newest backup's file
+    types. With -OutputFormat json: a JSON array, one object per destination.
 .PARAMETER OutputFormat
     text (default) or json.
 .PARAMETER KeepLast
     After a successful run keep the newest N backups per destination.
 .PARAMETER Verify
-    Verify every archive written.
+    Verify every archive written (Backup-Repo -Verify) and print each result.
 .PARAMETER WebhookUrl
     POST the run's JSON summary to these URLs.
 .PARAMETER Destination
@@ -101,51 +104,40 @@ function Get-MetricsLogPath {
     Join-Path $dir "backup-$repoName.jsonl"
 }
 
-function Get-DestinationRoot {
-    if ($Destination) { return $Destination }
-    $config = if ($env:BACKUP_REPO_CONFIG) { $env:BACKUP_REPO_CONFIG }
-              elseif ($IsWindows) { Join-Path $env:APPDATA 'backup-repo/config.json' }
-              elseif ($IsMacOS) { Join-Path $HOME 'Library/Application Support/backup-repo/config.json' }
-              else { Join-Path ($env:XDG_CONFIG_HOME ? $env:XDG_CONFIG_HOME : (Join-Path $HOME '.config')) 'backup-repo/config.json' }
-    if (Test-Path -LiteralPath $config) {
-        $c = Get-Content -Raw -LiteralPath $config | ConvertFrom-Json
-        if ($c.PSObject.Properties['destinations'] -and $c.destinations) { return @($c.destinations) }
-    }
-    if ($env:BACKUP_REPO_DESTINATIONS) {
-        return @($env:BACKUP_REPO_DESTINATIONS -split [regex]::Escape([IO.Path]::PathSeparator) | Where-Object { $_ })
-    }
-    if ($IsWindows) {
-        @((Join-Path ([Environment]::GetFolderPath('Desktop')) 'repo backup'), 'N:\backup\dev\repos2') +
-            @(if ($env:OneDrive) { Join-Path $env:OneDrive 'repo-backups' })
-    } elseif ($IsMacOS) {
-        @(Join-Path $HOME 'Library/Application Support/backup-repo/backups')
-    } else {
-        $data = if ($env:XDG_DATA_HOME) { $env:XDG_DATA_HOME } else { Join-Path $HOME '.local/share' }
-        @(Join-Path $data 'backup-repo/backups')
-    }
-}
-
-# --- -List -----------------------------------------------------------------
+# --- -List: Get-RepoBackup -Summary ------------------------------------------
 if ($List) {
-    # TODO: switch to Get-RepoBackup once the history issue lands; this reads the folders directly.
-    $rows = foreach ($root in Get-DestinationRoot) {
-        $dir = Join-Path $root $repoName
-        $files = @(Get-ChildItem -LiteralPath $dir -Filter "${repoName}_backup_*.zip" -File -ErrorAction SilentlyContinue |
-                   Sort-Object LastWriteTime)
-        $total = [double]0
-        foreach ($f in $files) { $total += $f.Length }
-        [pscustomobject]@{
-            name       = Split-Path -Leaf $root
-            path       = $dir
-            count      = $files.Count
-            oldest     = if ($files) { $files[0].LastWriteTime.ToString('yyyy-MM-dd HH:mm:ss') } else { $null }
-            newest     = if ($files) { $files[-1].LastWriteTime.ToString('yyyy-MM-dd HH:mm:ss') } else { $null }
-            total_mb   = Get-MegaBytes ([double]$total)
-            average_mb = if ($files) { Get-MegaBytes ($total / $files.Count) } else { 0 }
+    $listParams = @{ Summary = $true; Repository = $repoName; MetricsLogDirectory = (Split-Path -Parent (Get-MetricsLogPath)) }
+    # No -Destination: the engine's defaults (config file, $env:BACKUP_REPO_DESTINATIONS, platform).
+    if ($Destination) { $listParams.Destination = $Destination }
+    $listErrors = @()
+    $summaries = @(Get-RepoBackup @listParams -ErrorAction SilentlyContinue -ErrorVariable +listErrors)
+    foreach ($e in $listErrors) { [Console]::Error.WriteLine("ERROR: $e") }
+    $rows = foreach ($s in $summaries) {
+        [ordered]@{
+            name              = $s.Destination
+            path              = $s.Folder
+            count             = $s.Count
+            oldest            = if ($s.Oldest) { $s.Oldest.ToString('yyyy-MM-dd HH:mm:ss') } else { $null }
+            newest            = if ($s.Newest) { $s.Newest.ToString('yyyy-MM-dd HH:mm:ss') } else { $null }
+            total_mb          = Get-MegaBytes $s.TotalBytes
+            average_mb        = Get-MegaBytes $s.AverageBytes
+            compression_ratio = if ($null -ne $s.CompressionRatio) { [math]::Round($s.CompressionRatio, 4) } else { $null }
+            per_day           = [math]::Round($s.Frequency.PerDay, 2)
+            per_week          = [math]::Round($s.Frequency.PerWeek, 2)
+            duplicates        = if ($s.Duplicates) {
+                [ordered]@{
+                    runs              = $s.Duplicates.Runs
+                    skipped_unchanged = $s.Duplicates.SkippedUnchanged
+                    created           = $s.Duplicates.Created
+                    failed            = $s.Duplicates.Failed
+                    duplicate_rate    = [math]::Round($s.Duplicates.DuplicateRate, 4)
+                }
+            } else { $null }
+            file_types        = @($s.FileTypes | ForEach-Object { [ordered]@{ type = $_.Label; files = $_.Files; mb = Get-MegaBytes $_.Bytes } })
         }
     }
     if ($json) {
-        Write-Output (ConvertTo-Json -InputObject @($rows) -Depth 4)
+        Write-Output (ConvertTo-Json -InputObject @($rows) -Depth 5)
     } else {
         Say "Backups of $repoName" Cyan
         foreach ($r in $rows) {
@@ -157,9 +149,17 @@ if ($List) {
             Say "    Newest:   $($r.newest)"
             Say "    Total:    $($r.total_mb) MB"
             Say "    Average:  $($r.average_mb) MB"
+            if ($null -ne $r.compression_ratio) { Say ("    Ratio:    {0:P0} of the original size" -f $r.compression_ratio) }
+            Say ("    Frequency: {0:N2} per day, {1:N2} per week" -f $r.per_day, $r.per_week)
+            if ($r.duplicates) {
+                Say ("    Unchanged: {0} of {1} runs skipped as duplicates ({2:P0})" -f $r.duplicates.skipped_unchanged, $r.duplicates.runs, $r.duplicates.duplicate_rate)
+            }
+            if ($r.file_types.Count -gt 0) {
+                Say ("    Newest by type: " + (($r.file_types | Select-Object -First 5 | ForEach-Object { "$($_.type) $($_.files)" }) -join ', '))
+            }
         }
     }
-    exit 0
+    exit ($listErrors.Count -gt 0 -and $summaries.Count -eq 0 ? 1 : 0)
 }
 
 # --- the backup --------------------------------------------------------------
@@ -241,6 +241,11 @@ $summary = [ordered]@{
     fingerprint      = $result.Fingerprint
     archive_name     = $result.ArchiveName
 }
+if ($Verify) {
+    $summary.verification = @($result.Verification | ForEach-Object {
+        [ordered]@{ archive = $_.Archive; ok = $_.Ok; entries_checked = $_.EntriesChecked; first_error = $_.FirstError }
+    })
+}
 if ($dryRun) {
     $summary.would_create = @($result.Destinations | Where-Object Status -eq 'WouldCreate' | ForEach-Object Name)
     $summary.would_skip = @($result.Destinations | Where-Object Status -eq 'WouldSkip' | ForEach-Object Name)
@@ -280,6 +285,12 @@ if ($json) {
             'Created' { Say "  [created] $($d.Name): $($d.ArchivePath)" Green }
             'Skipped' { Say "  [skipped] $($d.Name): unchanged since $(Split-Path -Leaf "$($d.ArchivePath)")" Yellow }
             default { Say "  [failed]  $($d.Name): $($d.Reason)" Red }
+        }
+    }
+    if ($Verify) {
+        foreach ($v in $result.Verification) {
+            if ($v.Ok) { Say "  [verified] $($v.Archive) ($($v.EntriesChecked) entries)" Green }
+            else { Say "  [verify failed] $($v.Archive): $($v.FirstError)" Red }
         }
     }
     Say ''

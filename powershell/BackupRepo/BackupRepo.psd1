@@ -12,6 +12,11 @@
     FunctionsToExport    = @()
     CmdletsToExport      = @(
         'Backup-Repo'
+        'Get-RepoBackup'
+        'Remove-RepoBackup'
+        'Test-RepoBackup'
+        'Restore-RepoBackup'
+        'Compare-RepoBackup'
     )
     VariablesToExport    = @()
     AliasesToExport      = @()

@@ -31,7 +31,7 @@ Describe 'backup-repo.ps1 (drop-in)' {
             $dir = Join-Path $TestHome ('marker-' + [guid]::NewGuid().ToString('N').Substring(0, 6))
             $null = New-Item -ItemType Directory -Force -Path $dir
             Set-Content -LiteralPath (Join-Path $dir $_) -Value '{}'
-            # -List reads folders only: no engine needed to get past the check.
+            # -List (Get-RepoBackup -Summary) of an empty destination: past the check, exit 0.
             $r = Invoke-DropIn -In $dir -Arguments '-List', '-Destination', (New-TestDestination)
             $r.StdErr | Should -Not -Match 'Must run from repository root'
             $r.ExitCode | Should -Be 0
@@ -129,6 +129,36 @@ Describe 'backup-repo.ps1 (drop-in)' {
             $j[0].count | Should -Be 2
         }
 
+        It '-List is Get-RepoBackup -Summary: ratio, frequency, duplicate statistics and file types; JSON is an array of summaries' {
+            $r = Invoke-DropIn -In $repo -Arguments '-List', '-Destination', $dest
+            $r.ExitCode | Should -Be 0 -Because $r.StdErr
+            $r.StdOut | Should -Match ([regex]::Escape("$(Split-Path -Leaf $dest): $(Join-Path $dest $repoName)"))
+            $r.StdOut | Should -Match 'Frequency:\s+[\d.,]+ per day'
+            $r.StdOut | Should -Match 'Unchanged: 1 of 3 runs skipped as duplicates'
+            $r.StdOut | Should -Match 'Newest by type: .*Docs'
+            $out = (Invoke-DropIn -In $repo -Arguments '-List', '-OutputFormat', 'json', '-Destination', $dest).StdOut
+            $out.TrimStart() | Should -Match '^\['
+            $j = @($out | ConvertFrom-Json)
+            $j.Count | Should -Be 1
+            foreach ($k in 'name', 'path', 'count', 'oldest', 'newest', 'total_mb', 'average_mb', 'compression_ratio', 'per_week', 'duplicates', 'file_types') {
+                $j[0].PSObject.Properties.Name | Should -Contain $k
+            }
+            $j[0].path | Should -Be (Join-Path $dest $repoName)
+            $j[0].duplicates.runs | Should -Be 3
+            $j[0].duplicates.skipped_unchanged | Should -Be 1
+            $j[0].file_types.type | Should -Contain 'Python'
+            [datetime]::ParseExact($j[0].newest, 'yyyy-MM-dd HH:mm:ss', $null) | Should -BeGreaterThan ([datetime]::ParseExact($j[0].oldest, 'yyyy-MM-dd HH:mm:ss', $null))
+        }
+
+        It '-List of a destination without backups says so (and JSON gives count 0)' {
+            $empty = New-TestDestination
+            $r = Invoke-DropIn -In $repo -Arguments '-List', '-Destination', $empty
+            $r.ExitCode | Should -Be 0 -Because $r.StdErr
+            $r.StdOut | Should -Match 'no backups'
+            $j = @((Invoke-DropIn -In $repo -Arguments '-List', '-OutputFormat', 'json', '-Destination', $empty).StdOut | ConvertFrom-Json)
+            $j[0].count | Should -Be 0
+        }
+
         It '-WhatIf shows the plan and creates nothing' {
             Add-Content -LiteralPath (Join-Path $repo 'README.md') -Value 'again'
             $watched = @($repo, $dest, $env:BACKUP_REPO_METRICS_DIR)
@@ -172,6 +202,23 @@ Describe 'backup-repo.ps1 (drop-in)' {
             }
             Get-ChildItem -LiteralPath (Join-Path $dest2 $repo2Name) -Filter *.zip | Should -HaveCount 2
             $r.StdErr | Should -Not -Match 'Verification'
+        }
+
+        It '-Verify prints the verification of each destination (text) and lists it (JSON)' {
+            $dest3 = New-TestDestination
+            $cmd = "& '$DropIn' -Verify -Destination '$dest2', '$dest3'"
+            Start-Sleep -Milliseconds 1100
+            Add-Content -LiteralPath (Join-Path $repo2 'README.md') -Value 'verify text'
+            $r = Invoke-Pwsh -Command $cmd -WorkingDirectory $repo2
+            $r.ExitCode | Should -Be 0 -Because $r.StdErr
+            foreach ($d in $dest2, $dest3) {
+                $r.StdOut | Should -Match ('\[verified\] ' + [regex]::Escape((Join-Path $d $repo2Name)) + '.+\(\d+ entries\)')
+            }
+            Start-Sleep -Milliseconds 1100
+            Add-Content -LiteralPath (Join-Path $repo2 'README.md') -Value 'verify json'
+            $j = (Invoke-Pwsh -Command "$cmd -OutputFormat json" -WorkingDirectory $repo2).StdOut | ConvertFrom-Json
+            @($j.verification).Count | Should -Be 2
+            $j.verification.ok | Should -Not -Contain $false
         }
 
         It '-WebhookUrl posts the run''s JSON summary' {

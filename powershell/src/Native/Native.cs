@@ -44,7 +44,7 @@ namespace BackupRepo.Native
     /// are copied, then freed with br_string_free. Nothing here holds logic:
     /// call, convert, map errors.
     /// </summary>
-    internal static class Lib
+    internal static partial class Lib
     {
         internal const string Name = "backup_repo";
 

@@ -1,0 +1,134 @@
+using System;
+using System.Collections.Generic;
+using System.Collections.ObjectModel;
+using System.IO;
+using System.Linq;
+using System.Management.Automation;
+using System.Text.Json.Nodes;
+using BackupRepo.Native;
+
+namespace BackupRepo.Commands
+{
+    /// <summary>
+    /// Shared by the cmdlets that work on existing backups (Get-, Remove-, Test-,
+    /// Restore-, Compare-RepoBackup): path resolution, which repositories and
+    /// destinations a call is about, and engine errors as ErrorRecords.
+    /// </summary>
+    public abstract class RepoBackupCmdlet : BackupRepoCmdlet
+    {
+        /// <summary>A folder is a repository when it holds .git, pyproject.toml or package.json (the original's test).</summary>
+        internal static bool IsRepository(string folder) =>
+            Directory.Exists(folder) &&
+            (Directory.Exists(Path.Combine(folder, ".git")) || File.Exists(Path.Combine(folder, ".git")) ||
+             File.Exists(Path.Combine(folder, "pyproject.toml")) || File.Exists(Path.Combine(folder, "package.json")));
+
+        internal static string LeafName(string folder)
+        {
+            string name = Path.GetFileName(folder.TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar));
+            return name.Length == 0 ? folder : name;
+        }
+
+        private protected string CurrentFolder => SessionState.Path.CurrentFileSystemLocation.ProviderPath;
+
+        /// <summary>
+        /// The repositories a call is about: -Repository, else the leaf name of
+        /// -Path (a repository folder), else the current folder's when it is a
+        /// repository, else null (every repository found).
+        /// </summary>
+        private protected List<string?> Repositories(string[]? repository, string? path)
+        {
+            if (repository != null && repository.Length > 0) return repository.Select(r => (string?)r).ToList();
+            if (path != null) return new List<string?> { LeafName(GetUnresolvedProviderPathFromPSPath(path)) };
+            string here = CurrentFolder;
+            return new List<string?> { IsRepository(here) ? LeafName(here) : null };
+        }
+
+        /// <summary>Destination roots as provider paths; null: the engine's defaults (config file, then platform).</summary>
+        private protected JsonArray? Destinations(string[]? destination) =>
+            destination == null || destination.Length == 0
+                ? null
+                : new JsonArray(destination.Select(d => (JsonNode?)GetUnresolvedProviderPathFromPSPath(d)).ToArray());
+
+        /// <summary>The history options JSON (src/history.rs HistoryOptions).</summary>
+        private protected static string HistoryOptions(JsonArray? destinations, string? repo, string? metricsLogDir = null)
+        {
+            var o = new JsonObject();
+            if (destinations != null) o["destinations"] = destinations.DeepClone();
+            if (repo != null) o["repo"] = repo;
+            if (metricsLogDir != null) o["metrics_log_dir"] = metricsLogDir;
+            return o.ToJsonString();
+        }
+
+        /// <summary>Every backup of <paramref name="repo"/> (null: all) in the destinations, oldest first per repository.</summary>
+        private protected static List<BackupInfo> ListBackups(JsonArray? destinations, string? repo)
+        {
+            byte[] options = Lib.Utf8(HistoryOptions(destinations, repo));
+            return HistoryJson.Backups(Lib.Call((out IntPtr r) => Lib.br_history_list(options, out r)));
+        }
+
+        /// <summary>
+        /// One archive path from a -Path value: resolved (wildcards allowed),
+        /// file system only, must be an existing file. Non-terminating errors
+        /// (and nothing) otherwise.
+        /// </summary>
+        private protected IEnumerable<string> ResolveArchives(string input, string verb)
+        {
+            Collection<string>? resolved = null;
+            ProviderInfo? provider = null;
+            try
+            {
+                if (WildcardPattern.ContainsWildcardCharacters(input))
+                {
+                    string literal = SessionState.Path.GetUnresolvedProviderPathFromPSPath(input, out provider, out _);
+                    if (provider.Name == "FileSystem" && File.Exists(literal)) resolved = new Collection<string> { literal };
+                }
+                resolved ??= GetResolvedProviderPathFromPSPath(input, out provider);
+            }
+            catch (ItemNotFoundException e)
+            {
+                WriteError(new ErrorRecord(new ItemNotFoundException($"Cannot {verb} '{input}': the archive does not exist.", e),
+                    "BackupRepo.PathNotFound", ErrorCategory.ObjectNotFound, input));
+                return Array.Empty<string>();
+            }
+            catch (Exception e) when (e is System.Management.Automation.DriveNotFoundException || e is ProviderNotFoundException || e is PSArgumentException)
+            {
+                WriteError(new ErrorRecord(e, "BackupRepo.PathNotFound", ErrorCategory.ObjectNotFound, input));
+                return Array.Empty<string>();
+            }
+            if (provider?.Name != "FileSystem")
+            {
+                WriteError(new ErrorRecord(new PSArgumentException($"Cannot {verb} '{input}': backups are files in the file system."),
+                    "BackupRepo.NotFileSystem", ErrorCategory.InvalidArgument, input));
+                return Array.Empty<string>();
+            }
+            var files = new List<string>();
+            foreach (string p in resolved)
+            {
+                if (File.Exists(p))
+                {
+                    files.Add(p);
+                }
+                else
+                {
+                    WriteError(new ErrorRecord(new PSArgumentException($"Cannot {verb} '{p}': it is a folder, not a backup archive."),
+                        "BackupRepo.NotAnArchive", ErrorCategory.InvalidArgument, p));
+                }
+            }
+            return files;
+        }
+
+        /// <summary>An engine failure as a non-terminating error on <paramref name="target"/>.</summary>
+        private protected void WriteEngineError(BackupRepoException e, object target)
+        {
+            (string id, ErrorCategory category) = e.ErrorInfo();
+            WriteError(new ErrorRecord(e, id, category, target));
+        }
+
+        /// <summary>An engine failure that ends the command.</summary>
+        private protected void ThrowEngineError(BackupRepoException e, object? target)
+        {
+            (string id, ErrorCategory category) = e.ErrorInfo();
+            ThrowTerminatingError(new ErrorRecord(e, id, category, target));
+        }
+    }
+}

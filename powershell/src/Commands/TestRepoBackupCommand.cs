@@ -1,0 +1,121 @@
+using System;
+using System.IO;
+using System.Management.Automation;
+using System.Text.Json.Nodes;
+using BackupRepo.Native;
+
+namespace BackupRepo.Commands
+{
+    /// <summary>
+    /// Verify backups (Test-RepoBackup): every entry's CRC and the manifest's
+    /// BLAKE3 hashes, optionally a comparison with the source folder. Never
+    /// modifies an archive. A bad archive gives a non-terminating
+    /// BackupRepo.VerifyFailed error and its VerifyResult (Ok = false).
+    /// </summary>
+    [Cmdlet(VerbsDiagnostic.Test, "RepoBackup")]
+    [OutputType(typeof(VerifyResult))]
+    public sealed class TestRepoBackupCommand : RepoBackupCmdlet
+    {
+        /// <summary>Archives. By value, and by property name Path (Get-RepoBackup), ArchivePath, FullName (Get-ChildItem).</summary>
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+        [Alias("ArchivePath", "FullName")]
+        [ValidateNotNullOrEmpty]
+        public string[]? Path { get; set; }
+
+        /// <summary>
+        /// A destination of a Backup-Repo result (Backup-Repo | Select-Object -ExpandProperty
+        /// Destinations): its Path is the destination folder, so its ArchivePath is taken instead.
+        /// </summary>
+        [Parameter(ValueFromPipeline = true, DontShow = true)]
+        public BackupDestination? InputObject { get; set; }
+
+        /// <summary>Also compare the archive with this folder.</summary>
+        [Parameter(Position = 1)]
+        [ValidateNotNullOrEmpty]
+        public string? Source { get; set; }
+
+        private string? _source;
+
+        protected override void BeginProcessing()
+        {
+            if (Source != null)
+            {
+                _source = GetUnresolvedProviderPathFromPSPath(Source);
+                if (!Directory.Exists(_source))
+                {
+                    ThrowTerminatingError(new ErrorRecord(new DirectoryNotFoundException($"The source folder {_source} does not exist."),
+                        "BackupRepo.PathNotFound", ErrorCategory.ObjectNotFound, Source));
+                }
+            }
+            base.BeginProcessing();
+        }
+
+        protected override void ProcessRecord()
+        {
+            string[] inputs;
+            if (InputObject != null)
+            {
+                if (string.IsNullOrEmpty(InputObject.ArchivePath))
+                {
+                    WriteVerbose($"{InputObject.Name}: no archive to test ({InputObject.Status})");
+                    return;
+                }
+                inputs = new[] { InputObject.ArchivePath! };
+            }
+            else
+            {
+                inputs = Path ?? Array.Empty<string>();
+            }
+            foreach (string input in inputs)
+            {
+                foreach (string archive in ResolveArchives(input, "test"))
+                {
+                    if (CancelRequested) return;
+                    if (!TestOne(archive)) return;
+                }
+            }
+        }
+
+        /// <summary>False when the command was stopped.</summary>
+        private bool TestOne(string archive)
+        {
+            var o = new JsonObject();
+            if (_source != null) o["source"] = _source;
+            byte[] path = Lib.Utf8(archive);
+            byte[] options = Lib.Utf8(o.ToJsonString());
+            VerifyResult result;
+            try
+            {
+                string json = RunWithProgress($"Test-RepoBackup {System.IO.Path.GetFileName(archive)}",
+                    (BrProgressFn cb, out IntPtr r) => Lib.br_verify(path, options, cb, IntPtr.Zero, out r));
+                result = HistoryJson.VerifyResult(json, _source);
+            }
+            catch (BackupRepoException e) when (e.Status == BrStatus.Cancelled && (CancelRequested || Stopping))
+            {
+                return false;
+            }
+            catch (BackupRepoException e) when (e.Status == BrStatus.BadArchive)
+            {
+                // Not even readable as a backup (not a ZIP, no manifest): a failed verification all the same.
+                result = new VerifyResult { Archive = archive, Ok = false, FirstError = e.Message, Errors = new[] { e.Message }, Source = _source };
+            }
+            catch (BackupRepoException e)
+            {
+                WriteEngineError(e, archive);
+                return true;
+            }
+            if (result.Archive.Length == 0) result.Archive = archive;
+            if (!result.Ok)
+            {
+                WriteError(new ErrorRecord(new InvalidDataException($"Verification of {result.Archive} failed: {result.FirstError}"),
+                    "BackupRepo.VerifyFailed", ErrorCategory.InvalidData, result));
+            }
+            else
+            {
+                WriteVerbose($"{result.Archive}: {result.EntriesChecked} entries OK");
+            }
+            WriteObject(result);
+            return true;
+        }
+    }
+}
