@@ -20,6 +20,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import statistics
@@ -579,16 +580,18 @@ def machine():
     except (OSError, StopIteration):
         pass
 
-    def ver(cmd):
+    def ver(cmd, pattern=r"\d+\.\d+(\.\d+)?"):
+        """The first version-looking number in the tool's output."""
         try:
             p = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
-            return (p.stdout or p.stderr).strip().splitlines()[0][:80]
+            m = re.search(pattern, p.stdout + p.stderr)
+            return m.group(0) if m else None
         except Exception:
             return None
 
     return {"nproc": os.cpu_count(), "cpu": cpu, "mem_mib": mem, "kernel": platform.release(),
             "versions": {"pwsh": ver([PWSH, "-NoProfile", "-c", "$PSVersionTable.PSVersion.ToString()"]),
-                         "zip": ver(["zip", "-v"]) and ver(["zip", "-v"])[:60] if shutil.which("zip") else None,
+                         "zip": ver(["zip", "-v"], r"(?<=Zip )\d+\.\d+") if shutil.which("zip") else None,
                          "7z": ver([shutil.which("7zz") or "7z"]) if (shutil.which("7zz") or shutil.which("7z")) else None,
                          "zstd": ver(["zstd", "--version"]) if shutil.which("zstd") else None,
                          "restic": ver(["restic", "version"]) if shutil.which("restic") else None,
