@@ -20,7 +20,7 @@ case "$mode" in
   asan) cflags+=(-fsanitize=address,undefined -fno-omit-frame-pointer); runner=() ;;
   valgrind)
     command -v valgrind >/dev/null || { echo "valgrind not installed"; exit 1; }
-    runner=(valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect) ;;
+    runner=(valgrind -q --error-exitcode=1 --leak-check=full --show-possibly-lost=no --errors-for-leak-kinds=definite,indirect) ;;
   *) echo "usage: $0 [asan|valgrind]"; exit 2 ;;
 esac
 status=0
