@@ -195,70 +195,111 @@ fn run_unlogged(
         _ => None,
     };
     control.begin(Phase::Starting, 0, 0);
-    let mut timings = Timings::default();
+    // A file that changes or vanishes between selection and archiving fails
+    // the attempt; the run starts over once from a fresh selection, and fails
+    // naming the files when the source changes again.
+    let mut changed_before: Vec<String> = Vec::new();
+    let mut attempt = 0u32;
+    let (mut report, mut destinations) = loop {
+        attempt += 1;
+        let mut timings = Timings::default();
 
-    let step = Instant::now();
-    control.begin(Phase::Selecting, 0, 0);
-    let selection = select::select(&source, &opts.select, control)?;
-    timings.select_seconds = step.elapsed().as_secs_f64();
+        let step = Instant::now();
+        control.begin(Phase::Selecting, 0, 0);
+        let selection = select::select(&source, &opts.select, control)?;
+        timings.select_seconds = step.elapsed().as_secs_f64();
 
-    let step = Instant::now();
-    // A dry run must not write the stat cache, so it hashes without one.
-    let cache_file = match (&cache_dir, opts.dry_run) {
-        (Some(dir), false) => Some(fingerprint::stat_cache_path(dir, &source)),
-        _ => None,
-    };
-    let (hashed, hash_stats) = fingerprint::hash_files(&selection.files, cache_file.as_deref(), control)?;
-    let pairs: Vec<(&str, &str)> = hashed.iter().map(|h| (h.file.rel.as_str(), h.blake3.as_str())).collect();
-    let fingerprint = fingerprint::tree_fingerprint(&pairs);
-    timings.hash_seconds = step.elapsed().as_secs_f64();
+        let step = Instant::now();
+        // A dry run must not write the stat cache, so it hashes without one.
+        let cache_file = match (&cache_dir, opts.dry_run) {
+            (Some(dir), false) => Some(fingerprint::stat_cache_path(dir, &source)),
+            _ => None,
+        };
+        let (hashed, hash_stats) = match fingerprint::hash_files(&selection.files, cache_file.as_deref(), control) {
+            Err(e) if is_source_change(&e, &source) => {
+                changed_before.extend(source_changed_error(&selection.files, &e, attempt)?);
+                continue;
+            }
+            r => r?,
+        };
+        let pairs: Vec<(&str, &str)> = hashed.iter().map(|h| (h.file.rel.as_str(), h.blake3.as_str())).collect();
+        let fingerprint = fingerprint::tree_fingerprint(&pairs);
+        timings.hash_seconds = step.elapsed().as_secs_f64();
 
-    let archive_name = catalog::backup_file_name(&repo, now);
-    let warn_at = opts
-        .disk_warning_percent
-        .or_else(|| config::load_current().ok().and_then(|c| c.disk_warning_percent))
-        .unwrap_or(DEFAULT_DISK_WARNING_PERCENT);
-    if !opts.dry_run {
-        // Leftovers of a killed run never look like backups; tidy them now.
-        for root in &roots {
-            destinations::clean_stale_partials(&root.join(&repo), &repo);
+        let archive_name = catalog::backup_file_name(&repo, now);
+        let warn_at = opts
+            .disk_warning_percent
+            .or_else(|| config::load_current().ok().and_then(|c| c.disk_warning_percent))
+            .unwrap_or(DEFAULT_DISK_WARNING_PERCENT);
+        if !opts.dry_run {
+            // Leftovers of a killed run never look like backups; tidy them now.
+            for root in &roots {
+                destinations::clean_stale_partials(&root.join(&repo), &repo);
+            }
         }
+        let mut destinations: Vec<DestinationReport> =
+            roots.iter().map(|root| plan_destination(root, &repo, &fingerprint, opts, warn_at)).collect();
+
+        let mut report = BackupReport {
+            tool_version: crate::VERSION.to_string(),
+            repo: repo.clone(),
+            source: source.display().to_string(),
+            status: RunStatus::Planned,
+            timestamp: now.strftime("%Y-%m-%d_%H-%M-%S").to_string(),
+            started_utc: started_utc.to_string(),
+            archive_name: archive_name.clone(),
+            fingerprint: fingerprint.clone(),
+            file_count: hashed.len() as u64,
+            source_bytes: selection.total_bytes(),
+            archive_bytes: 0,
+            duration_seconds: 0.0,
+            timings,
+            files_hashed: hash_stats.files_read,
+            files_cached: hash_stats.files_cached,
+            entries_reused: 0,
+            destinations: Vec::new(),
+            excluded: if opts.report_excluded { selection.excluded.clone() } else { Vec::new() },
+            skipped_paths: selection.skipped.clone(),
+            verification: Vec::new(),
+            retention: Vec::new(),
+            warnings: Vec::new(),
+        };
+
+        if !opts.dry_run {
+            let to_create: Vec<usize> = (0..destinations.len())
+                .filter(|&i| destinations[i].status == DestinationStatus::WouldCreate)
+                .collect();
+            if !to_create.is_empty() {
+                let built =
+                    build_and_place(opts, control, &mut report, &mut destinations, &to_create, &hashed, cache_dir.as_deref());
+                match built {
+                    Err(e) if is_source_change(&e, &source) => {
+                        changed_before.extend(source_changed_error(&selection.files, &e, attempt)?);
+                        continue;
+                    }
+                    r => r?,
+                }
+            }
+        }
+        break (report, destinations);
+    };
+    if !changed_before.is_empty() {
+        changed_before.sort();
+        changed_before.dedup();
+        report.warnings.push(format!(
+            "source changed during the backup ({}); the backup was made again from a fresh selection",
+            quoted_list(&changed_before)
+        ));
+        for rel in &changed_before {
+            let gone = std::fs::symlink_metadata(source.join(rel)).is_err();
+            if gone && !report.skipped_paths.iter().any(|s| &s.path == rel) {
+                report.skipped_paths.push(Skipped { path: rel.clone(), reason: "deleted during the backup".into() });
+            }
+        }
+        report.skipped_paths.sort_by(|a, b| a.path.cmp(&b.path).then_with(|| a.reason.cmp(&b.reason)));
     }
-    let mut destinations: Vec<DestinationReport> =
-        roots.iter().map(|root| plan_destination(root, &repo, &fingerprint, opts, warn_at)).collect();
-
-    let mut report = BackupReport {
-        tool_version: crate::VERSION.to_string(),
-        repo: repo.clone(),
-        source: source.display().to_string(),
-        status: RunStatus::Planned,
-        timestamp: now.strftime("%Y-%m-%d_%H-%M-%S").to_string(),
-        started_utc: started_utc.to_string(),
-        archive_name: archive_name.clone(),
-        fingerprint: fingerprint.clone(),
-        file_count: hashed.len() as u64,
-        source_bytes: selection.total_bytes(),
-        archive_bytes: 0,
-        duration_seconds: 0.0,
-        timings,
-        files_hashed: hash_stats.files_read,
-        files_cached: hash_stats.files_cached,
-        entries_reused: 0,
-        destinations: Vec::new(),
-        excluded: if opts.report_excluded { selection.excluded.clone() } else { Vec::new() },
-        skipped_paths: selection.skipped.clone(),
-        verification: Vec::new(),
-        retention: Vec::new(),
-        warnings: Vec::new(),
-    };
 
     if !opts.dry_run {
-        let to_create: Vec<usize> = (0..destinations.len())
-            .filter(|&i| destinations[i].status == DestinationStatus::WouldCreate)
-            .collect();
-        if !to_create.is_empty() {
-            build_and_place(opts, control, &mut report, &mut destinations, &to_create, &hashed, cache_dir.as_deref())?;
-        }
         for d in destinations.iter_mut() {
             if d.status == DestinationStatus::WouldSkip {
                 d.status = DestinationStatus::Skipped;
@@ -283,6 +324,76 @@ fn run_unlogged(
     report.duration_seconds = clock.elapsed().as_secs_f64();
     control.begin(Phase::Done, 0, 0);
     Ok(report)
+}
+
+/// The archive writer's words for a source file whose content no longer
+/// matches what was hashed.
+const CHANGED_DURING_BACKUP: &str = "changed during backup";
+
+/// An error meaning the source changed under the run: a file changed (the
+/// writer's check) or vanished (not found below the source).
+fn is_source_change(e: &Error, source: &Path) -> bool {
+    e.message.contains(CHANGED_DURING_BACKUP)
+        || (e.kind == ErrorKind::NotFound && e.message.contains(&format!("'{}", source.join("").display())))
+}
+
+/// Files of the selection that changed since it was made (gone, other size
+/// or mtime) or that `err` names. On the first attempt: those files (retry);
+/// on the second: the error naming them.
+fn source_changed_error(files: &[select::SelectedFile], err: &Error, attempt: u32) -> Result<Vec<String>> {
+    let rels: Vec<String> = files
+        .iter()
+        .filter(|f| {
+            err.message.contains(&format!("'{}'", f.path.display()))
+                || match std::fs::symlink_metadata(&f.path) {
+                    Err(_) => true,
+                    Ok(m) => m.len() != f.size || mtime_ns(&m) != Some(f.mtime_ns),
+                }
+        })
+        .map(|f| f.rel.clone())
+        .collect();
+    if attempt == 1 {
+        return Ok(rels);
+    }
+    let what = if rels.is_empty() { err.message.clone() } else { quoted_list(&rels) };
+    Err(Error::new(
+        ErrorKind::Io,
+        format!("the source kept changing during the backup (tried twice), no backup made: {what}"),
+    ))
+}
+
+fn mtime_ns(m: &std::fs::Metadata) -> Option<i128> {
+    let t = m.modified().ok()?;
+    Some(match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i128,
+        Err(e) => -(e.duration().as_nanos() as i128),
+    })
+}
+
+fn quoted_list(rels: &[String]) -> String {
+    rels.iter().map(|r| format!("'{r}'")).collect::<Vec<_>>().join(", ")
+}
+
+/// For a destination below a mount point that is not there (`/mnt/<drive>`,
+/// `/media/<drive>`, `/run/media/<user>/<drive>`, `/Volumes/<drive>`), that
+/// mount point. It is never created: the backup would land on the system
+/// disk instead of the drive.
+fn missing_mount_point(root: &Path) -> Option<PathBuf> {
+    if !cfg!(unix) {
+        return None;
+    }
+    for (base, depth) in [("/mnt", 1), ("/media", 1), ("/Volumes", 1), ("/run/media", 2)] {
+        let Ok(rest) = root.strip_prefix(base) else { continue };
+        let parts: Vec<_> = rest.components().collect();
+        if parts.len() < depth {
+            continue;
+        }
+        let mount: PathBuf = Path::new(base).join(parts[..depth].iter().collect::<PathBuf>());
+        if std::fs::symlink_metadata(&mount).is_err() {
+            return Some(mount);
+        }
+    }
+    None
 }
 
 /// Default usage percentage above which a destination gets a disk-space warning.
@@ -344,14 +455,25 @@ fn plan_destination(root: &Path, repo: &str, fingerprint: &str, opts: &BackupOpt
         Some((path, fp)) if fp == fingerprint => (DestinationStatus::WouldSkip, Some(path.display().to_string())),
         _ => (DestinationStatus::WouldCreate, None),
     };
-    let space = destinations::free_space(&dir);
+    let (mut status, mut reason) = (status, None);
+    if let Some(mount) = missing_mount_point(root) {
+        status = DestinationStatus::Failed;
+        reason = Some(format!(
+            "destination '{}' is not reachable: '{}' does not exist (drive or share not mounted?)",
+            root.display(),
+            mount.display()
+        ));
+    }
+    let space = destinations::free_space(&dir).filter(|_| reason.is_none());
     let warning = space.and_then(|(free, total)| disk_warning(root, free, total, warn_at));
     DestinationReport {
         name: config::destination_display_name(root),
         root: root.display().to_string(),
         path: dir.display().to_string(),
         status,
-        reason: (status == DestinationStatus::WouldSkip).then(|| "unchanged since the newest backup".to_string()),
+        reason: reason.or_else(|| {
+            (status == DestinationStatus::WouldSkip).then(|| "unchanged since the newest backup".to_string())
+        }),
         archive_path,
         free_bytes: space.map(|s| s.0),
         total_bytes: space.map(|s| s.1),

@@ -51,7 +51,7 @@ pub fn stat_cache_path(cache_dir: &Path, source: &Path) -> PathBuf {
     cache_dir.join("statcache").join(format!("{}.json", &hex[..32]))
 }
 
-/// Files at least this big are hashed with blake3's multi-threaded mmap path.
+/// Files at least this big are hashed in big chunks on all cores (never mmap'd).
 const MMAP_THRESHOLD: u64 = 16 * 1024 * 1024;
 /// Read buffer for smaller files (one per rayon worker, reused).
 const BUF_SIZE: usize = 256 * 1024;
@@ -113,14 +113,41 @@ fn store_cache(path: &Path, cache: &CacheFile) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Chunk for files above [`MMAP_THRESHOLD`] (hashed on all cores per chunk).
+const LARGE_CHUNK: usize = 8 << 20;
+
+/// Fill `buf` as far as the file allows; the bytes read (0 at the end).
+fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 /// Read and hash one file; returns the hex hash and the bytes read.
 fn hash_one(file: &SelectedFile, buf: &mut [u8]) -> std::io::Result<(String, u64)> {
     let mut hasher = blake3::Hasher::new();
+    let mut f = std::fs::File::open(&file.path)?;
     if file.size >= MMAP_THRESHOLD {
-        hasher.update_mmap_rayon(&file.path)?;
+        // Read, not mmap: a file truncated by another process while mapped
+        // kills this process with SIGBUS. Big chunks keep rayon's
+        // multi-threaded hashing worthwhile.
+        let mut big = vec![0u8; LARGE_CHUNK];
+        loop {
+            let n = read_full(&mut f, &mut big)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update_rayon(&big[..n]);
+        }
         return Ok((hasher.finalize().to_hex().to_string(), hasher.count()));
     }
-    let mut f = std::fs::File::open(&file.path)?;
     let mut total = 0u64;
     loop {
         let n = match f.read(buf) {

@@ -80,9 +80,19 @@ fn make_parents(target: &Path, parts: &[&str]) -> std::result::Result<(), String
     Ok(())
 }
 
-/// A fresh partial file next to `dest`.
+/// A fresh partial file next to `dest`: `<name>.partial`, or, when that
+/// name would be too long for the file system (a name near 255 bytes), a
+/// short hidden one derived from it.
 fn create_partial(dest: &Path) -> std::io::Result<(PathBuf, File)> {
-    let base = dest.as_os_str().to_owned();
+    let name_len = dest.file_name().map_or(0, |n| n.len());
+    if name_len + ".partial99".len() <= 255 {
+        return create_partial_from(dest.as_os_str().to_owned());
+    }
+    let short = format!(".restore-{}", &blake3::hash(dest.as_os_str().as_encoded_bytes()).to_hex()[..16]);
+    create_partial_from(dest.with_file_name(short).into_os_string())
+}
+
+fn create_partial_from(base: std::ffi::OsString) -> std::io::Result<(PathBuf, File)> {
     for n in 0..100 {
         let mut name = base.clone();
         name.push(if n == 0 { ".partial".to_string() } else { format!(".partial{n}") });

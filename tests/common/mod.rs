@@ -87,3 +87,20 @@ pub fn listing(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// `age_files` for trees whose names are not all UTF-8 (or that hold
+/// symlinks and special files): only regular files are touched.
+pub fn age_files_lossy(root: &Path) {
+    let past = filetime::FileTime::from_unix_time(filetime::FileTime::now().unix_seconds() - 3600, 0);
+    fn walk(dir: &Path, past: filetime::FileTime) {
+        for e in fs::read_dir(dir).unwrap().flatten() {
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                walk(&e.path(), past);
+            } else if ft.is_file() {
+                filetime::set_file_mtime(e.path(), past).unwrap();
+            }
+        }
+    }
+    walk(root, past);
+}
