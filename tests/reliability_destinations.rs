@@ -76,7 +76,7 @@ fn archive_larger_than_the_disk_is_refused_before_writing() {
     check_partial_run(&r, &[good], &small);
     let reason = dest(&r, &small).reason.clone().unwrap();
     assert!(reason.starts_with("not enough space in "), "{reason}");
-    assert!(reason.contains("need 6.0 MiB"), "{reason}");
+    assert!(reason.contains("need 6.0 MB"), "{reason}");
     assert_no_leftovers(&[small.join("fullrepo")], &cache);
 }
 
