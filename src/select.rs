@@ -557,7 +557,7 @@ struct Visitor<'w, 'a> {
 impl ParallelVisitor for Visitor<'_, '_> {
     fn visit(&mut self, entry: std::result::Result<DirEntry, ignore::Error>) -> WalkState {
         self.seen = self.seen.wrapping_add(1);
-        if self.seen % CANCEL_EVERY == 0 && self.walk.control.is_cancelled() {
+        if self.seen.is_multiple_of(CANCEL_EVERY) && self.walk.control.is_cancelled() {
             self.walk.cancelled.store(true, std::sync::atomic::Ordering::Relaxed);
             return WalkState::Quit;
         }

@@ -158,7 +158,7 @@ fn keep_last_prunes_only_our_archives() {
     fs::create_dir_all(d.join("demo")).unwrap();
     fs::write(d.join("demo/demo_backup_2020-01-01_00-00-00.zip"), "not ours").unwrap();
     fs::write(d.join("demo/notes.txt"), "mine").unwrap();
-    let mut opts = options(&src, &[d.clone()], &t.path().join("cache"));
+    let mut opts = options(&src, std::slice::from_ref(&d), &t.path().join("cache"));
     opts.force = true;
     for hour in 10..14 {
         opts.now = Some(format!("2026-11-25T{hour}:00:00").parse().unwrap());
