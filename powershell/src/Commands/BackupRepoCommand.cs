@@ -243,7 +243,7 @@ namespace BackupRepo.Commands
             if (result.Repository.Length == 0) result.Repository = name;
             if (result.Path.Length == 0) result.Path = repo;
             Report(result, dryRun);
-            if (!dryRun) Notify(json);
+            if (!dryRun) result.Webhooks = Notify(json);
             WriteObject(result);
         }
 
@@ -256,10 +256,10 @@ namespace BackupRepo.Commands
         /// are warnings naming the redacted URL, and the whole thing is bounded by
         /// the timeout x attempts (plus the waits between them).
         /// </summary>
-        private void Notify(string reportJson)
+        private WebhookDelivery[] Notify(string reportJson)
         {
             IReadOnlyList<string> urls = WebhookUrls();
-            if (urls.Count == 0 || CancelRequested) return;
+            if (urls.Count == 0 || CancelRequested) return Array.Empty<WebhookDelivery>();
             List<Webhooks.Notification> messages;
             try
             {
@@ -269,9 +269,9 @@ namespace BackupRepo.Commands
             {
                 // The engine's message names a URL by position only, never by its text.
                 WriteWarning($"Webhooks not sent: {e.Message}");
-                return;
+                return Array.Empty<WebhookDelivery>();
             }
-            if (messages.Count == 0) return;
+            if (messages.Count == 0) return Array.Empty<WebhookDelivery>();
             IReadOnlyList<WebhookDelivery> sent = Webhooks.SendAll(urls, messages,
                 TimeSpan.FromSeconds(WebhookTimeoutSec), Webhooks.DefaultRetries, CancelToken);
             foreach (WebhookDelivery d in sent)
@@ -286,6 +286,7 @@ namespace BackupRepo.Commands
                     WriteWarning($"Webhook {d.DisplayUrl} ({d.Format}, {d.Event}) not delivered after {d.Attempts} attempt{(d.Attempts == 1 ? "" : "s")}: {d.Error}");
                 }
             }
+            return sent.ToArray();
         }
 
         private void Report(BackupResult r, bool dryRun)
@@ -298,7 +299,9 @@ namespace BackupRepo.Commands
             }
             WriteVerbose(string.Format(CultureInfo.InvariantCulture, "{0}: {1} files, {2} hashed, {3} from the stat cache, {4:0.000} s in all",
                 r.Repository, r.FileCount, r.FilesHashed, r.FilesCached, r.Duration.TotalSeconds));
-            foreach (string w in r.Warnings) WriteWarning(w);
+            // A destination's disk-space warning is also in the run's warnings: shown once, with the destination.
+            var perDestination = new HashSet<string>(r.Destinations.Where(d => d.Warning != null).Select(d => d.Warning!));
+            foreach (string w in r.Warnings.Where(w => !perDestination.Contains(w))) WriteWarning(w);
             foreach (BackupDestination d in r.Destinations)
             {
                 if (d.Warning != null) WriteWarning($"{d.Name} ({d.Path}): {d.Warning}");

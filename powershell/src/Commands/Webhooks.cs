@@ -67,9 +67,12 @@ namespace BackupRepo
         /// <summary>5xx, 408 and 429 may succeed later; other statuses will not (src/notify is_retryable_status).</summary>
         internal static bool IsRetryable(int status) => (status >= 500 && status <= 599) || status == 429 || status == 408;
 
-        /// <summary>The most a run's deliveries take: every attempt timing out, plus the waits.</summary>
+        /// <summary>Slack for the work around the attempts (building requests, scheduling), so the last attempt can time out on its own.</summary>
+        private static readonly TimeSpan BudgetGrace = TimeSpan.FromSeconds(1);
+
+        /// <summary>The most a run's deliveries take: every attempt timing out, plus the waits (and a second of slack).</summary>
         internal static TimeSpan Budget(TimeSpan timeout, int retries) =>
-            TimeSpan.FromTicks(timeout.Ticks * (retries + 1)) + RetryDelays(retries).Aggregate(TimeSpan.Zero, (a, b) => a + b);
+            TimeSpan.FromTicks(timeout.Ticks * (retries + 1)) + RetryDelays(retries).Aggregate(TimeSpan.Zero, (a, b) => a + b) + BudgetGrace;
 
         private static readonly Lazy<HttpClient> Client = new Lazy<HttpClient>(() =>
         {
@@ -191,7 +194,8 @@ namespace BackupRepo
                     d.Error = null;
                     break;
                 }
-                d.Error = error;
+                // Out of time: say what the attempts before met, if anything.
+                d.Error = d.Error != null && deadline.IsCancellationRequested ? d.Error + "; then the webhook time budget ran out" : error;
                 if (!retryable || d.Attempts > delays.Length || deadline.IsCancellationRequested) break;
                 try
                 {
