@@ -26,6 +26,10 @@ BeforeAll {
         $l.Start(); $p = $l.LocalEndpoint.Port; $l.Stop(); $p
     }
 
+    # Messages depend on the real disk's usage (a disk_space_warning above 90 %):
+    # only the test that asks for one gets one.
+    @{ disk_warning_percent = 100 } | ConvertTo-Json | Set-Content -LiteralPath $env:BACKUP_REPO_CONFIG
+
     # One repository, a fresh destination per run: every run creates an archive.
     $script:repo = New-TestRepo
     $script:repoName = Split-Path -Leaf $repo
@@ -94,7 +98,7 @@ Describe 'Backup-Repo -WebhookUrl' {
 
         It 'the config file''s "webhooks" are used without -WebhookUrl' {
             $cfg = Join-Path $TestHome 'webhook-config.json'
-            @{ webhooks = @("$Base/ok/from-config") } | ConvertTo-Json | Set-Content -LiteralPath $cfg
+            @{ webhooks = @("$Base/ok/from-config"); disk_warning_percent = 100 } | ConvertTo-Json | Set-Content -LiteralPath $cfg
             $null = Backup-Repo -Path $repo -Destination (New-TestDestination) -ConfigPath $cfg
             (Get-Request '/ok/from-config')[0].body | ConvertFrom-Json | ForEach-Object event | Should -Be 'success'
         }

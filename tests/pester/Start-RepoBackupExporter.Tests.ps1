@@ -15,6 +15,9 @@ BeforeAll {
         try { $l.Start(); $true } catch { $false } finally { $l.Stop() }
     }
 
+    # No disk-space warnings from the real disk's usage: the tests expect none.
+    @{ disk_warning_percent = 100 } | ConvertTo-Json | Set-Content -LiteralPath $env:BACKUP_REPO_CONFIG
+
     # Two runs of one repository logged into a private metrics folder.
     $script:MetricsDir = Join-Path $TestHome 'exporter-metrics'
     $script:repo = New-TestRepo

@@ -5,8 +5,9 @@
 
 Binds 127.0.0.1 on a free port and prints the port on the first line of
 stdout. Each request is appended to <record.jsonl> as one JSON line:
-{"method", "path", "content_type", "authorization", "body"} (written after
-the response, so a test that has its result also has the record).
+{"method", "path", "status", "content_type", "authorization", "body"},
+written before the answer, so records are in the order requests arrived and
+a test that has its result also has the record.
 
 The first path segment picks the answer:
   /ok/...            200
@@ -50,19 +51,9 @@ class Handler(BaseHTTPRequestHandler):
         elif kind == "bad-request":
             status = 400
         elif kind == "slow":
-            time.sleep(float(parts[1]) if len(parts) > 1 else 10)
             status = 200
         else:
             status = 404
-        payload = b"ok" if status == 200 else b"nope"
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
         with lock, open(record_path, "a", encoding="utf-8") as f:
             f.write(json.dumps({
                 "method": self.command,
@@ -72,6 +63,17 @@ class Handler(BaseHTTPRequestHandler):
                 "authorization": self.headers.get("Authorization"),
                 "body": body,
             }) + "\n")
+        if kind == "slow":
+            time.sleep(float(parts[1]) if len(parts) > 1 else 10)
+        payload = b"ok" if status == 200 else b"nope"
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
 
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
