@@ -22,8 +22,8 @@ namespace BackupRepo.Native
 
     /// <summary>
     /// The operations surface: webhooks (br_notify_*), scheduling
-    /// (br_schedule_*), Prometheus (br_metrics_*, br_exporter_*) and the
-    /// engine's defaults (br_config_path, br_default_destinations).
+    /// (br_schedule_*) and Prometheus (br_metrics_*, br_exporter_*). The
+    /// engine's defaults (br_config_path, ...) are in Native.History.cs.
     /// </summary>
     internal static partial class Lib
     {
@@ -57,12 +57,6 @@ namespace BackupRepo.Native
 
         [DllImport(Name, CallingConvention = CallingConvention.Cdecl)]
         internal static extern void br_exporter_free(IntPtr exporter);
-
-        [DllImport(Name, CallingConvention = CallingConvention.Cdecl)]
-        internal static extern BrStatus br_config_path(out IntPtr resultJson);
-
-        [DllImport(Name, CallingConvention = CallingConvention.Cdecl)]
-        internal static extern BrStatus br_default_destinations(out IntPtr resultJson);
 
         /// <summary>For calls without a result: throw <see cref="BackupRepoException"/> unless OK.</summary>
         internal static void CheckStatus(BrStatus status)
