@@ -35,7 +35,9 @@
 .PARAMETER Verify
     Verify every archive written (Backup-Repo -Verify) and print each result.
 .PARAMETER WebhookUrl
-    POST the run's JSON summary to these URLs.
+    Announce the run to these webhooks (Backup-Repo -WebhookUrl): Slack, Teams
+    or Discord messages chosen from each URL's host, plain JSON otherwise. A
+    webhook that fails is a warning; it never fails the backup.
 .PARAMETER Destination
     Destination roots; default: the config file's, else the platform defaults (see about_BackupRepo).
 
@@ -169,6 +171,9 @@ if ($Destination) { $params.Destination = $Destination }
 if ($IncludeBuild) { $params.IncludeBuild = $true }
 if ($KeepLast) { $params.KeepLast = $KeepLast }
 if ($Verify) { $params.Verify = $true }
+# Backup-Repo sends the messages (Slack/Teams/Discord from the URL's host, else JSON), with
+# a short timeout and retries; a failed webhook is a warning that shows the URL redacted.
+if ($WebhookUrl) { $params.WebhookUrl = $WebhookUrl }
 if (-not $dryRun) {
     $metricsLog = Get-MetricsLogPath
     $null = New-Item -ItemType Directory -Force -Path (Split-Path -Parent $metricsLog) -WhatIf:$false
@@ -177,11 +182,18 @@ if (-not $dryRun) {
 
 $started = Get-Date
 $errors = @()
+$warnings = @()
 $result = $null
+# JSON mode keeps standard output for the one JSON object: warnings (a webhook
+# that failed, a full disk) go to standard error, like errors.
+if ($json) { $params.WarningAction = 'SilentlyContinue' }
 try {
-    $result = Backup-Repo @params -ErrorAction SilentlyContinue -ErrorVariable +errors | Select-Object -First 1
+    $result = Backup-Repo @params -ErrorAction SilentlyContinue -ErrorVariable +errors -WarningVariable +warnings | Select-Object -First 1
 } catch {
     $errors += $_
+}
+if ($json) {
+    foreach ($w in $warnings) { [Console]::Error.WriteLine("WARNING: $w") }
 }
 foreach ($e in $errors) {
     if ($json) { [Console]::Error.WriteLine("ERROR: $e") } else { Write-Host "ERROR: $e" -ForegroundColor Red }
@@ -249,18 +261,6 @@ if ($Verify) {
 if ($dryRun) {
     $summary.would_create = @($result.Destinations | Where-Object Status -eq 'WouldCreate' | ForEach-Object Name)
     $summary.would_skip = @($result.Destinations | Where-Object Status -eq 'WouldSkip' | ForEach-Object Name)
-}
-
-if ($WebhookUrl -and -not $dryRun) {
-    # TODO: use the engine's Slack/Teams/Discord messages (src/notify.rs) once the C ABI exposes them.
-    $body = ConvertTo-Json -InputObject $summary -Depth 4 -Compress
-    foreach ($url in $WebhookUrl) {
-        try {
-            $null = Invoke-RestMethod -Uri $url -Method Post -Body $body -ContentType 'application/json' -TimeoutSec 15
-        } catch {
-            Write-Warning "Webhook $url failed: $($_.Exception.Message)"
-        }
-    }
 }
 
 if ($json) {

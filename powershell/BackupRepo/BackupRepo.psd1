@@ -17,6 +17,12 @@
         'Test-RepoBackup'
         'Restore-RepoBackup'
         'Compare-RepoBackup'
+        'Export-RepoBackupMetrics'
+        'Export-RepoBackupReport'
+        'Export-RepoBackupSchedule'
+        'Register-RepoBackupSchedule'
+        'Start-RepoBackupExporter'
+        'Stop-RepoBackupExporter'
     )
     VariablesToExport    = @()
     AliasesToExport      = @()

@@ -221,7 +221,7 @@ Describe 'backup-repo.ps1 (drop-in)' {
             $j.verification.ok | Should -Not -Contain $false
         }
 
-        It '-WebhookUrl posts the run''s JSON summary' {
+        It '-WebhookUrl posts the run through Backup-Repo (plain JSON for an unknown host)' {
             $probe = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
             $probe.Start(); $port = $probe.LocalEndpoint.Port; $probe.Stop()
             $job = Start-ThreadJob -ArgumentList $port -ScriptBlock {
@@ -250,8 +250,20 @@ Describe 'backup-repo.ps1 (drop-in)' {
             $got = @($job | Receive-Job -Wait -AutoRemoveJob)
             $got[0] | Should -Match '^POST application/json'
             $payload = $got[1] | ConvertFrom-Json
+            $payload.event | Should -Be 'success'
             $payload.repo | Should -Be $repo2Name
-            $payload.status | Should -Be 'success'
+            $payload.status | Should -Be 'created'
+        }
+
+        It '-WebhookUrl that cannot be reached: a warning with the URL redacted, exit 0' {
+            $probe = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+            $probe.Start(); $port = $probe.LocalEndpoint.Port; $probe.Stop()
+            Start-Sleep -Milliseconds 1100
+            Add-Content -LiteralPath (Join-Path $repo2 'README.md') -Value 'webhook down'
+            $r = Invoke-DropIn -In $repo2 -Arguments '-OutputFormat', 'json', '-WebhookUrl', "http://127.0.0.1:$port/hook/SECRET-abc123", '-Destination', $dest2
+            $r.ExitCode | Should -Be 0 -Because $r.StdErr
+            ($r.StdOut | ConvertFrom-Json).status | Should -Be 'success'
+            ($r.StdOut + $r.StdErr) | Should -Not -Match 'SECRET-abc123'
         }
     }
 }

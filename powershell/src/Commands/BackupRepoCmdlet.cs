@@ -15,9 +15,13 @@ namespace BackupRepo.Commands
     public abstract class BackupRepoCmdlet : PSCmdlet
     {
         private volatile bool _stopping;
+        private readonly System.Threading.CancellationTokenSource _cancel = new System.Threading.CancellationTokenSource();
 
         /// <summary>True once Ctrl+C (StopProcessing) was requested.</summary>
         protected bool CancelRequested => _stopping;
+
+        /// <summary>Cancelled by StopProcessing: for managed waits (HTTP, delays).</summary>
+        protected System.Threading.CancellationToken CancelToken => _cancel.Token;
 
         protected override void BeginProcessing()
         {
@@ -31,7 +35,12 @@ namespace BackupRepo.Commands
             }
         }
 
-        protected override void StopProcessing() => _stopping = true;
+        protected override void StopProcessing()
+        {
+            _stopping = true;
+            try { _cancel.Cancel(); }
+            catch (ObjectDisposedException) { }
+        }
 
         /// <summary>The native call, given the callback to pass; returns the status and the result pointer.</summary>
         private protected delegate BrStatus NativeCall(BrProgressFn callback, out IntPtr result);

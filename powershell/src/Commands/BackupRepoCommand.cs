@@ -49,6 +49,24 @@ namespace BackupRepo.Commands
         /// <summary>Append the run's record to this metrics log (JSON lines).</summary>
         [Parameter] [ValidateNotNullOrEmpty] public string? MetricsLog { get; set; }
 
+        /// <summary>After the run, rewrite this Prometheus textfile (node_exporter's textfile collector) from the metrics log.</summary>
+        [Parameter] [ValidateNotNullOrEmpty] public string? PrometheusTextfile { get; set; }
+
+        /// <summary>After the run, push the repository's metrics to this Pushgateway (http://host:9091).</summary>
+        [Parameter] [ValidateNotNullOrEmpty] public string? PushgatewayUrl { get; set; }
+
+        /// <summary>Announce the run to these webhooks (Slack, Teams, Discord or plain JSON); default: the config file's "webhooks".</summary>
+        [Parameter] [ValidateNotNullOrEmpty] public string[]? WebhookUrl { get; set; }
+
+        /// <summary>The message shape; Auto picks it from each URL's host.</summary>
+        [Parameter] public WebhookFormat WebhookFormat { get; set; } = WebhookFormat.Auto;
+
+        /// <summary>Per-attempt webhook timeout; with 2 retries a run waits at most 3 x this + 1.5 s for its webhooks.</summary>
+        [Parameter] [ValidateRange(1, 300)] public int WebhookTimeoutSec { get; set; } = (int)Webhooks.DefaultTimeout.TotalSeconds;
+
+        /// <summary>Warn when a destination's disk is fuller than this (percent used; default 90, or the config file's).</summary>
+        [Parameter] [ValidateRange(0.0, 100.0)] public double DiskWarningPercent { get; set; }
+
         private BackupConfig _config = new BackupConfig();
         private List<string> _destinations = new List<string>();
 
@@ -164,11 +182,23 @@ namespace BackupRepo.Commands
             if (VerboseOn) o["report_excluded"] = true;
             if (Verify) o["verify"] = true;
             if (KeepLast > 0) o["retention"] = new JsonObject { ["keep_last"] = KeepLast };
-            if (_config.DiskWarningPercent is double pct) o["disk_warning_percent"] = pct;
+            if (MyInvocation.BoundParameters.ContainsKey(nameof(DiskWarningPercent))) o["disk_warning_percent"] = DiskWarningPercent;
+            else if (_config.DiskWarningPercent is double pct) o["disk_warning_percent"] = pct;
+            string logName = $"backup-{System.IO.Path.GetFileName(repo.TrimEnd('/', '\\'))}.jsonl";
             string? metrics = MetricsLog != null ? GetUnresolvedProviderPathFromPSPath(MetricsLog)
-                : _config.MetricsLogDir != null ? System.IO.Path.Combine(_config.MetricsLogDir, $"backup-{System.IO.Path.GetFileName(repo.TrimEnd('/', '\\'))}.jsonl")
+                : _config.MetricsLogDir != null ? System.IO.Path.Combine(_config.MetricsLogDir, logName)
                 : null;
-            if (metrics != null && !dryRun) o["metrics_log"] = metrics;
+            // The textfile and the push are rendered from the log: they need one, so they get the default one.
+            if (metrics == null && (PrometheusTextfile != null || PushgatewayUrl != null) && MetricsPaths.DefaultDirectory() is string dir)
+            {
+                metrics = System.IO.Path.Combine(dir, logName);
+            }
+            if (metrics != null && !dryRun)
+            {
+                o["metrics_log"] = metrics;
+                if (PrometheusTextfile != null) o["prometheus_textfile"] = GetUnresolvedProviderPathFromPSPath(PrometheusTextfile);
+                if (PushgatewayUrl != null) o["pushgateway_url"] = PushgatewayUrl;
+            }
             return o.ToJsonString();
         }
 
@@ -186,6 +216,8 @@ namespace BackupRepo.Commands
             if (!dryRun && !ShouldProcess(repo, $"Back up to {where}")) return;
 
             string json;
+            DateTimeOffset started = DateTimeOffset.UtcNow;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             try
             {
                 byte[] options = Lib.Utf8(OptionsJson(repo, dryRun));
@@ -199,6 +231,7 @@ namespace BackupRepo.Commands
             {
                 (string id, ErrorCategory category) = e.ErrorInfo();
                 WriteError(new ErrorRecord(e, id, category, repo));
+                if (!dryRun) Notify(Webhooks.FailedReportJson(name, repo, e.Message, started, clock.Elapsed));
                 return;
             }
             catch (PipelineStoppedException)
@@ -210,7 +243,50 @@ namespace BackupRepo.Commands
             if (result.Repository.Length == 0) result.Repository = name;
             if (result.Path.Length == 0) result.Path = repo;
             Report(result, dryRun);
+            if (!dryRun) result.Webhooks = Notify(json);
             WriteObject(result);
+        }
+
+        /// <summary>-WebhookUrl, else the config file's webhooks.</summary>
+        private IReadOnlyList<string> WebhookUrls() =>
+            (IReadOnlyList<string>?)WebhookUrl ?? _config.Webhooks ?? (IReadOnlyList<string>)Array.Empty<string>();
+
+        /// <summary>
+        /// Send the run's webhook messages. A webhook never fails the backup: problems
+        /// are warnings naming the redacted URL, and the whole thing is bounded by
+        /// the timeout x attempts (plus the waits between them).
+        /// </summary>
+        private WebhookDelivery[] Notify(string reportJson)
+        {
+            IReadOnlyList<string> urls = WebhookUrls();
+            if (urls.Count == 0 || CancelRequested) return Array.Empty<WebhookDelivery>();
+            List<Webhooks.Notification> messages;
+            try
+            {
+                messages = Webhooks.Payloads(reportJson, urls, WebhookFormat);
+            }
+            catch (BackupRepoException e)
+            {
+                // The engine's message names a URL by position only, never by its text.
+                WriteWarning($"Webhooks not sent: {e.Message}");
+                return Array.Empty<WebhookDelivery>();
+            }
+            if (messages.Count == 0) return Array.Empty<WebhookDelivery>();
+            IReadOnlyList<WebhookDelivery> sent = Webhooks.SendAll(urls, messages,
+                TimeSpan.FromSeconds(WebhookTimeoutSec), Webhooks.DefaultRetries, CancelToken);
+            foreach (WebhookDelivery d in sent)
+            {
+                if (d.Delivered)
+                {
+                    WriteVerbose(string.Format(CultureInfo.InvariantCulture, "Webhook {0} ({1}, {2}): HTTP {3} after {4} attempt{5}, {6:0.00} s",
+                        d.DisplayUrl, d.Format, d.Event, d.StatusCode, d.Attempts, d.Attempts == 1 ? "" : "s", d.Elapsed.TotalSeconds));
+                }
+                else if (!CancelRequested)
+                {
+                    WriteWarning($"Webhook {d.DisplayUrl} ({d.Format}, {d.Event}) not delivered after {d.Attempts} attempt{(d.Attempts == 1 ? "" : "s")}: {d.Error}");
+                }
+            }
+            return sent.ToArray();
         }
 
         private void Report(BackupResult r, bool dryRun)
@@ -223,7 +299,9 @@ namespace BackupRepo.Commands
             }
             WriteVerbose(string.Format(CultureInfo.InvariantCulture, "{0}: {1} files, {2} hashed, {3} from the stat cache, {4:0.000} s in all",
                 r.Repository, r.FileCount, r.FilesHashed, r.FilesCached, r.Duration.TotalSeconds));
-            foreach (string w in r.Warnings) WriteWarning(w);
+            // A destination's disk-space warning is also in the run's warnings: shown once, with the destination.
+            var perDestination = new HashSet<string>(r.Destinations.Where(d => d.Warning != null).Select(d => d.Warning!));
+            foreach (string w in r.Warnings.Where(w => !perDestination.Contains(w))) WriteWarning(w);
             foreach (BackupDestination d in r.Destinations)
             {
                 if (d.Warning != null) WriteWarning($"{d.Name} ({d.Path}): {d.Warning}");

@@ -125,6 +125,8 @@ namespace BackupRepo
         public SkippedPath[] SkippedPaths { get; set; } = Array.Empty<SkippedPath>();
         public VerificationResult[] Verification { get; set; } = Array.Empty<VerificationResult>();
         public RetentionResult[] Retention { get; set; } = Array.Empty<RetentionResult>();
+        /// <summary>The webhook messages sent for this run (-WebhookUrl); URLs redacted.</summary>
+        public WebhookDelivery[] Webhooks { get; set; } = Array.Empty<WebhookDelivery>();
         public string ToolVersion { get; set; } = "";
 
         public override string ToString() => $"{Repository}: {Status}";
