@@ -205,7 +205,7 @@ if (-not $result) {
             repo = $repoName; timestamp = $started.ToString('o'); status = 'failed'
             created = @(); skipped = @(); size_mb = 0
             duration_seconds = [math]::Round(((Get-Date) - $started).TotalSeconds, 2)
-            file_count = 0; locations = @(); error = "$($errors | Select-Object -First 1)"
+            file_count = 0; locations = @(); error = "$($errors | Select-Object -First 1)"; schema_version = 1
         }))
     } else {
         Say "Backup of $repoName failed." Red
@@ -250,6 +250,8 @@ $summary = [ordered]@{
         }
     })
     original_size_mb = Get-MegaBytes $result.SourceBytes
+    # schema/backup-result.schema.json; bumped only on an incompatible change.
+    schema_version   = 1
     fingerprint      = $result.Fingerprint
     archive_name     = $result.ArchiveName
 }

@@ -117,6 +117,24 @@ Describe 'backup-repo.ps1 (drop-in)' {
             [datetimeoffset]::Parse($j.timestamp) | Should -BeOfType [datetimeoffset]
         }
 
+        It 'JSON output and every metrics line validate against the published schemas (schema/)' {
+            # Its own repository, so the other tests' run counts stay as they are.
+            $own = New-TestRepo
+            $ownDest = New-TestDestination
+            $r = Invoke-DropIn -In $own -Arguments '-OutputFormat', 'json', '-Destination', $ownDest
+            $r.ExitCode | Should -Be 0 -Because $r.StdErr
+            $schemas = Join-Path $RepoRoot 'schema'
+            Test-Json -Json $r.StdOut -SchemaFile (Join-Path $schemas 'backup-result.schema.json') -ErrorAction Stop |
+                Should -BeTrue
+            $logs = @($metricsFile, (Join-Path $env:BACKUP_REPO_METRICS_DIR "backup-$(Split-Path -Leaf $own).jsonl"))
+            $lines = @(Get-Content -LiteralPath $logs)
+            $lines.Count | Should -BeGreaterThan 2
+            foreach ($line in $lines) {
+                Test-Json -Json $line -SchemaFile (Join-Path $schemas 'metrics-record.schema.json') -ErrorAction Stop |
+                    Should -BeTrue
+            }
+        }
+
         It '-List shows count, oldest, newest, total and average per destination' {
             $r = Invoke-DropIn -In $repo -Arguments '-List', '-Destination', $dest
             $r.ExitCode | Should -Be 0
