@@ -1,5 +1,8 @@
 using System;
+using System.Collections.Generic;
+using System.Collections.ObjectModel;
 using System.Diagnostics;
+using System.IO;
 using System.Management.Automation;
 using System.Runtime.InteropServices;
 using BackupRepo.Native;
@@ -40,6 +43,73 @@ namespace BackupRepo.Commands
             _stopping = true;
             try { _cancel.Cancel(); }
             catch (ObjectDisposedException) { }
+        }
+
+        /// <summary>What a -Path value must name.</summary>
+        private protected enum PathKind { Repository, Archive }
+
+        /// <summary>
+        /// Provider paths for one -Path value: wildcards resolve, but an existing
+        /// name with wildcard characters ("repo[1]", piped from Get-ChildItem) is
+        /// taken literally; file system only; each must be a folder (a
+        /// repository) or a file (an archive). Non-terminating errors, and
+        /// nothing, otherwise. <paramref name="verb"/> words the messages.
+        /// </summary>
+        private protected IEnumerable<string> ResolveFileSystemPaths(string input, PathKind kind, string verb)
+        {
+            bool wantFolder = kind == PathKind.Repository;
+            Collection<string>? resolved = null;
+            ProviderInfo? provider = null;
+            try
+            {
+                if (WildcardPattern.ContainsWildcardCharacters(input))
+                {
+                    string literal = SessionState.Path.GetUnresolvedProviderPathFromPSPath(input, out provider, out _);
+                    if (provider.Name == "FileSystem" && (Directory.Exists(literal) || File.Exists(literal)))
+                    {
+                        resolved = new Collection<string> { literal };
+                    }
+                }
+                resolved ??= GetResolvedProviderPathFromPSPath(input, out provider);
+            }
+            catch (ItemNotFoundException e)
+            {
+                string what = wantFolder ? "the path" : "the archive";
+                WriteError(new ErrorRecord(new ItemNotFoundException($"Cannot {verb} '{input}': {what} does not exist.", e),
+                    "BackupRepo.PathNotFound", ErrorCategory.ObjectNotFound, input));
+                return Array.Empty<string>();
+            }
+            catch (Exception e) when (e is System.Management.Automation.DriveNotFoundException || e is ProviderNotFoundException || e is PSArgumentException)
+            {
+                WriteError(new ErrorRecord(e, "BackupRepo.PathNotFound", ErrorCategory.ObjectNotFound, input));
+                return Array.Empty<string>();
+            }
+            if (provider?.Name != "FileSystem")
+            {
+                string why = wantFolder ? "only file system folders can be backed up" : "backups are files in the file system";
+                WriteError(new ErrorRecord(new PSArgumentException($"Cannot {verb} '{input}': {why}."),
+                    "BackupRepo.NotFileSystem", ErrorCategory.InvalidArgument, input));
+                return Array.Empty<string>();
+            }
+            var paths = new List<string>();
+            foreach (string p in resolved)
+            {
+                if (wantFolder ? Directory.Exists(p) : File.Exists(p))
+                {
+                    paths.Add(p);
+                }
+                else if (wantFolder)
+                {
+                    WriteError(new ErrorRecord(new PSArgumentException($"Cannot {verb} '{p}': it is not a folder, so not a repository."),
+                        "BackupRepo.NotARepository", ErrorCategory.InvalidArgument, p));
+                }
+                else
+                {
+                    WriteError(new ErrorRecord(new PSArgumentException($"Cannot {verb} '{p}': it is a folder, not a backup archive."),
+                        "BackupRepo.NotAnArchive", ErrorCategory.InvalidArgument, p));
+                }
+            }
+            return paths;
         }
 
         /// <summary>The native call, given the callback to pass; returns the status and the result pointer.</summary>

@@ -98,7 +98,7 @@ namespace BackupRepo.Commands
             foreach (string input in Path ?? new[] { SessionState.Path.CurrentFileSystemLocation.ProviderPath })
             {
                 if (CancelRequested) return;
-                foreach (string repo in Resolve(input))
+                foreach (string repo in ResolveFileSystemPaths(input, PathKind.Repository, "back up"))
                 {
                     if (CancelRequested) return;
                     BackupOne(repo);
@@ -106,56 +106,6 @@ namespace BackupRepo.Commands
             }
         }
 
-        /// <summary>Provider paths for one -Path value; a non-terminating error (and nothing) when it does not resolve.</summary>
-        private IEnumerable<string> Resolve(string input)
-        {
-            Collection<string>? resolved = null;
-            ProviderInfo? provider = null;
-            try
-            {
-                // A folder whose name has wildcard characters ("repo[1]", piped from Get-ChildItem) is taken literally.
-                if (WildcardPattern.ContainsWildcardCharacters(input))
-                {
-                    string literal = SessionState.Path.GetUnresolvedProviderPathFromPSPath(input, out provider, out _);
-                    if (provider.Name == "FileSystem" && (Directory.Exists(literal) || File.Exists(literal)))
-                    {
-                        resolved = new Collection<string> { literal };
-                    }
-                }
-                resolved ??= GetResolvedProviderPathFromPSPath(input, out provider);
-            }
-            catch (ItemNotFoundException e)
-            {
-                WriteError(new ErrorRecord(new ItemNotFoundException($"Cannot back up '{input}': the path does not exist.", e),
-                    "BackupRepo.PathNotFound", ErrorCategory.ObjectNotFound, input));
-                return Array.Empty<string>();
-            }
-            catch (Exception e) when (e is System.Management.Automation.DriveNotFoundException || e is ProviderNotFoundException || e is PSArgumentException)
-            {
-                WriteError(new ErrorRecord(e, "BackupRepo.PathNotFound", ErrorCategory.ObjectNotFound, input));
-                return Array.Empty<string>();
-            }
-            if (provider?.Name != "FileSystem")
-            {
-                WriteError(new ErrorRecord(new PSArgumentException($"Cannot back up '{input}': only file system folders can be backed up."),
-                    "BackupRepo.NotFileSystem", ErrorCategory.InvalidArgument, input));
-                return Array.Empty<string>();
-            }
-            var folders = new List<string>();
-            foreach (string p in resolved)
-            {
-                if (Directory.Exists(p))
-                {
-                    folders.Add(p);
-                }
-                else
-                {
-                    WriteError(new ErrorRecord(new PSArgumentException($"Cannot back up '{p}': it is not a folder, so not a repository."),
-                        "BackupRepo.NotARepository", ErrorCategory.InvalidArgument, p));
-                }
-            }
-            return folders;
-        }
 
         private bool VerboseOn => MyInvocation.BoundParameters.TryGetValue("Verbose", out object? v)
             ? ((SwitchParameter)v).IsPresent

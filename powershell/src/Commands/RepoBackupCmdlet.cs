@@ -66,56 +66,9 @@ namespace BackupRepo.Commands
             return HistoryJson.Backups(Lib.Call((out IntPtr r) => Lib.br_history_list(options, out r)));
         }
 
-        /// <summary>
-        /// One archive path from a -Path value: resolved (wildcards allowed),
-        /// file system only, must be an existing file. Non-terminating errors
-        /// (and nothing) otherwise.
-        /// </summary>
-        private protected IEnumerable<string> ResolveArchives(string input, string verb)
-        {
-            Collection<string>? resolved = null;
-            ProviderInfo? provider = null;
-            try
-            {
-                if (WildcardPattern.ContainsWildcardCharacters(input))
-                {
-                    string literal = SessionState.Path.GetUnresolvedProviderPathFromPSPath(input, out provider, out _);
-                    if (provider.Name == "FileSystem" && File.Exists(literal)) resolved = new Collection<string> { literal };
-                }
-                resolved ??= GetResolvedProviderPathFromPSPath(input, out provider);
-            }
-            catch (ItemNotFoundException e)
-            {
-                WriteError(new ErrorRecord(new ItemNotFoundException($"Cannot {verb} '{input}': the archive does not exist.", e),
-                    "BackupRepo.PathNotFound", ErrorCategory.ObjectNotFound, input));
-                return Array.Empty<string>();
-            }
-            catch (Exception e) when (e is System.Management.Automation.DriveNotFoundException || e is ProviderNotFoundException || e is PSArgumentException)
-            {
-                WriteError(new ErrorRecord(e, "BackupRepo.PathNotFound", ErrorCategory.ObjectNotFound, input));
-                return Array.Empty<string>();
-            }
-            if (provider?.Name != "FileSystem")
-            {
-                WriteError(new ErrorRecord(new PSArgumentException($"Cannot {verb} '{input}': backups are files in the file system."),
-                    "BackupRepo.NotFileSystem", ErrorCategory.InvalidArgument, input));
-                return Array.Empty<string>();
-            }
-            var files = new List<string>();
-            foreach (string p in resolved)
-            {
-                if (File.Exists(p))
-                {
-                    files.Add(p);
-                }
-                else
-                {
-                    WriteError(new ErrorRecord(new PSArgumentException($"Cannot {verb} '{p}': it is a folder, not a backup archive."),
-                        "BackupRepo.NotAnArchive", ErrorCategory.InvalidArgument, p));
-                }
-            }
-            return files;
-        }
+        /// <summary>Archive paths for one -Path value (see ResolveFileSystemPaths).</summary>
+        private protected IEnumerable<string> ResolveArchives(string input, string verb) =>
+            ResolveFileSystemPaths(input, PathKind.Archive, verb);
 
         /// <summary>An engine failure as a non-terminating error on <paramref name="target"/>.</summary>
         private protected void WriteEngineError(BackupRepoException e, object target)
