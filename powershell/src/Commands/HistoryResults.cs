@@ -177,33 +177,12 @@ namespace BackupRepo
 
         private static DateTime? Local(DateTime? t) => t is DateTime v ? Local(v) : null;
 
-        internal sealed class Entry
+        internal static List<BackupInfo> Backups(string json)
         {
-            public string Repository { get; set; } = "";
-            public string Destination { get; set; } = "";
-            public string DestinationPath { get; set; } = "";
-            public string Path { get; set; } = "";
-            public DateTime Created { get; set; }
-            public ulong Bytes { get; set; }
-            public ulong FileCount { get; set; }
-            public ulong TotalBytes { get; set; }
-            public string Fingerprint { get; set; } = "";
-            public string ToolVersion { get; set; } = "";
+            List<BackupInfo> backups = Parse<List<BackupInfo>>(json);
+            foreach (BackupInfo b in backups) b.Created = Local(b.Created);
+            return backups;
         }
-
-        internal static List<BackupInfo> Backups(string json) => Parse<List<Entry>>(json).Select(e => new BackupInfo
-        {
-            Repository = e.Repository,
-            Destination = e.Destination,
-            DestinationPath = e.DestinationPath,
-            Path = e.Path,
-            Created = Local(e.Created),
-            Bytes = e.Bytes,
-            FileCount = e.FileCount,
-            TotalBytes = e.TotalBytes,
-            Fingerprint = e.Fingerprint,
-            ToolVersion = e.ToolVersion,
-        }).ToList();
 
         internal sealed class Summary
         {
@@ -271,49 +250,19 @@ namespace BackupRepo
                 Reasons = (d.Reasons ?? new()).ToArray(),
             }).ToList())).ToList();
 
-        internal sealed class Verify
-        {
-            public string Archive { get; set; } = "";
-            public bool Ok { get; set; }
-            public ulong EntriesChecked { get; set; }
-            public string? FirstError { get; set; }
-            public List<string>? Errors { get; set; }
-        }
-
         internal static VerifyResult VerifyResult(string json, string? source)
         {
-            Verify v = Parse<Verify>(json);
-            return new VerifyResult
-            {
-                Archive = v.Archive,
-                Ok = v.Ok,
-                EntriesChecked = v.EntriesChecked,
-                FirstError = v.FirstError,
-                Errors = (v.Errors ?? new()).ToArray(),
-                Source = source,
-            };
-        }
-
-        internal sealed class Restore
-        {
-            public string Archive { get; set; } = "";
-            public string Target { get; set; } = "";
-            public ulong FilesRestored { get; set; }
-            public ulong BytesRestored { get; set; }
-            public List<RefusedEntry>? Refused { get; set; }
+            VerifyResult v = Parse<VerifyResult>(json);
+            v.Errors ??= Array.Empty<string>();
+            v.Source = source;
+            return v;
         }
 
         internal static RestoreResult RestoreResult(string json)
         {
-            Restore r = Parse<Restore>(json);
-            return new RestoreResult
-            {
-                Archive = r.Archive,
-                Target = r.Target,
-                FilesRestored = r.FilesRestored,
-                BytesRestored = r.BytesRestored,
-                Refused = (r.Refused ?? new()).ToArray(),
-            };
+            RestoreResult r = Parse<RestoreResult>(json);
+            r.Refused ??= Array.Empty<RefusedEntry>();
+            return r;
         }
 
         internal sealed class Comparison
