@@ -233,3 +233,52 @@ fn a_file_over_4_gib_uses_zip64() {
     let rep = verify(&out, &VerifyOptions::default(), &Control::default()).unwrap();
     assert!(rep.ok, "{:?}", rep.first_error);
 }
+
+/// Entries big enough to be streamed (a stored pack, a deflated file whose
+/// compressed bytes exceed 1 MiB) are reused raw too, and give the same bytes
+/// as a fresh build; a corrupted one in the previous archive is caught by its
+/// CRC and built afresh, never copied.
+#[test]
+fn streamed_raw_reuse_gives_the_same_bytes_and_skips_corruption() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("repo");
+    sample_tree(&root);
+    let mut noise = vec![0u8; 3 << 20];
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for b in noise.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    write(&root, ".git/objects/pack/pack-big.pack", &noise[..2 << 20]);
+    let hex: Vec<u8> = noise.iter().flat_map(|b| format!("{b:02x}").into_bytes()).take(3 << 20).collect();
+    write(&root, "data/hex.txt", &hex);
+    let first = tmp.path().join("first.zip");
+    build(&root, &first, &ArchiveOptions::default(), None);
+    write(&root, "src/new.rs", b"pub fn new() {}\n");
+    let fresh = tmp.path().join("fresh.zip");
+    build(&root, &fresh, &ArchiveOptions::default(), None);
+    let reused = tmp.path().join("reused.zip");
+    let s = build(&root, &reused, &ArchiveOptions::default(), Some(&first));
+    let m = methods(&first);
+    assert_eq!(m["data/hex.txt"], zip::CompressionMethod::Deflated);
+    assert_eq!(m[".git/objects/pack/pack-big.pack"], zip::CompressionMethod::Stored);
+    // Every entry but the new file, less those stored because deflate did not pay.
+    let stored_not_worth = (m.values().filter(|&&c| c == zip::CompressionMethod::Stored).count()) as u64;
+    assert!(s.entries_reused + 1 >= hashed_tree(&root).len() as u64 - stored_not_worth, "{s:?}");
+    assert_eq!(std::fs::read(&fresh).unwrap(), std::fs::read(&reused).unwrap());
+
+    for name in ["data/hex.txt", ".git/objects/pack/pack-big.pack"] {
+        let mut bytes = std::fs::read(&first).unwrap();
+        let mut z = zip::ZipArchive::new(std::fs::File::open(&first).unwrap()).unwrap();
+        let start = z.by_name(name).unwrap().data_start().unwrap() as usize;
+        bytes[start + 1000] ^= 0x55;
+        let broken = tmp.path().join("broken.zip");
+        std::fs::write(&broken, &bytes).unwrap();
+        let again = tmp.path().join("again.zip");
+        let s2 = build(&root, &again, &ArchiveOptions::default(), Some(&broken));
+        assert_eq!(s2.entries_reused, s.entries_reused - 1, "{name}");
+        assert_eq!(std::fs::read(&fresh).unwrap(), std::fs::read(&again).unwrap(), "{name}");
+    }
+}

@@ -40,9 +40,17 @@ pub struct ArchiveStats {
 }
 
 /// Files above this size are streamed by the writer, never held in memory.
-const LARGE: u64 = 64 << 20;
-/// Bytes of input the look-ahead may hold (compressed on the pool, not yet written).
-const WINDOW_BYTES: u64 = 256 << 20;
+const LARGE: u64 = 8 << 20;
+/// Entries stored as they are (by name, or reused raw from the previous
+/// archive) above this size are streamed by the writer too: nothing to
+/// compress, so nothing gained by holding them.
+const STREAM_STORED: u64 = 1 << 20;
+/// Bytes of input the look-ahead may hold (compressed on the pool, not yet
+/// written). With per-worker scratch buffers and streamed large files, this
+/// bounds the writer's memory to a few tens of MiB for any tree.
+const WINDOW_BYTES: u64 = 32 << 20;
+/// Per-worker scratch buffers above this capacity are released after use.
+const KEEP_SCRATCH: usize = 1 << 20;
 /// Entries the look-ahead may hold.
 const WINDOW_ENTRIES: usize = 4096;
 /// Streaming chunk for large files.
@@ -103,13 +111,24 @@ impl Policy {
 
     /// Compress `data`; None when it saves less than 2 % (store it instead).
     fn compress(&self, data: &[u8]) -> io::Result<Option<Vec<u8>>> {
-        let out = match self.method {
+        let mut out = Vec::new();
+        Ok(self.compress_into(data, &mut out)?.map(|n| {
+            out.truncate(n);
+            out
+        }))
+    }
+
+    /// Compress `data` into `out` (grown as needed, never shrunk, so a reused
+    /// buffer is not zeroed again); the compressed length, or None when it
+    /// saves less than 2 %.
+    fn compress_into(&self, data: &[u8], out: &mut Vec<u8>) -> io::Result<Option<usize>> {
+        let n = match self.method {
             METHOD_DEFLATE => {
                 thread_local! {
                     static DEFLATERS: std::cell::RefCell<Vec<(i32, libdeflater::Compressor)>> =
                         const { std::cell::RefCell::new(Vec::new()) };
                 }
-                DEFLATERS.with(|c| -> io::Result<Vec<u8>> {
+                DEFLATERS.with(|c| -> io::Result<usize> {
                     let mut cache = c.borrow_mut();
                     let i = match cache.iter().position(|(l, _)| *l == self.level) {
                         Some(i) => i,
@@ -121,17 +140,24 @@ impl Policy {
                         }
                     };
                     let comp = &mut cache[i].1;
-                    let mut out = vec![0u8; comp.deflate_compress_bound(data.len())];
-                    let n = comp.deflate_compress(data, &mut out).map_err(io::Error::other)?;
-                    out.truncate(n);
-                    Ok(out)
+                    let bound = comp.deflate_compress_bound(data.len());
+                    if out.len() < bound {
+                        out.resize(bound, 0);
+                    }
+                    comp.deflate_compress(data, &mut out[..bound]).map_err(io::Error::other)
                 })?
             }
-            METHOD_ZSTD => zstd::bulk::compress(data, self.level)?,
+            METHOD_ZSTD => {
+                let bound = zstd::zstd_safe::compress_bound(data.len());
+                if out.len() < bound {
+                    out.resize(bound, 0);
+                }
+                zstd::bulk::compress_to_buffer(data, &mut out[..bound], self.level)?
+            }
             _ => return Ok(None),
         };
-        let worth = (out.len() as u64) < data.len() as u64 - data.len() as u64 / 50;
-        Ok(worth.then_some(out))
+        let worth = (n as u64) < data.len() as u64 - data.len() as u64 / 50;
+        Ok(worth.then_some(n))
     }
 }
 
@@ -192,11 +218,13 @@ struct PrevEntry {
     method: u16,
     crc: u32,
     compressed: u64,
+    size: u64,
 }
 
 /// The previous archive, for raw reuse of unchanged entries.
 struct Previous {
     file: File,
+    len: u64,
     entries: HashMap<String, PrevEntry>,
 }
 
@@ -210,7 +238,7 @@ impl Previous {
         let same: std::collections::HashSet<&str> = manifest
             .files
             .iter()
-            .filter(|m| m.size <= policy.large && current.get(m.path.as_str()) == Some(&(m.size, m.blake3.as_str())))
+            .filter(|m| current.get(m.path.as_str()) == Some(&(m.size, m.blake3.as_str())))
             .map(|m| m.path.as_str())
             .collect();
         let zip = zip::ZipArchive::new(io::BufReader::new(File::open(path).ok()?)).ok()?;
@@ -233,54 +261,168 @@ impl Previous {
             // Reuse only what a fresh build would produce with this policy.
             let fits = method == policy.method
                 || (method == METHOD_STORED && policy.stores_outright(&name, e.size()));
-            if !fits || e.compressed_size() > policy.large + (policy.large >> 4) {
+            if !fits {
                 continue;
             }
             entries.insert(
                 name.into_owned(),
-                PrevEntry { header: e.header_start(), method, crc: e.crc32(), compressed: e.compressed_size() },
+                PrevEntry {
+                    header: e.header_start(),
+                    method,
+                    crc: e.crc32(),
+                    compressed: e.compressed_size(),
+                    size: e.size(),
+                },
             );
         }
-        Some(Previous { file: File::open(path).ok()?, entries })
+        let file = File::open(path).ok()?;
+        let len = file.metadata().ok()?.len();
+        Some(Previous { file, len, entries })
     }
 
-    /// The entry's compressed bytes, checked end to end: they must decode to
-    /// `size` bytes with the recorded CRC and the expected BLAKE3. None when
-    /// anything is off (then the file is compressed afresh).
-    fn fetch(&self, e: &PrevEntry, size: u64, blake3: &str) -> Option<(Vec<u8>, u32)> {
+    /// Where the entry's compressed bytes start, and whether its local header
+    /// has a ZIP64 field; None when the local header does not agree with the
+    /// central directory (name, method, CRC, sizes) or the data would run past
+    /// the end of the file.
+    ///
+    /// That the content is the current file's is taken from the archive's
+    /// manifest (ours: path, size and BLAKE3 match), so it is not re-hashed
+    /// with BLAKE3; the callers still decode it once and check the CRC-32, so
+    /// bit rot in an old backup is never copied into a new one.
+    fn locate(&self, e: &PrevEntry, rel: &str) -> Option<(u64, bool)> {
         let mut h = [0u8; 30];
         read_exact_at(&self.file, &mut h, e.header).ok()?;
-        if h[..4] != [0x50, 0x4b, 0x03, 0x04] {
+        let u16_at = |i: usize| u16::from_le_bytes([h[i], h[i + 1]]);
+        let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+        if h[..4] != [0x50, 0x4b, 0x03, 0x04] || u16_at(8) != e.method || u32_at(14) != e.crc {
             return None;
         }
-        let name_len = u16::from_le_bytes([h[26], h[27]]) as u64;
-        let extra_len = u16::from_le_bytes([h[28], h[29]]) as u64;
-        let mut data = vec![0u8; e.compressed as usize];
-        read_exact_at(&self.file, &mut data, e.header + 30 + name_len + extra_len).ok()?;
-        let plain: std::borrow::Cow<[u8]> = match e.method {
-            METHOD_STORED => std::borrow::Cow::Borrowed(&data),
-            METHOD_DEFLATE => {
-                let mut out = vec![0u8; size as usize];
-                let n = libdeflater::Decompressor::new().deflate_decompress(&data, &mut out).ok()?;
-                if n as u64 != size {
-                    return None;
+        let name_len = u16_at(26) as usize;
+        let extra_len = u16_at(28) as usize;
+        if name_len != rel.len() {
+            return None;
+        }
+        let mut rest = vec![0u8; name_len + extra_len];
+        read_exact_at(&self.file, &mut rest, e.header + 30).ok()?;
+        if &rest[..name_len] != rel.as_bytes() {
+            return None;
+        }
+        let (c32, s32) = (u32_at(18), u32_at(22));
+        let mut zip64 = false;
+        if c32 == u32::MAX && s32 == u32::MAX {
+            // The ZIP64 field: id 1, then size and compressed size.
+            let mut extra = &rest[name_len..];
+            let mut sizes = None;
+            while extra.len() >= 4 {
+                let id = u16::from_le_bytes([extra[0], extra[1]]);
+                let len = u16::from_le_bytes([extra[2], extra[3]]) as usize;
+                let body = extra.get(4..4 + len)?;
+                if id == 1 && len >= 16 {
+                    let size = u64::from_le_bytes(body[..8].try_into().ok()?);
+                    let comp = u64::from_le_bytes(body[8..16].try_into().ok()?);
+                    sizes = Some((comp, size));
                 }
-                std::borrow::Cow::Owned(out)
+                extra = &extra[4 + len..];
             }
-            METHOD_ZSTD => std::borrow::Cow::Owned(zstd::bulk::decompress(&data, size as usize).ok()?),
+            let (comp, size) = sizes?;
+            if (comp, size) != (e.compressed, e.size) {
+                return None;
+            }
+            zip64 = true;
+        } else if (c32 as u64, s32 as u64) != (e.compressed, e.size) {
+            return None;
+        }
+        let start = e.header + 30 + (name_len + extra_len) as u64;
+        (start.checked_add(e.compressed)? <= self.len).then_some((start, zip64))
+    }
+
+    /// The entry's compressed bytes (small entries, on a pool thread), once
+    /// they decode to `size` bytes with the recorded CRC; `scratch` holds the
+    /// decoded bytes.
+    fn fetch(&self, e: &PrevEntry, rel: &str, scratch: &mut Vec<u8>) -> Option<Vec<u8>> {
+        let (start, _) = self.locate(e, rel)?;
+        let mut data = vec![0u8; e.compressed as usize];
+        read_exact_at(&self.file, &mut data, start).ok()?;
+        let size = e.size as usize;
+        let plain: &[u8] = match e.method {
+            METHOD_STORED => &data,
+            METHOD_DEFLATE => {
+                if scratch.len() < size {
+                    scratch.resize(size, 0);
+                }
+                let n = libdeflater::Decompressor::new().deflate_decompress(&data, &mut scratch[..size]).ok()?;
+                &scratch[..n]
+            }
+            METHOD_ZSTD => {
+                if scratch.len() < size {
+                    scratch.resize(size, 0);
+                }
+                let n = zstd::bulk::decompress_to_buffer(&data, &mut scratch[..size]).ok()?;
+                &scratch[..n]
+            }
             _ => return None,
         };
-        if plain.len() as u64 != size || crc32fast::hash(&plain) != e.crc {
-            return None;
-        }
-        if blake3::hash(&plain).to_hex().as_str() != blake3 {
-            return None;
-        }
-        Some((data, e.crc))
+        (plain.len() == size && crc32fast::hash(plain) == e.crc).then_some(data)
+    }
+
+    /// Decode the entry at `start` in a stream and check its size and CRC
+    /// (large entries, on the writer thread, before they are copied).
+    fn content_ok(&self, e: &PrevEntry, start: u64, buf: &mut Vec<u8>) -> bool {
+        let mut check = || -> io::Result<bool> {
+            let mut src = &self.file;
+            io::Seek::seek(&mut src, io::SeekFrom::Start(start))?;
+            let raw = io::BufReader::with_capacity(1 << 20, src.take(e.compressed));
+            let mut reader: Box<dyn Read> = match e.method {
+                METHOD_STORED => Box::new(raw),
+                METHOD_DEFLATE => Box::new(flate2::bufread::DeflateDecoder::new(raw)),
+                METHOD_ZSTD => Box::new(zstd::stream::read::Decoder::with_buffer(raw)?),
+                _ => return Ok(false),
+            };
+            if buf.len() < CHUNK {
+                buf.resize(CHUNK, 0);
+            }
+            let (mut crc, mut total) = (crc32fast::Hasher::new(), 0u64);
+            loop {
+                let n = match reader.read(&mut buf[..CHUNK]) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(err) => return Err(err),
+                };
+                crc.update(&buf[..n]);
+                total += n as u64;
+                if total > e.size {
+                    return Ok(false);
+                }
+            }
+            Ok(total == e.size && crc.finalize() == e.crc)
+        };
+        check().unwrap_or(false)
     }
 }
 
+thread_local! {
+    /// Per-worker scratch: the file's bytes and the compressor's output.
+    static SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Fill `buf` as far as `file` allows; the bytes read.
+fn read_full(mut file: &File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 /// Read, hash and compress one file that fits in memory (on a pool thread).
+/// The file is read into the worker's reused scratch buffer (no fresh pages
+/// to fault in and zero per file); only the result is copied out.
 fn prepare(f: &HashedFile, policy: Policy, prev: Option<&Previous>) -> Result<Prepared> {
     let path = &f.file.path;
     if let Some(p) = prev {
@@ -289,25 +431,94 @@ fn prepare(f: &HashedFile, policy: Policy, prev: Option<&Previous>) -> Result<Pr
             if meta.len() != f.file.size {
                 return Err(changed(path));
             }
-            if let Some((data, crc)) = p.fetch(e, f.file.size, &f.blake3) {
-                return Ok(Prepared { method: e.method, crc, data, mode: file_mode(&meta), reused: true });
+            let fetched = SCRATCH.with(|scratch| {
+                let out = &mut scratch.borrow_mut().1;
+                let data = p.fetch(e, &f.file.rel, out);
+                if out.capacity() > KEEP_SCRATCH {
+                    *out = Vec::new();
+                }
+                data
+            });
+            if let Some(data) = fetched {
+                return Ok(Prepared { method: e.method, crc: e.crc, data, mode: file_mode(&meta), reused: true });
             }
         }
     }
     let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
     let mode = file_mode(&file.metadata().map_err(|e| Error::io("read", path, e))?);
-    let mut data = Vec::with_capacity(f.file.size as usize);
-    (&file).take(f.file.size + 1).read_to_end(&mut data).map_err(|e| Error::io("read", path, e))?;
-    if data.len() as u64 != f.file.size || blake3::hash(&data).to_hex().as_str() != f.blake3 {
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let (input, output) = &mut *scratch;
+        let size = f.file.size as usize;
+        // One byte more than expected: a file that grew is caught.
+        if input.len() < size + 1 {
+            input.resize(size + 1, 0);
+        }
+        let result = (|| {
+            let n = read_full(&file, &mut input[..size + 1]).map_err(|e| Error::io("read", path, e))?;
+            let data = &input[..n];
+            if n != size || blake3::hash(data).to_hex().as_str() != f.blake3 {
+                return Err(changed(path));
+            }
+            let crc = crc32fast::hash(data);
+            if !policy.stores_outright(&f.file.rel, f.file.size) {
+                if let Some(c) = policy.compress_into(data, output).map_err(|e| Error::io("compress", path, e))? {
+                    return Ok(Prepared { method: policy.method, crc, data: output[..c].to_vec(), mode, reused: false });
+                }
+            }
+            Ok(Prepared { method: METHOD_STORED, crc, data: data.to_vec(), mode, reused: false })
+        })();
+        if input.capacity() > KEEP_SCRATCH {
+            *input = Vec::new();
+        }
+        if output.capacity() > KEEP_SCRATCH {
+            *output = Vec::new();
+        }
+        result
+    })
+}
+
+/// Copy an entry of the previous archive raw into the archive, streamed
+/// (in the kernel where it can be). Ok(false) when the entry cannot be
+/// reused after all (nothing written then).
+fn write_reused(
+    zip: &mut Out,
+    f: &HashedFile,
+    prev: &Previous,
+    e: &PrevEntry,
+    out: &Path,
+    buf: &mut Vec<u8>,
+) -> Result<bool> {
+    let path = &f.file.path;
+    let io_out = |e| Error::io("write", out, e);
+    let meta = std::fs::metadata(path).map_err(|e| Error::io("read", path, e))?;
+    if meta.len() != f.file.size {
         return Err(changed(path));
     }
-    let crc = crc32fast::hash(&data);
-    if !policy.stores_outright(&f.file.rel, f.file.size) {
-        if let Some(c) = policy.compress(&data).map_err(|e| Error::io("compress", path, e))? {
-            return Ok(Prepared { method: policy.method, crc, data: c, mode, reused: false });
-        }
+    let Some((start, zip64)) = prev.locate(e, &f.file.rel) else { return Ok(false) };
+    if !prev.content_ok(e, start, buf) {
+        return Ok(false);
     }
-    Ok(Prepared { method: METHOD_STORED, crc, data, mode, reused: false })
+    let entry = EntryMeta {
+        name: f.file.rel.clone(),
+        method: e.method,
+        crc: e.crc,
+        compressed: e.compressed,
+        size: f.file.size,
+        mtime: mtime_secs(f.file.mtime_ns),
+        mode: file_mode(&meta),
+    };
+    zip.local_header(&entry, zip64).map_err(io_out)?;
+    let w = zip.inner();
+    w.flush().map_err(io_out)?;
+    let mut src = &prev.file;
+    io::Seek::seek(&mut src, io::SeekFrom::Start(start)).map_err(|err| Error::io("read", out, err))?;
+    let n = io::copy(&mut src.take(e.compressed), w.get_mut()).map_err(io_out)?;
+    if n != e.compressed {
+        return Err(Error::new(ErrorKind::Io, "the previous backup changed while its entries were reused".to_string()));
+    }
+    zip.add_offset(n);
+    Ok(true)
 }
 
 fn mtime_secs(mtime_ns: i128) -> i64 {
@@ -335,12 +546,22 @@ type Out = ZipOut<BufWriter<File>>;
 
 /// Stream one large file into the archive: one read, hashed, CRC'd and
 /// compressed chunk by chunk; the header is patched with CRC and size after.
-fn write_large(zip: &mut Out, f: &HashedFile, policy: Policy, control: &Control, out: &Path) -> Result<u16> {
+fn write_large(
+    zip: &mut Out,
+    f: &HashedFile,
+    policy: Policy,
+    control: &Control,
+    out: &Path,
+    buf: &mut Vec<u8>,
+) -> Result<u16> {
     let path = &f.file.path;
     let io_out = |e| Error::io("write", out, e);
     let mut file = File::open(path).map_err(|e| Error::io("open", path, e))?;
     let mode = file_mode(&file.metadata().map_err(|e| Error::io("read", path, e))?);
-    let mut buf = vec![0u8; CHUNK];
+    if buf.len() < CHUNK {
+        buf.resize(CHUNK, 0);
+    }
+    let buf = &mut buf[..CHUNK];
     let read_chunk = |file: &mut File, buf: &mut [u8]| -> Result<usize> {
         let mut n = 0;
         while n < buf.len() {
@@ -353,7 +574,7 @@ fn write_large(zip: &mut Out, f: &HashedFile, policy: Policy, control: &Control,
         }
         Ok(n)
     };
-    let mut len = read_chunk(&mut file, &mut buf)?;
+    let mut len = read_chunk(&mut file, buf)?;
     let method = if policy.stores_outright(&f.file.rel, f.file.size) {
         METHOD_STORED
     } else if policy.compress(&buf[..len]).map_err(|e| Error::io("compress", path, e))?.is_some() {
@@ -405,7 +626,7 @@ fn write_large(zip: &mut Out, f: &HashedFile, policy: Policy, control: &Control,
             }
             .map_err(io_out)?;
             control.advance(0, len as u64);
-            len = read_chunk(&mut file, &mut buf)?;
+            len = read_chunk(&mut file, buf)?;
         }
         match enc {
             Enc::Store(_) => {}
@@ -463,8 +684,21 @@ fn write_with(
     let mut zip = ZipOut::new(BufWriter::with_capacity(1 << 20, file));
     let mut stats = ArchiveStats::default();
     let stop = AtomicBool::new(false);
-    let is_large = |i: usize| files[i].file.size > policy.large;
+    // Which entries the writer streams itself (reused raw or read in chunks)
+    // instead of having them prepared in memory on the pool.
+    let reuse_of = |i: usize| prev.and_then(|p| p.entries.get(&files[i].file.rel));
+    let streamed: Vec<bool> = (0..files.len())
+        .map(|i| {
+            let f = &files[i].file;
+            match reuse_of(i) {
+                Some(e) => e.compressed > STREAM_STORED,
+                None => f.size > policy.large || (f.size > STREAM_STORED && policy.stores_outright(&f.rel, f.size)),
+            }
+        })
+        .collect();
+    let is_large = |i: usize| streamed[i];
     let cost = |i: usize| if is_large(i) { 0 } else { files[i].file.size + 512 };
+    let mut chunk_buf = Vec::new();
 
     let result = rayon::in_place_scope_fifo(|scope| -> Result<()> {
         let (tx, rx) = mpsc::channel::<(usize, Result<Prepared>)>();
@@ -499,7 +733,34 @@ fn write_with(
             control.check().map_err(fail)?;
             control.set_current(&f.file.rel);
             let method = if is_large(i) {
-                write_large(&mut zip, f, policy, control, out).map_err(fail)?
+                let reused = match (prev, reuse_of(i)) {
+                    (Some(p), Some(e)) => write_reused(&mut zip, f, p, e, out, &mut chunk_buf).map_err(fail)?.then_some(e.method),
+                    _ => None,
+                };
+                match reused {
+                    Some(m) => {
+                        stats.entries_reused += 1;
+                        control.advance(0, f.file.size);
+                        m
+                    }
+                    // Not reusable after all: built as a fresh run would.
+                    None if f.file.size <= policy.large && reuse_of(i).is_some() => {
+                        let p = prepare(f, policy, None).map_err(fail)?;
+                        let meta = EntryMeta {
+                            name: f.file.rel.clone(),
+                            method: p.method,
+                            crc: p.crc,
+                            compressed: p.data.len() as u64,
+                            size: f.file.size,
+                            mtime: mtime_secs(f.file.mtime_ns),
+                            mode: p.mode,
+                        };
+                        zip.entry(&meta, &p.data).map_err(|e| fail(Error::io("write", out, e)))?;
+                        control.advance(0, f.file.size);
+                        p.method
+                    }
+                    None => write_large(&mut zip, f, policy, control, out, &mut chunk_buf).map_err(fail)?,
+                }
             } else {
                 let p = loop {
                     if let Some(r) = ready.remove(&i) {
