@@ -15,7 +15,9 @@
 //!   `Phase::Placing`.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Read;
+#[cfg(test)]
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::progress::Control;
@@ -25,7 +27,8 @@ use crate::{Error, ErrorKind, Result};
 /// this suffix are ever cleaned up.
 pub const PARTIAL_SUFFIX: &str = ".partial";
 
-/// Bytes copied between two cancellation checks.
+/// Bytes copied between two cancellation checks (user-space copy, tests).
+#[cfg(test)]
 const CHUNK: usize = 1 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -95,7 +98,33 @@ impl Drop for PartialGuard {
 }
 
 /// Copy `from` into `to` in chunks, checking for cancel before each and
-/// reporting bytes. Returns the bytes copied.
+/// reporting bytes. Returns the bytes copied, None when cancelled.
+///
+/// `std::io::copy` between two files is done in the kernel on Linux
+/// (`copy_file_range`: no user-space buffer, reflink where the file system
+/// has it; `sendfile`/buffer fallbacks elsewhere), so a chunk of
+/// [`COPY_CHUNK`] costs no more than one big copy yet keeps cancel responsive.
+fn copy_file_chunks(from: &File, to: &mut File, control: &Control) -> std::io::Result<Option<u64>> {
+    let mut total = 0u64;
+    loop {
+        if control.is_cancelled() {
+            return Ok(None);
+        }
+        let n = std::io::copy(&mut from.take(COPY_CHUNK), to)?;
+        if n == 0 {
+            return Ok(Some(total));
+        }
+        total += n;
+        control.advance(0, n);
+    }
+}
+
+/// Bytes copied in the kernel between two cancellation checks.
+const COPY_CHUNK: u64 = 64 << 20;
+
+/// Copy `from` into `to` in chunks through a user-space buffer, checking for
+/// cancel before each (tests: any reader/writer).
+#[cfg(test)]
 fn copy_chunks(mut from: impl Read, mut to: impl Write, control: &Control) -> std::io::Result<Option<u64>> {
     let mut buf = vec![0u8; CHUNK];
     let mut total = 0u64;
@@ -139,7 +168,12 @@ fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
 }
 
 /// Place one copy; the error names the destination.
-fn place_one(archive: &Path, size: u64, dir: &Path, file_name: &str, control: &Control) -> Result<PathBuf> {
+///
+/// With `link`, the archive (complete and flushed by its writer) is first
+/// hard-linked as the `.partial` – no copy at all when the archive's
+/// temporary file is on the destination's file system; any failure to link
+/// falls back to the copy.
+fn place_one(archive: &Path, size: u64, dir: &Path, file_name: &str, link: bool, control: &Control) -> Result<PathBuf> {
     control.check().map_err(|_| cancelled_in(dir))?;
     fs::create_dir_all(dir).map_err(|e| Error::io("create folder", dir, e))?;
     if let Some((free, _)) = free_space(dir) {
@@ -163,22 +197,42 @@ fn place_one(archive: &Path, size: u64, dir: &Path, file_name: &str, control: &C
         ));
     }
     let partial = dir.join(format!("{file_name}{PARTIAL_SUFFIX}"));
-    let mut source = File::open(archive).map_err(|e| Error::io("open", archive, e))?;
+    let source = File::open(archive).map_err(|e| Error::io("open", archive, e))?;
     // Declared before the file so the file is closed before the guard
     // removes it (Windows cannot delete an open file).
     let mut guard = PartialGuard { path: partial.clone(), armed: false };
-    let mut out =
-        OpenOptions::new().write(true).create_new(true).open(&partial).map_err(|e| Error::io("create", &partial, e))?;
-    guard.armed = true;
-
-    let copied = copy_chunks(&mut source, &mut out, control).map_err(|e| Error::io("write", &partial, e))?;
-    let Some(copied) = copied else { return Err(cancelled_in(dir)) };
-    if copied != size {
-        return Err(Error::new(
-            ErrorKind::Io,
-            format!("'{}' changed while copying: {copied} of {size} bytes", archive.display()),
-        ));
-    }
+    let linked = link && link_partial(archive, &partial);
+    let out = if linked {
+        guard.armed = true;
+        let out = OpenOptions::new().write(true).open(&partial).map_err(|e| Error::io("open", &partial, e))?;
+        let len = out.metadata().map_err(|e| Error::io("read", &partial, e))?.len();
+        if len != size {
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!("'{}' changed while placing: {len} of {size} bytes", archive.display()),
+            ));
+        }
+        control.advance(0, size);
+        out
+    } else {
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&partial)
+            .map_err(|e| Error::io("create", &partial, e))?;
+        guard.armed = true;
+        let copied = copy_file_chunks(&source, &mut out, control).map_err(|e| Error::io("write", &partial, e))?;
+        let Some(copied) = copied else { return Err(cancelled_in(dir)) };
+        if copied != size {
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!("'{}' changed while copying: {copied} of {size} bytes", archive.display()),
+            ));
+        }
+        out
+    };
+    drop(source);
+    control.check().map_err(|_| cancelled_in(dir))?;
     out.sync_all().map_err(|e| Error::io("flush", &partial, e))?;
     drop(out);
     control.check().map_err(|_| cancelled_in(dir))?;
@@ -190,6 +244,28 @@ fn place_one(archive: &Path, size: u64, dir: &Path, file_name: &str, control: &C
     }
     control.advance(1, 0);
     Ok(final_path)
+}
+
+/// Make `partial` a hard link to `archive`, with the permissions a copy
+/// would get (the umask's default for a new file, not the temporary's 0600):
+/// a file is created with `create_new` first (so someone else's partial is
+/// never touched), its mode noted, then replaced by the link. False, with
+/// nothing left behind, when any step fails (the caller copies instead).
+fn link_partial(archive: &Path, partial: &Path) -> bool {
+    let Ok(probe) = OpenOptions::new().write(true).create_new(true).open(partial) else { return false };
+    let perms = probe.metadata().map(|m| m.permissions());
+    drop(probe);
+    let _ = fs::remove_file(partial);
+    let Ok(perms) = perms else { return false };
+    // Fails when the name exists again, like `create_new`.
+    if fs::hard_link(archive, partial).is_err() {
+        return false;
+    }
+    if fs::set_permissions(partial, perms).is_err() {
+        let _ = fs::remove_file(partial);
+        return false;
+    }
+    true
 }
 
 fn cancelled_in(dir: &Path) -> Error {
@@ -211,7 +287,9 @@ fn check_file_name(file_name: &str) -> Result<()> {
 }
 
 /// Copy `archive` to `<dir>/<file_name>` for every dir, concurrently, via
-/// `.partial` + flush + rename; creates missing dirs. One result per dir, in
+/// `.partial` + flush + rename; creates missing dirs. One destination on the
+/// archive's file system gets it by hard link (the caller's archive must be
+/// complete, flushed and never modified again: a temporary it removes). One result per dir, in
 /// order. On cancel, every partial is removed.
 pub fn place(archive: &Path, dirs: &[PathBuf], file_name: &str, control: &Control) -> Vec<Result<PathBuf>> {
     let size = check_file_name(file_name)
@@ -221,9 +299,13 @@ pub fn place(archive: &Path, dirs: &[PathBuf], file_name: &str, control: &Contro
         Ok(size) => size,
         Err(e) => return dirs.iter().map(|_| Err(Error::new(e.kind, e.message.clone()))).collect(),
     };
+    let link = link_target(archive, dirs);
     std::thread::scope(|s| {
-        let handles: Vec<_> =
-            dirs.iter().map(|dir| s.spawn(move || place_one(archive, size, dir, file_name, control))).collect();
+        let handles: Vec<_> = dirs
+            .iter()
+            .enumerate()
+            .map(|(i, dir)| s.spawn(move || place_one(archive, size, dir, file_name, link == Some(i), control)))
+            .collect();
         handles
             .into_iter()
             .zip(dirs)
@@ -234,6 +316,26 @@ pub fn place(archive: &Path, dirs: &[PathBuf], file_name: &str, control: &Contro
             })
             .collect()
     })
+}
+
+/// The destination that gets the archive by hard link instead of a copy:
+/// the first on the archive's file system (Unix: same device; elsewhere the
+/// first destination, tried, with the copy as fallback). Only one: every
+/// other destination gets its own, independent copy.
+fn link_target(archive: &Path, dirs: &[PathBuf]) -> Option<usize> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let dev = fs::metadata(archive).ok()?.dev();
+        dirs.iter().position(|d| {
+            d.ancestors().find_map(|a| fs::metadata(a).ok()).is_some_and(|m| m.dev() == dev)
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = archive;
+        (!dirs.is_empty()).then_some(0)
+    }
 }
 
 /// Remove `<repo>_backup_*.zip.partial` leftovers of a killed run in `dir`;
@@ -298,6 +400,26 @@ mod tests {
         }
         let s = control.snapshot();
         assert_eq!((s.files_done, s.bytes_done), (2, 2 * (3 * CHUNK as u64 + 17)));
+    }
+
+    /// One destination on the archive's file system gets a hard link, the
+    /// others a copy; all end up with the same content and mode.
+    #[cfg(unix)]
+    #[test]
+    fn linked_and_copied_destinations_look_the_same() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let tmp = tempfile::tempdir().unwrap();
+        let src = archive(tmp.path(), 1000);
+        fs::set_permissions(&src, fs::Permissions::from_mode(0o600)).unwrap();
+        let dirs = vec![tmp.path().join("a"), tmp.path().join("b")];
+        let got = place(&src, &dirs, NAME, &Control::default());
+        let (a, b) = (got[0].as_ref().unwrap(), got[1].as_ref().unwrap());
+        let (ma, mb) = (fs::metadata(a).unwrap(), fs::metadata(b).unwrap());
+        assert_eq!(ma.ino(), fs::metadata(&src).unwrap().ino(), "the first is a link");
+        assert_ne!(mb.ino(), ma.ino(), "the second is its own copy");
+        assert_eq!(ma.permissions().mode(), mb.permissions().mode());
+        assert_eq!(fs::read(a).unwrap(), fs::read(b).unwrap());
+        assert_eq!(names(&dirs[0]), vec![NAME.to_string()]);
     }
 
     #[test]
