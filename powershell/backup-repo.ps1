@@ -67,20 +67,23 @@ $OutputFormat = $OutputFormat.ToLowerInvariant()
 $json = $OutputFormat -eq 'json'
 
 # --- the original's repository check ---------------------------------------
-$repoRoot = (Get-Location -PSProvider FileSystem).ProviderPath
-$isRepo = (Test-Path -LiteralPath (Join-Path $repoRoot '.git')) -or
-          (Test-Path -LiteralPath (Join-Path $repoRoot 'pyproject.toml')) -or
-          (Test-Path -LiteralPath (Join-Path $repoRoot 'package.json'))
+# .NET calls rather than cmdlets on this path: each first use of a cmdlet
+# module (Management, Utility) costs pwsh tens of milliseconds to load.
+$repoRoot = $ExecutionContext.SessionState.Path.CurrentFileSystemLocation.ProviderPath
+$isRepo = [IO.Directory]::Exists([IO.Path]::Combine($repoRoot, '.git')) -or
+          [IO.File]::Exists([IO.Path]::Combine($repoRoot, '.git')) -or
+          [IO.File]::Exists([IO.Path]::Combine($repoRoot, 'pyproject.toml')) -or
+          [IO.File]::Exists([IO.Path]::Combine($repoRoot, 'package.json'))
 if (-not $isRepo) {
     [Console]::Error.WriteLine('Must run from repository root')
     exit 1
 }
-$repoName = Split-Path -Leaf $repoRoot
+$repoName = [IO.Path]::GetFileName([IO.Path]::TrimEndingDirectorySeparator($repoRoot))
 
 # --- the module: beside this script (a checkout: BackupRepo/ next to it; the
 # package: this script sits in the module folder), else the installed one ---
-$beside = @('BackupRepo/BackupRepo.psd1', 'BackupRepo.psd1') | ForEach-Object { Join-Path $PSScriptRoot $_ } |
-    Where-Object { Test-Path -LiteralPath $_ } | Select-Object -First 1
+$beside = @('BackupRepo/BackupRepo.psd1', 'BackupRepo.psd1').ForEach({ [IO.Path]::Combine($PSScriptRoot, $_) }).
+    Where({ [IO.File]::Exists($_) }, 'First')
 if ($beside) {
     Import-Module $beside -ErrorAction Stop -Verbose:$false
 } else {
@@ -98,12 +101,12 @@ function Get-MetricsLogPath {
     $dir = if ($env:BACKUP_REPO_METRICS_DIR) {
         $env:BACKUP_REPO_METRICS_DIR
     } elseif ($IsWindows) {
-        Join-Path $env:APPDATA 'backup-metrics'
+        [IO.Path]::Combine($env:APPDATA, 'backup-metrics')
     } else {
-        $data = if ($env:XDG_DATA_HOME) { $env:XDG_DATA_HOME } else { Join-Path $HOME '.local/share' }
-        Join-Path $data 'backup-repo/metrics'
+        $data = if ($env:XDG_DATA_HOME) { $env:XDG_DATA_HOME } else { [IO.Path]::Combine($HOME, '.local/share') }
+        [IO.Path]::Combine($data, 'backup-repo/metrics')
     }
-    Join-Path $dir "backup-$repoName.jsonl"
+    [IO.Path]::Combine($dir, "backup-$repoName.jsonl")
 }
 
 # --- -List: Get-RepoBackup -Summary ------------------------------------------
@@ -176,11 +179,11 @@ if ($Verify) { $params.Verify = $true }
 if ($WebhookUrl) { $params.WebhookUrl = $WebhookUrl }
 if (-not $dryRun) {
     $metricsLog = Get-MetricsLogPath
-    $null = New-Item -ItemType Directory -Force -Path (Split-Path -Parent $metricsLog) -WhatIf:$false
+    $null = [IO.Directory]::CreateDirectory([IO.Path]::GetDirectoryName($metricsLog))
     $params.MetricsLog = $metricsLog
 }
 
-$started = Get-Date
+$started = [datetime]::Now
 $errors = @()
 $warnings = @()
 $result = $null
@@ -188,7 +191,8 @@ $result = $null
 # that failed, a full disk) go to standard error, like errors.
 if ($json) { $params.WarningAction = 'SilentlyContinue' }
 try {
-    $result = Backup-Repo @params -ErrorAction SilentlyContinue -ErrorVariable +errors -WarningVariable +warnings | Select-Object -First 1
+    $result = @(Backup-Repo @params -ErrorAction SilentlyContinue -ErrorVariable +errors -WarningVariable +warnings).Where({ $_ }, 'First')
+    $result = if ($result.Count) { $result[0] } else { $null }
 } catch {
     $errors += $_
 }
@@ -204,7 +208,7 @@ if (-not $result) {
         Write-Output (ConvertTo-Json -Depth 4 -InputObject ([ordered]@{
             repo = $repoName; timestamp = $started.ToString('o'); status = 'failed'
             created = @(); skipped = @(); size_mb = 0
-            duration_seconds = [math]::Round(((Get-Date) - $started).TotalSeconds, 2)
+            duration_seconds = [math]::Round(([datetime]::Now - $started).TotalSeconds, 2)
             file_count = 0; locations = @(); error = "$($errors | Select-Object -First 1)"; schema_version = 1
         }))
     } else {
@@ -213,9 +217,9 @@ if (-not $result) {
     exit 1
 }
 
-$created = @($result.Destinations | Where-Object Status -eq 'Created')
-$skipped = @($result.Destinations | Where-Object Status -eq 'Skipped')
-$failed = @($result.Destinations | Where-Object Status -eq 'Failed')
+$created = @(@($result.Destinations).Where({ "$($_.Status)" -eq 'Created' }))
+$skipped = @(@($result.Destinations).Where({ "$($_.Status)" -eq 'Skipped' }))
+$failed = @(@($result.Destinations).Where({ "$($_.Status)" -eq 'Failed' }))
 # The original's statuses: success when an archive was created, skipped when
 # every destination was unchanged, failed when nothing was placed, else partial.
 $status = if ($dryRun) { 'planned' }
@@ -227,20 +231,20 @@ $status = if ($dryRun) { 'planned' }
 # Unchanged: report the size of the backup that already holds this content, as the original did.
 $sizeBytes = [double]$result.ArchiveBytes
 if ($sizeBytes -eq 0) {
-    $existing = $skipped | Where-Object { $_.ArchivePath -and (Test-Path -LiteralPath $_.ArchivePath) } | Select-Object -First 1
-    if ($existing) { $sizeBytes = (Get-Item -LiteralPath $existing.ArchivePath).Length }
+    $existing = $skipped.Where({ $_.ArchivePath -and [IO.File]::Exists($_.ArchivePath) }, 'First')
+    if ($existing.Count) { $sizeBytes = ([IO.FileInfo]::new($existing[0].ArchivePath)).Length }
 }
 
 $summary = [ordered]@{
     repo             = $result.Repository
     timestamp        = $result.Timestamp.ToString('o')
     status           = $status
-    created          = @($created | ForEach-Object Name)
-    skipped          = @($skipped | ForEach-Object Name)
+    created          = @($created.ForEach({ $_.Name }))
+    skipped          = @($skipped.ForEach({ $_.Name }))
     size_mb          = Get-MegaBytes $sizeBytes
     duration_seconds = [math]::Round($result.Duration.TotalSeconds, 2)
     file_count       = $result.FileCount
-    locations        = @($result.Destinations | ForEach-Object {
+    locations        = @(@($result.Destinations).ForEach({
         [ordered]@{
             name    = $_.Name
             path    = if ($_.ArchivePath) { $_.ArchivePath } else { $_.Path }
@@ -248,7 +252,7 @@ $summary = [ordered]@{
             status  = "$($_.Status)".ToLowerInvariant()
             reason  = $_.Reason
         }
-    })
+    }))
     original_size_mb = Get-MegaBytes $result.SourceBytes
     # schema/backup-result.schema.json; bumped only on an incompatible change.
     schema_version   = 1
@@ -261,8 +265,8 @@ if ($Verify) {
     })
 }
 if ($dryRun) {
-    $summary.would_create = @($result.Destinations | Where-Object Status -eq 'WouldCreate' | ForEach-Object Name)
-    $summary.would_skip = @($result.Destinations | Where-Object Status -eq 'WouldSkip' | ForEach-Object Name)
+    $summary.would_create = @(@($result.Destinations).Where({ "$($_.Status)" -eq 'WouldCreate' }).ForEach({ $_.Name }))
+    $summary.would_skip = @(@($result.Destinations).Where({ "$($_.Status)" -eq 'WouldSkip' }).ForEach({ $_.Name }))
 }
 
 if ($json) {
@@ -272,7 +276,7 @@ if ($json) {
         Say "WhatIf: would back up $repoName ($($result.FileCount) files, $(Get-MegaBytes $result.SourceBytes) MB)" Cyan
         foreach ($d in $result.Destinations) {
             $what = switch ("$($d.Status)") {
-                'WouldCreate' { "would create $(Join-Path $d.Path $result.ArchiveName)" }
+                'WouldCreate' { "would create $([IO.Path]::Combine($d.Path, $result.ArchiveName))" }
                 'WouldSkip' { 'would skip (unchanged)' }
                 default { "$($d.Status) $($d.Reason)" }
             }
@@ -285,7 +289,7 @@ if ($json) {
     foreach ($d in $result.Destinations) {
         switch ("$($d.Status)") {
             'Created' { Say "  [created] $($d.Name): $($d.ArchivePath)" Green }
-            'Skipped' { Say "  [skipped] $($d.Name): unchanged since $(Split-Path -Leaf "$($d.ArchivePath)")" Yellow }
+            'Skipped' { Say "  [skipped] $($d.Name): unchanged since $([IO.Path]::GetFileName("$($d.ArchivePath)"))" Yellow }
             default { Say "  [failed]  $($d.Name): $($d.Reason)" Red }
         }
     }
@@ -307,11 +311,12 @@ if ($json) {
         Say ("  Files:         {0}" -f $result.FileCount)
         Say ("  Duration:      {0:N2} s" -f $result.Duration.TotalSeconds)
     }
-    $zip = @($created + $skipped | Where-Object ArchivePath | ForEach-Object ArchivePath) | Select-Object -First 1
+    $zip = @(@($created + $skipped).Where({ $_.ArchivePath }, 'First').ForEach({ $_.ArchivePath }))
+    $zip = if ($zip.Count) { $zip[0] } else { $null }
     if ($zip) {
         Say ''
         Say 'To restore:'
-        Say "  Expand-Archive -Path `"$zip`" -DestinationPath `"$(Join-Path (Split-Path -Parent $repoRoot) "$repoName-restored")`""
+        Say "  Expand-Archive -Path `"$zip`" -DestinationPath `"$([IO.Path]::Combine([IO.Path]::GetDirectoryName([IO.Path]::TrimEndingDirectorySeparator($repoRoot)), "$repoName-restored"))`""
     }
 }
 exit ($status -eq 'failed' ? 1 : 0)
