@@ -1,7 +1,7 @@
 //! One backup run, planned then carried out: select, fingerprint, decide per
 //! destination (unchanged -> skip), build the archive once, place it
 //! everywhere, then optionally verify and prune. A dry run stops after the
-//! plan and writes nothing anywhere (not even the stat cache).
+//! plan and writes nothing anywhere (it reads the stat cache, never writes it).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -210,12 +210,12 @@ fn run_unlogged(
         timings.select_seconds = step.elapsed().as_secs_f64();
 
         let step = Instant::now();
-        // A dry run must not write the stat cache, so it hashes without one.
-        let cache_file = match (&cache_dir, opts.dry_run) {
-            (Some(dir), false) => Some(fingerprint::stat_cache_path(dir, &source)),
-            _ => None,
-        };
-        let (hashed, hash_stats) = match fingerprint::hash_files(&selection.files, cache_file.as_deref(), control) {
+        // A dry run reads the stat cache but never writes it (it writes nothing).
+        let cache_file = cache_dir.as_ref().map(|dir| fingerprint::stat_cache_path(dir, &source));
+        let cache_mode =
+            if opts.dry_run { fingerprint::CacheMode::ReadOnly } else { fingerprint::CacheMode::ReadWrite };
+        let hashed = fingerprint::hash_files_with(&selection.files, cache_file.as_deref(), cache_mode, control);
+        let (hashed, hash_stats) = match hashed {
             Err(e) if is_source_change(&e, &source) => {
                 changed_before.extend(source_changed_error(&selection.files, &e, attempt)?);
                 continue;

@@ -81,19 +81,54 @@ struct CacheEntry {
     blake3: String,
 }
 
-/// The cache at `path`, keyed by rel; anything unreadable or malformed
+/// The cache at `path`, sorted by rel; anything unreadable or malformed
 /// counts as no cache (it is only an optimisation).
-fn load_cache(path: &Path) -> HashMap<String, CacheEntry> {
-    let Ok(bytes) = std::fs::read(path) else { return HashMap::new() };
+fn load_cache(path: &Path) -> Vec<CacheEntry> {
+    let Ok(bytes) = std::fs::read(path) else { return Vec::new() };
     match serde_json::from_slice::<CacheFile>(&bytes) {
-        Ok(c) if c.version == CACHE_VERSION => c
-            .entries
-            .into_iter()
-            .filter(|e| e.blake3.len() == 64 && e.blake3.bytes().all(|b| b.is_ascii_hexdigit()))
-            .map(|e| (e.rel.clone(), e))
-            .collect(),
-        _ => HashMap::new(),
+        Ok(c) if c.version == CACHE_VERSION => {
+            let mut entries: Vec<CacheEntry> = c
+                .entries
+                .into_iter()
+                .filter(|e| e.blake3.len() == 64 && e.blake3.bytes().all(|b| b.is_ascii_hexdigit()))
+                .collect();
+            // Written in selection order, which is sorted: usually a no-op.
+            if !entries.is_sorted_by(|a, b| a.rel < b.rel) {
+                entries.sort_by(|a, b| a.rel.cmp(&b.rel));
+                entries.dedup_by(|a, b| a.rel == b.rel);
+            }
+            entries
+        }
+        _ => Vec::new(),
     }
+}
+
+/// The cache entry for each file (same order), by one merge of two sorted
+/// lists: no hashing of paths, no per-file lookup. Entries are moved out.
+fn match_cache(files: &[SelectedFile], cache: Vec<CacheEntry>) -> Vec<Option<CacheEntry>> {
+    let mut out: Vec<Option<CacheEntry>> = Vec::with_capacity(files.len());
+    let sorted = files.is_sorted_by(|a, b| a.rel < b.rel);
+    if !sorted {
+        // Not expected (selection is sorted); fall back to a map.
+        let mut map: HashMap<String, CacheEntry> = cache.into_iter().map(|e| (e.rel.clone(), e)).collect();
+        out.extend(files.iter().map(|f| map.remove(&f.rel)));
+        return out;
+    }
+    let mut cache = cache.into_iter().peekable();
+    for f in files {
+        while cache.next_if(|e| e.rel < f.rel).is_some() {}
+        out.push(cache.next_if(|e| e.rel == f.rel));
+    }
+    out
+}
+
+/// How [`hash_files_with`] uses the stat cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheMode {
+    /// Read it, and write it back when anything changed.
+    ReadWrite,
+    /// Read it, never write it (dry runs: they write nothing anywhere).
+    ReadOnly,
 }
 
 /// Write the cache atomically: a temp file in the same folder, then rename.
@@ -170,7 +205,21 @@ pub fn hash_files(
     cache: Option<&Path>,
     control: &Control,
 ) -> Result<(Vec<HashedFile>, HashStats)> {
+    hash_files_with(files, cache, CacheMode::ReadWrite, control)
+}
+
+/// [`hash_files`] with a choice of cache mode. With `ReadWrite` the cache is
+/// rewritten only when it would change (a file read, or entries to drop):
+/// an unchanged repository costs no write and no fsync.
+pub fn hash_files_with(
+    files: &[SelectedFile],
+    cache: Option<&Path>,
+    mode: CacheMode,
+    control: &Control,
+) -> Result<(Vec<HashedFile>, HashStats)> {
     let old = cache.map(load_cache).unwrap_or_default();
+    let old_len = old.len();
+    let old = match_cache(files, old);
     let started = SystemTime::now();
     let total_bytes = files.iter().map(|f| f.size).sum();
     control.begin(Phase::Hashing, files.len() as u64, total_bytes);
@@ -178,15 +227,16 @@ pub fn hash_files(
     // Per file: the hash and, when it was read, how many bytes.
     let results: Vec<(String, Option<u64>)> = files
         .par_iter()
+        .zip(old.into_par_iter())
         .enumerate()
         .map_init(
             || vec![0u8; BUF_SIZE],
-            |buf, (i, f)| -> Result<(String, Option<u64>)> {
+            |buf, (i, (f, old))| -> Result<(String, Option<u64>)> {
                 control.check()?;
-                if let Some(e) = old.get(&f.rel) {
+                if let Some(e) = old {
                     if e.size == f.size && e.mtime_ns == f.mtime_ns && e.file_id == f.file_id {
                         control.advance(1, f.size);
-                        return Ok((e.blake3.clone(), None));
+                        return Ok((e.blake3, None));
                     }
                 }
                 if i % 64 == 0 || f.size >= MMAP_THRESHOLD {
@@ -211,7 +261,11 @@ pub fn hash_files(
         }
     }
 
-    if let Some(path) = cache {
+    // Every file answered by the cache and nothing to drop: the cache would
+    // be written back as it is. (A cached file is never racy: it was stored
+    // at least RACY_MARGIN before an earlier run started.)
+    let unchanged = stats.files_read == 0 && old_len == files.len();
+    if let Some(path) = cache.filter(|_| mode == CacheMode::ReadWrite && !unchanged) {
         let racy_from = started
             .checked_sub(RACY_MARGIN)
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
@@ -351,6 +405,54 @@ mod tests {
         assert_eq!(stats, HashStats { files_read: 0, bytes_read: 0, files_cached: 20 });
         assert_eq!(hashes(&first), hashes(&second));
         assert_eq!(second[3].blake3, blake3::hash(b"v1-003").to_hex().as_str());
+    }
+
+    /// An unchanged tree leaves the cache file alone (no rewrite, no fsync);
+    /// a read-only run uses the cache but never writes it.
+    #[test]
+    fn cache_is_written_only_when_it_changes_and_never_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache").join("c.json");
+        let mut files: Vec<_> = (0..5).map(|i| make(dir.path(), &format!("f{i}"), format!("x{i}").as_bytes())).collect();
+
+        // Read-only without a cache: everything read, nothing written.
+        let (_, stats) = hash_files_with(&files, Some(&cache), CacheMode::ReadOnly, &Control::default()).unwrap();
+        assert_eq!(stats.files_read, 5);
+        assert!(!cache.exists() && !cache.parent().unwrap().exists());
+
+        hash_files(&files, Some(&cache), &Control::default()).unwrap();
+        // Mark the file: a rewrite would replace it.
+        let marked = std::fs::read(&cache).unwrap();
+        std::fs::write(&cache, [&marked[..], b"\n"].concat()).unwrap();
+        let (_, stats) = hash_files(&files, Some(&cache), &Control::default()).unwrap();
+        assert_eq!(stats.files_cached, 5);
+        assert_eq!(std::fs::read(&cache).unwrap(), [&marked[..], b"\n"].concat(), "not rewritten");
+
+        // Read-only with a cache: answered from it; a changed file is read, not stored.
+        std::fs::write(&files[2].path, b"changed!").unwrap();
+        files[2] = stat(dir.path(), "f2");
+        let (_, stats) = hash_files_with(&files, Some(&cache), CacheMode::ReadOnly, &Control::default()).unwrap();
+        assert_eq!((stats.files_read, stats.files_cached), (1, 4));
+        assert_eq!(std::fs::read(&cache).unwrap(), [&marked[..], b"\n"].concat(), "read-only");
+
+        // A file gone: the cache is rewritten without it.
+        files.pop();
+        hash_files(&files[..2], Some(&cache), &Control::default()).unwrap();
+        let c: CacheFile = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+        assert_eq!(c.entries.len(), 2);
+    }
+
+    #[test]
+    fn cache_entries_are_matched_by_one_merge() {
+        let files: Vec<SelectedFile> = ["a", "b/c", "b/d", "e"]
+            .iter()
+            .map(|r| SelectedFile { rel: r.to_string(), path: PathBuf::from(r), size: 1, mtime_ns: 1, file_id: None })
+            .collect();
+        let entry = |r: &str| CacheEntry { rel: r.into(), size: 1, mtime_ns: 1, file_id: None, blake3: H1.into() };
+        // Sorted as load_cache returns it; entries for files gone are skipped.
+        let got = match_cache(&files, vec![entry("0"), entry("a"), entry("b/d"), entry("zz")]);
+        let got: Vec<Option<&str>> = got.iter().map(|e| e.as_ref().map(|e| e.rel.as_str())).collect();
+        assert_eq!(got, [Some("a"), None, Some("b/d"), None]);
     }
 
     #[test]

@@ -25,15 +25,14 @@ pub struct FingerprintReport {
 pub fn fingerprint_source(opts: &BackupOptions, control: &Control) -> Result<FingerprintReport> {
     let selection = select::select(&opts.source, &opts.select, control)?;
     control.check()?;
-    let cache = if opts.dry_run {
-        None
-    } else {
-        opts.cache_dir
-            .clone()
-            .or_else(config::default_cache_dir)
-            .map(|dir| fingerprint::stat_cache_path(&dir, &opts.source))
-    };
-    let (hashed, stats) = fingerprint::hash_files(&selection.files, cache.as_deref(), control)?;
+    let cache = opts
+        .cache_dir
+        .clone()
+        .or_else(config::default_cache_dir)
+        .map(|dir| fingerprint::stat_cache_path(&dir, &opts.source));
+    // A dry run reads the stat cache but never writes it.
+    let mode = if opts.dry_run { fingerprint::CacheMode::ReadOnly } else { fingerprint::CacheMode::ReadWrite };
+    let (hashed, stats) = fingerprint::hash_files_with(&selection.files, cache.as_deref(), mode, control)?;
     let pairs: Vec<(&str, &str)> = hashed.iter().map(|h| (h.file.rel.as_str(), h.blake3.as_str())).collect();
     Ok(FingerprintReport {
         fingerprint: fingerprint::tree_fingerprint(&pairs),
