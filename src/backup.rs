@@ -484,13 +484,15 @@ fn plan_destination(root: &Path, repo: &str, fingerprint: &str, opts: &BackupOpt
     }
 }
 
-/// What this destination now holds of the repository (for storage metrics).
+/// What this destination now holds of the repository (storage metrics). By
+/// name and size only: reading every backup's manifest on every run would make
+/// an unchanged run cost as much as the history grows.
 fn summarize_kept(d: &mut DestinationReport, repo: &str) {
-    let Ok(backups) = catalog::list_backups(Path::new(&d.path), repo) else { return };
+    let Ok(backups) = catalog::named_backups(Path::new(&d.path), repo) else { return };
     d.backups = Some(backups.len() as u64);
-    d.backups_bytes = Some(backups.iter().map(|b| b.bytes).sum());
+    d.backups_bytes = Some(backups.iter().map(|b| b.2).sum());
     d.oldest_backup = backups.first().and_then(|b| {
-        jiff::tz::TimeZone::system().to_timestamp(b.created).ok().map(|t| t.to_string())
+        jiff::tz::TimeZone::system().to_timestamp(b.0).ok().map(|t| t.to_string())
     });
 }
 

@@ -97,6 +97,17 @@ pub struct BackupEntry {
 
 /// Regular files in `dir` whose names have our shape for `repo`, with their
 /// time, oldest first (ties by path). A missing folder has none.
+/// Files of `repo` in `dir` by name alone, oldest first, with their sizes:
+/// (created, path, bytes). Opens no archive, so it costs one directory read;
+/// for storage statistics only. Whatever is read as a backup, verified or
+/// deleted goes through [`list_backups`], which checks the manifest.
+pub fn named_backups(dir: &Path, repo: &str) -> Result<Vec<(DateTime, PathBuf, u64)>> {
+    Ok(named_like_ours(dir, repo)?
+        .into_iter()
+        .filter_map(|(created, path)| std::fs::metadata(&path).ok().map(|m| (created, path, m.len())))
+        .collect())
+}
+
 fn named_like_ours(dir: &Path, repo: &str) -> Result<Vec<(DateTime, PathBuf)>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -321,5 +332,27 @@ pub(crate) mod tests {
         let b = list_backups(d, "a_backup_b").unwrap();
         assert_eq!((a.len(), a[0].fingerprint.as_str()), (1, "fa"));
         assert_eq!((b.len(), b[0].fingerprint.as_str()), (1, "fb"));
+    }
+}
+
+#[cfg(test)]
+mod named_backups_tests {
+    use super::*;
+
+    #[test]
+    fn names_and_sizes_without_opening_anything() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        // Not ZIPs at all: named_backups must not care (it opens nothing).
+        std::fs::write(d.join("r_backup_2026-01-02_00-00-00.zip"), b"12345").unwrap();
+        std::fs::write(d.join("r_backup_2026-01-01_00-00-00.zip"), b"123").unwrap();
+        std::fs::write(d.join("r_backup_2026-01-03_00-00-00.zip.partial"), b"x").unwrap();
+        std::fs::write(d.join("other_backup_2026-01-01_00-00-00.zip"), b"x").unwrap();
+        std::fs::write(d.join("notes.txt"), b"x").unwrap();
+        let got = named_backups(d, "r").unwrap();
+        let sizes: Vec<u64> = got.iter().map(|b| b.2).collect();
+        assert_eq!(sizes, [3, 5], "oldest first, ours by name only");
+        assert!(list_backups(d, "r").unwrap().is_empty(), "without a manifest they are not backups");
+        assert!(named_backups(&d.join("missing"), "r").unwrap().is_empty());
     }
 }
