@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use backup_repo::archive::{self, ArchiveOptions, Manifest, ManifestEntry, MANIFEST_FORMAT};
+use backup_repo::archive::{self, ArchiveOptions, Manifest};
 use backup_repo::fingerprint::{self, HashedFile};
 use backup_repo::progress::Control;
 use backup_repo::select::{self, SelectOptions, SelectedFile};
@@ -66,23 +66,7 @@ fn fixture() -> &'static Fixture {
 
 fn manifest(hashed: &[HashedFile]) -> Manifest {
     let pairs: Vec<(&str, &str)> = hashed.iter().map(|h| (h.file.rel.as_str(), h.blake3.as_str())).collect();
-    Manifest {
-        format: MANIFEST_FORMAT.to_string(),
-        tool_version: backup_repo::VERSION.to_string(),
-        repo: "bench".into(),
-        fingerprint: fingerprint::tree_fingerprint(&pairs),
-        file_count: hashed.len() as u64,
-        total_bytes: hashed.iter().map(|h| h.file.size).sum(),
-        files: hashed
-            .iter()
-            .map(|h| ManifestEntry {
-                path: h.file.rel.clone(),
-                size: h.file.size,
-                blake3: h.blake3.clone(),
-                mtime_ns: h.file.mtime_ns,
-            })
-            .collect(),
-    }
+    Manifest::for_files("bench", &fingerprint::tree_fingerprint(&pairs), hashed)
 }
 
 fn bytes() -> u64 {

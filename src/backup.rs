@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::archive::{self, ArchiveOptions, Manifest, ManifestEntry, VerifyOptions, VerifyReport, MANIFEST_FORMAT};
+use crate::archive::{self, ArchiveOptions, Manifest, VerifyOptions, VerifyReport};
 use crate::config;
 use crate::destinations::{self, DestinationReport, DestinationStatus};
 use crate::fingerprint::{self, HashedFile};
@@ -532,23 +532,7 @@ fn build_and_place(
         .tempfile_in(&tmp_dir)
         .map_err(|e| Error::io("create temporary archive in", &tmp_dir, e))?;
 
-    let manifest = Manifest {
-        format: MANIFEST_FORMAT.to_string(),
-        tool_version: crate::VERSION.to_string(),
-        repo: report.repo.clone(),
-        fingerprint: report.fingerprint.clone(),
-        file_count: hashed.len() as u64,
-        total_bytes: report.source_bytes,
-        files: hashed
-            .iter()
-            .map(|h| ManifestEntry {
-                path: h.file.rel.clone(),
-                size: h.file.size,
-                blake3: h.blake3.clone(),
-                mtime_ns: h.file.mtime_ns,
-            })
-            .collect(),
-    };
+    let manifest = Manifest::for_files(&report.repo, &report.fingerprint, hashed);
     // Reuse compressed entries from the newest backup anywhere.
     let previous = destinations
         .iter()

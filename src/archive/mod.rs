@@ -37,3 +37,26 @@ pub struct Manifest {
     pub total_bytes: u64,
     pub files: Vec<ManifestEntry>,
 }
+
+impl Manifest {
+    /// The manifest of an archive holding `files` (in their order).
+    pub fn for_files(repo: &str, fingerprint: &str, files: &[crate::fingerprint::HashedFile]) -> Manifest {
+        Manifest {
+            format: MANIFEST_FORMAT.to_string(),
+            tool_version: crate::VERSION.to_string(),
+            repo: repo.to_string(),
+            fingerprint: fingerprint.to_string(),
+            file_count: files.len() as u64,
+            total_bytes: files.iter().map(|h| h.file.size).sum(),
+            files: files
+                .iter()
+                .map(|h| ManifestEntry {
+                    path: h.file.rel.clone(),
+                    size: h.file.size,
+                    blake3: h.blake3.clone(),
+                    mtime_ns: h.file.mtime_ns,
+                })
+                .collect(),
+        }
+    }
+}

@@ -170,6 +170,20 @@ struct Prepared {
     reused: bool,
 }
 
+/// Append one entry whose bytes were prepared in memory (compressed or reused).
+fn write_prepared<W: Write>(zip: &mut ZipOut<W>, f: &HashedFile, p: &Prepared) -> std::io::Result<()> {
+    let meta = EntryMeta {
+        name: f.file.rel.clone(),
+        method: p.method,
+        crc: p.crc,
+        compressed: p.data.len() as u64,
+        size: f.file.size,
+        mtime: mtime_secs(f.file.mtime_ns),
+        mode: p.mode,
+    };
+    zip.entry(&meta, &p.data)
+}
+
 fn changed(path: &Path) -> Error {
     Error::new(ErrorKind::Io, format!("'{}' changed during backup", path.display()))
 }
@@ -746,16 +760,7 @@ fn write_with(
                     // Not reusable after all: built as a fresh run would.
                     None if f.file.size <= policy.large && reuse_of(i).is_some() => {
                         let p = prepare(f, policy, None).map_err(fail)?;
-                        let meta = EntryMeta {
-                            name: f.file.rel.clone(),
-                            method: p.method,
-                            crc: p.crc,
-                            compressed: p.data.len() as u64,
-                            size: f.file.size,
-                            mtime: mtime_secs(f.file.mtime_ns),
-                            mode: p.mode,
-                        };
-                        zip.entry(&meta, &p.data).map_err(|e| fail(Error::io("write", out, e)))?;
+                        write_prepared(&mut zip, f, &p).map_err(|e| fail(Error::io("write", out, e)))?;
                         control.advance(0, f.file.size);
                         p.method
                     }
@@ -787,16 +792,7 @@ fn write_with(
                 };
                 inflight -= cost(i);
                 let p = p.map_err(fail)?;
-                let meta = EntryMeta {
-                    name: f.file.rel.clone(),
-                    method: p.method,
-                    crc: p.crc,
-                    compressed: p.data.len() as u64,
-                    size: f.file.size,
-                    mtime: mtime_secs(f.file.mtime_ns),
-                    mode: p.mode,
-                };
-                zip.entry(&meta, &p.data).map_err(|e| fail(Error::io("write", out, e)))?;
+                write_prepared(&mut zip, f, &p).map_err(|e| fail(Error::io("write", out, e)))?;
                 stats.entries_reused += p.reused as u64;
                 control.advance(0, f.file.size);
                 p.method
