@@ -187,7 +187,20 @@ fn run_unlogged(
     let source = check_source(&opts.source)?;
     let repo = repo_name(opts, &source)?;
     let now = opts.now.unwrap_or_else(|| jiff::ZonedDateTime::now().datetime());
-    let roots = config::destination_roots(&opts.destinations)?;
+    // The config file is read at most once, and only when an option leaves
+    // something to it.
+    let config_file = std::cell::OnceCell::new();
+    let config = || config_file.get_or_init(config::load_current);
+    let roots = config::destination_roots_with(&opts.destinations, || {
+        match config() {
+            Ok(c) => Ok(c.clone()),
+            Err(e) => Err(Error::new(e.kind, e.message.clone())),
+        }
+    })?;
+    let warn_at = opts
+        .disk_warning_percent
+        .or_else(|| config().as_ref().ok().and_then(|c| c.disk_warning_percent))
+        .unwrap_or(DEFAULT_DISK_WARNING_PERCENT);
     let cache_dir = opts.cache_dir.clone().or_else(config::default_cache_dir);
     // One run per repository at a time; a dry run writes nothing, so needs no lock.
     let _lock = match (&cache_dir, opts.dry_run) {
@@ -227,18 +240,22 @@ fn run_unlogged(
         timings.hash_seconds = step.elapsed().as_secs_f64();
 
         let archive_name = catalog::backup_file_name(&repo, now);
-        let warn_at = opts
-            .disk_warning_percent
-            .or_else(|| config::load_current().ok().and_then(|c| c.disk_warning_percent))
-            .unwrap_or(DEFAULT_DISK_WARNING_PERCENT);
         if !opts.dry_run {
             // Leftovers of a killed run never look like backups; tidy them now.
             for root in &roots {
                 destinations::clean_stale_partials(&root.join(&repo), &repo);
             }
         }
-        let mut destinations: Vec<DestinationReport> =
-            roots.iter().map(|root| plan_destination(root, &repo, &fingerprint, opts, warn_at)).collect();
+        // Each destination's newest backup, read once: it decides "unchanged"
+        // and is where the archive reuses compressed entries from.
+        let newest: Vec<Option<(PathBuf, String)>> =
+            roots.iter().map(|root| catalog::newest_fingerprint(&root.join(&repo), &repo)).collect();
+        let mut destinations: Vec<DestinationReport> = roots
+            .iter()
+            .zip(&newest)
+            .map(|(root, newest)| plan_destination(root, &repo, &fingerprint, newest.as_ref(), opts, warn_at))
+            .collect();
+        let previous = newest.iter().flatten().next().map(|(path, _)| path.as_path());
 
         let mut report = BackupReport {
             tool_version: crate::VERSION.to_string(),
@@ -271,7 +288,7 @@ fn run_unlogged(
                 .collect();
             if !to_create.is_empty() {
                 let built =
-                    build_and_place(opts, control, &mut report, &mut destinations, &to_create, &hashed, cache_dir.as_deref());
+                    build_and_place(opts, control, &mut report, &mut destinations, &to_create, &hashed, previous, cache_dir.as_deref());
                 match built {
                     Err(e) if is_source_change(&e, &source) => {
                         changed_before.extend(source_changed_error(&selection.files, &e, attempt)?);
@@ -448,9 +465,16 @@ fn repo_name(opts: &BackupOptions, source: &Path) -> Result<String> {
 
 /// Decide one destination before anything is written: unchanged (its newest
 /// backup has this fingerprint) or to be created; read its free space.
-fn plan_destination(root: &Path, repo: &str, fingerprint: &str, opts: &BackupOptions, warn_at: f64) -> DestinationReport {
+fn plan_destination(
+    root: &Path,
+    repo: &str,
+    fingerprint: &str,
+    newest: Option<&(PathBuf, String)>,
+    opts: &BackupOptions,
+    warn_at: f64,
+) -> DestinationReport {
     let dir = root.join(repo);
-    let newest = if opts.force { None } else { catalog::newest_fingerprint(&dir, repo) };
+    let newest = newest.filter(|_| !opts.force);
     let (status, archive_path) = match newest {
         Some((path, fp)) if fp == fingerprint => (DestinationStatus::WouldSkip, Some(path.display().to_string())),
         _ => (DestinationStatus::WouldCreate, None),
@@ -504,8 +528,8 @@ fn disk_warning(root: &Path, free: u64, total: u64, warn_at: f64) -> Option<Stri
     (used > warn_at).then(|| format!("destination '{}' is {used:.1} % full (warning above {warn_at} %)", root.display()))
 }
 
-/// Build the archive once (in the cache's temp folder), then place it in
-/// every destination that needs it. The temporary archive is removed however
+/// Build the archive once (in the cache's temp folder), reusing compressed
+/// entries from `previous`, then place it in every destination that needs it. The temporary archive is removed however
 /// this ends.
 #[allow(clippy::too_many_arguments)]
 fn build_and_place(
@@ -515,6 +539,7 @@ fn build_and_place(
     destinations: &mut [DestinationReport],
     to_create: &[usize],
     hashed: &[HashedFile],
+    previous: Option<&Path>,
     cache_dir: Option<&Path>,
 ) -> Result<()> {
     let tmp_dir = match cache_dir {
@@ -533,13 +558,8 @@ fn build_and_place(
         .map_err(|e| Error::io("create temporary archive in", &tmp_dir, e))?;
 
     let manifest = Manifest::for_files(&report.repo, &report.fingerprint, hashed);
-    // Reuse compressed entries from the newest backup anywhere.
-    let previous = destinations
-        .iter()
-        .find_map(|d| catalog::newest_fingerprint(Path::new(&d.path), &report.repo).map(|(p, _)| p));
-
     let step = Instant::now();
-    let stats = archive::write_archive(tmp.path(), hashed, &manifest, &opts.archive, previous.as_deref(), control)?;
+    let stats = archive::write_archive(tmp.path(), hashed, &manifest, &opts.archive, previous, control)?;
     report.timings.compress_seconds = step.elapsed().as_secs_f64();
     report.archive_bytes = stats.archive_bytes;
     report.entries_reused = stats.entries_reused;

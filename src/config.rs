@@ -177,10 +177,16 @@ pub fn load_current() -> Result<Config> {
 /// Destination roots: `explicit` when given, else the config file's, else
 /// the platform defaults. May be empty (see [`destination_roots`]).
 pub fn resolve_destinations(explicit: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    resolve_destinations_with(explicit, load_current)
+}
+
+/// [`resolve_destinations`] with the config supplied by the caller, who may
+/// have it already; `config` is called only when `explicit` is empty.
+fn resolve_destinations_with(explicit: &[PathBuf], config: impl FnOnce() -> Result<Config>) -> Result<Vec<PathBuf>> {
     if !explicit.is_empty() {
         return Ok(explicit.to_vec());
     }
-    let from_config = load_current()?.destinations;
+    let from_config = config()?.destinations;
     if !from_config.is_empty() {
         return Ok(from_config);
     }
@@ -190,7 +196,13 @@ pub fn resolve_destinations(explicit: &[PathBuf]) -> Result<Vec<PathBuf>> {
 /// [`resolve_destinations`], refusing none at all and empty paths: what a
 /// backup, a history listing and retention all start from.
 pub fn destination_roots(explicit: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let roots = resolve_destinations(explicit)?;
+    destination_roots_with(explicit, load_current)
+}
+
+/// [`destination_roots`] with the config supplied by the caller (a backup
+/// reads the file once for everything it takes from it).
+pub fn destination_roots_with(explicit: &[PathBuf], config: impl FnOnce() -> Result<Config>) -> Result<Vec<PathBuf>> {
+    let roots = resolve_destinations_with(explicit, config)?;
     if roots.is_empty() {
         return Err(Error::invalid("no destinations: pass 'destinations' or set them in the config file"));
     }

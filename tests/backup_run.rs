@@ -214,3 +214,30 @@ fn every_real_run_appends_one_metrics_line_with_the_original_keys() {
     let prom = fs::read_to_string(t.path().join("textfile/backup_repo.prom")).unwrap();
     assert!(prom.contains("backup_repo_runs_total{repo=\"demo\",status=\"skipped\"} 1"), "{prom}");
 }
+
+#[test]
+fn a_changed_run_reuses_the_previous_backups_compressed_entries() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("demo");
+    write(&src, "pyproject.toml", "[project]\nname='demo'\n");
+    for i in 0..20 {
+        write(&src, &format!("src/mod{i}.py"), format!("def f{i}(x):\n    return x * {i}\n").repeat(100));
+    }
+    age_files(&src);
+    let dests = vec![t.path().join("d1"), t.path().join("d2")];
+    let mut opts = options(&src, &dests, &t.path().join("cache"));
+    let first = run(&opts);
+    assert_eq!(first.entries_reused, 0);
+
+    write(&src, "src/mod0.py", "print('changed')\n".repeat(100));
+    // Out of the stat cache's "too recent to trust" window; the others untouched.
+    let past = filetime::FileTime::from_unix_time(filetime::FileTime::now().unix_seconds() - 600, 0);
+    filetime::set_file_mtime(src.join("src/mod0.py"), past).unwrap();
+    opts.now = Some("2026-11-25T11:00:00".parse().unwrap());
+    let second = run(&opts);
+    assert_eq!(second.status, RunStatus::Created);
+    assert_eq!(second.files_hashed, 1, "only the changed file is read");
+    // Every unchanged compressed entry is copied raw (a tiny file stored
+    // because deflate did not pay may be rebuilt instead).
+    assert!(second.entries_reused >= 19, "reused {}", second.entries_reused);
+}
