@@ -184,43 +184,19 @@ namespace BackupRepo
             return backups;
         }
 
-        internal sealed class Summary
+        internal static List<BackupSummary> Summaries(string json)
         {
-            public string Repository { get; set; } = "";
-            public string Destination { get; set; } = "";
-            public string DestinationPath { get; set; } = "";
-            public string Folder { get; set; } = "";
-            public ulong Count { get; set; }
-            public DateTime? Oldest { get; set; }
-            public DateTime? Newest { get; set; }
-            public string? NewestPath { get; set; }
-            public ulong TotalBytes { get; set; }
-            public ulong AverageBytes { get; set; }
-            public ulong SourceBytes { get; set; }
-            public double? CompressionRatio { get; set; }
-            public BackupFrequency? Frequency { get; set; }
-            public DuplicateStats? Duplicates { get; set; }
-            public List<FileTypeStat>? FileTypes { get; set; }
+            List<BackupSummary> summaries = Parse<List<BackupSummary>>(json);
+            foreach (BackupSummary s in summaries)
+            {
+                s.Oldest = Local(s.Oldest);
+                s.Newest = Local(s.Newest);
+                // JSON null leaves these null: keep the public non-null defaults.
+                s.Frequency ??= new BackupFrequency();
+                s.FileTypes ??= Array.Empty<FileTypeStat>();
+            }
+            return summaries;
         }
-
-        internal static List<BackupSummary> Summaries(string json) => Parse<List<Summary>>(json).Select(s => new BackupSummary
-        {
-            Repository = s.Repository,
-            Destination = s.Destination,
-            DestinationPath = s.DestinationPath,
-            Folder = s.Folder,
-            Count = s.Count,
-            Oldest = Local(s.Oldest),
-            Newest = Local(s.Newest),
-            NewestPath = s.NewestPath,
-            TotalBytes = s.TotalBytes,
-            AverageBytes = s.AverageBytes,
-            SourceBytes = s.SourceBytes,
-            CompressionRatio = s.CompressionRatio,
-            Frequency = s.Frequency ?? new BackupFrequency(),
-            Duplicates = s.Duplicates,
-            FileTypes = (s.FileTypes ?? new()).ToArray(),
-        }).ToList();
 
         internal sealed class Decision
         {
