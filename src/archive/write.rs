@@ -662,7 +662,8 @@ fn write_large(
 }
 
 /// Write the archive of `files` (plus `manifest` as the last entry) to `out`,
-/// which the caller owns (a temporary name: placement renames it). When
+/// which the caller owns (a temporary name: placement flushes and renames
+/// the copies it makes of it). When
 /// `previous` is an archive of ours, entries whose BLAKE3 is unchanged are
 /// copied raw from it. Checks `control` for cancel between entries.
 pub fn write_archive(
@@ -829,8 +830,10 @@ fn write_with(
     zip.entry(&meta, &data).map_err(|e| Error::io("write", out, e))?;
     let comment = format!("backup-repo {} {}", manifest.tool_version, manifest.fingerprint);
     let (w, len) = zip.finish(comment.as_bytes()).map_err(|e| Error::io("write", out, e))?;
-    let file = w.into_inner().map_err(|e| Error::io("write", out, e.into_error()))?;
-    file.sync_all().map_err(|e| Error::io("sync", out, e))?;
+    // Not flushed to disk here: the temporary is only ever read back or
+    // linked, and placement flushes each copy before naming it (the linked
+    // one included), so an fsync here would be a second, serial flush.
+    w.into_inner().map_err(|e| Error::io("write", out, e.into_error()))?;
     stats.archive_bytes = len;
     Ok(stats)
 }
