@@ -84,15 +84,37 @@ $repoName = [IO.Path]::GetFileName([IO.Path]::TrimEndingDirectorySeparator($repo
 # package: this script sits in the module folder), else the installed one ---
 $beside = @('BackupRepo/BackupRepo.psd1', 'BackupRepo.psd1').ForEach({ [IO.Path]::Combine($PSScriptRoot, $_) }).
     Where({ [IO.File]::Exists($_) }, 'First')
-if ($beside) {
+# When this script is the whole pwsh process (pwsh -File backup-repo.ps1, as a
+# scheduler runs it), the module's assembly is imported without its manifest:
+# the manifest's table views would cost ~0.1 s to load and format nothing here,
+# and the session ends with the script. In a session that goes on, the full
+# module, so its views are there for whatever runs next.
+$commandLine = [Environment]::GetCommandLineArgs()
+$wholeProcess = -not $commandLine.Where({ $_ -like '-noe*' }, 'First') -and
+    $commandLine.Where({ try { [IO.Path]::GetFullPath($_) -eq $PSCommandPath } catch { $false } }, 'First')
+$assembly = if ($beside) { [IO.Path]::Combine([IO.Path]::GetDirectoryName($beside), 'bin', 'BackupRepo.dll') }
+if ($wholeProcess -and $assembly -and [IO.File]::Exists($assembly) -and -not (Get-Module BackupRepo)) {
+    Import-Module $assembly -ErrorAction Stop -Verbose:$false
+} elseif ($beside) {
     Import-Module $beside -ErrorAction Stop -Verbose:$false
 } else {
     Import-Module BackupRepo -ErrorAction Stop -Verbose:$false
 }
 
+# Write-Host's own path (an information record tagged PSHOST: shown by the
+# host, redirectable with 6>, silenced by -InformationAction Ignore) without
+# its first-use cost: Write-Host and ConvertTo-Json live in
+# Microsoft.PowerShell.Utility, whose loading was a third of a run.
 function Say([string]$Text = '', [string]$Color) {
     if ($json) { return }
-    if ($Color) { Write-Host $Text -ForegroundColor $Color } else { Write-Host $Text }
+    $message = [System.Management.Automation.HostInformationMessage]@{ Message = $Text }
+    if ($Color) { $message.ForegroundColor = $Color }
+    $PSCmdlet.WriteInformation($message, [string[]]'PSHOST')
+}
+
+function ConvertTo-OutputJson($InputObject) {
+    if ('BackupRepo.PlainJson' -as [type]) { [BackupRepo.PlainJson]::Serialize($InputObject) }
+    else { ConvertTo-Json -InputObject $InputObject -Depth 5 }  # an older installed module
 }
 
 function Get-MegaBytes([double]$Bytes) { [math]::Round($Bytes / 1MB, 2) }
@@ -111,7 +133,7 @@ function Get-MetricsLogPath {
 
 # --- -List: Get-RepoBackup -Summary ------------------------------------------
 if ($List) {
-    $listParams = @{ Summary = $true; Repository = $repoName; MetricsLogDirectory = (Split-Path -Parent (Get-MetricsLogPath)) }
+    $listParams = @{ Summary = $true; Repository = $repoName; MetricsLogDirectory = [IO.Path]::GetDirectoryName((Get-MetricsLogPath)) }
     # No -Destination: the engine's defaults (config file, $env:BACKUP_REPO_DESTINATIONS, platform).
     if ($Destination) { $listParams.Destination = $Destination }
     $listErrors = @()
@@ -142,7 +164,7 @@ if ($List) {
         }
     }
     if ($json) {
-        Write-Output (ConvertTo-Json -InputObject @($rows) -Depth 5)
+        ConvertTo-OutputJson @($rows)
     } else {
         Say "Backups of $repoName" Cyan
         foreach ($r in $rows) {
@@ -160,7 +182,7 @@ if ($List) {
                 Say ("    Unchanged: {0} of {1} runs skipped as duplicates ({2:P0})" -f $r.duplicates.skipped_unchanged, $r.duplicates.runs, $r.duplicates.duplicate_rate)
             }
             if ($r.file_types.Count -gt 0) {
-                Say ("    Newest by type: " + (($r.file_types | Select-Object -First 5 | ForEach-Object { "$($_.type) $($_.files)" }) -join ', '))
+                Say ("    Newest by type: " + (@($r.file_types).Where({ $_ }, 'First', 5).ForEach({ "$($_.type) $($_.files)" }) -join ', '))
             }
         }
     }
@@ -200,17 +222,17 @@ if ($json) {
     foreach ($w in $warnings) { [Console]::Error.WriteLine("WARNING: $w") }
 }
 foreach ($e in $errors) {
-    if ($json) { [Console]::Error.WriteLine("ERROR: $e") } else { Write-Host "ERROR: $e" -ForegroundColor Red }
+    if ($json) { [Console]::Error.WriteLine("ERROR: $e") } else { Say "ERROR: $e" Red }
 }
 
 if (-not $result) {
     if ($json) {
-        Write-Output (ConvertTo-Json -Depth 4 -InputObject ([ordered]@{
+        ConvertTo-OutputJson ([ordered]@{
             repo = $repoName; timestamp = $started.ToString('o'); status = 'failed'
             created = @(); skipped = @(); size_mb = 0
             duration_seconds = [math]::Round(([datetime]::Now - $started).TotalSeconds, 2)
-            file_count = 0; locations = @(); error = "$($errors | Select-Object -First 1)"; schema_version = 1
-        }))
+            file_count = 0; locations = @(); error = "$($errors.Where({ $_ }, 'First'))"; schema_version = 1
+        })
     } else {
         Say "Backup of $repoName failed." Red
     }
@@ -270,7 +292,7 @@ if ($dryRun) {
 }
 
 if ($json) {
-    Write-Output (ConvertTo-Json -InputObject $summary -Depth 4)
+    ConvertTo-OutputJson $summary
 } else {
     if ($dryRun) {
         Say "WhatIf: would back up $repoName ($($result.FileCount) files, $(Get-MegaBytes $result.SourceBytes) MB)" Cyan

@@ -107,6 +107,107 @@ Describe 'Argument completion' {
     }
 }
 
+Describe 'The engine report and JSON plumbing' {
+    BeforeAll {
+        $script:ReportJson = [BackupRepo.BackupResult].Assembly.GetType('BackupRepo.ReportJson')
+        function ConvertTo-Result([string]$Json) {
+            try {
+                $ReportJson.GetMethod('ToResult', [Reflection.BindingFlags]'NonPublic,Static').Invoke($null, [object[]]@($Json))
+            } catch [Reflection.TargetInvocationException] {
+                throw $_.Exception.InnerException
+            }
+        }
+    }
+
+    It 'maps every key of the engine''s BackupReport onto BackupResult' {
+        $json = @{
+            tool_version = '9.8.7'; repo = 'demo'; source = '/src/demo'; status = 'partial'
+            timestamp = '2026-01-02_03-04-05'; started_utc = '2026-01-02T03:04:05Z'; archive_name = 'demo_backup_2026-01-02_03-04-05.zip'
+            fingerprint = 'ab' * 32; file_count = 12; source_bytes = 4000; archive_bytes = 1000; duration_seconds = 1.5
+            timings = @{ select_seconds = 0.1; hash_seconds = 0.2; compress_seconds = 0.3; place_seconds = 0.4; verify_seconds = 0.25; prune_seconds = 0.05 }
+            files_hashed = 3; files_cached = 9; entries_reused = 8
+            destinations = @(
+                @{ name = 'a'; root = '/a'; path = '/a/demo'; status = 'created'; reason = $null; archive_path = '/a/demo/x.zip'; free_bytes = [ulong]::MaxValue; total_bytes = 5; warning = 'nearly full'; backups = 3 }
+                @{ name = 'b'; root = '/b'; path = '/b/demo'; status = 'would_skip'; reason = 'unchanged' }
+            )
+            excluded = @(@{ path = 'node_modules'; rule = 'node_modules' })
+            skipped_paths = @(@{ path = 'link'; reason = 'symlink' })
+            verification = @(@{ archive = '/a/demo/x.zip'; ok = $false; entries_checked = 7; first_error = 'crc'; errors = @('crc', 'size') })
+            retention = @(@{ destination = 'a'; decisions = @(@{ id = 'x'; keep = $true }, @{ id = 'y'; keep = $false }); deleted = @('y.zip'); errors = @() })
+            warnings = @('w1')
+        } | ConvertTo-Json -Depth 6
+        $r = ConvertTo-Result $json
+        $r.ToolVersion | Should -Be '9.8.7'
+        $r.Repository | Should -Be 'demo'
+        $r.Path | Should -Be '/src/demo'
+        $r.Status | Should -Be ([BackupRepo.BackupStatus]::Partial)
+        $r.Timestamp | Should -Be ([datetime]'2026-01-02T03:04:05')
+        $r.StartedUtc | Should -Be ([datetimeoffset]'2026-01-02T03:04:05Z')
+        $r.ArchiveName | Should -Be 'demo_backup_2026-01-02_03-04-05.zip'
+        $r.Fingerprint | Should -Be ('ab' * 32)
+        $r.FileCount | Should -Be 12
+        $r.SourceBytes | Should -Be 4000
+        $r.ArchiveBytes | Should -Be 1000
+        $r.CompressionRatio | Should -Be 0.25
+        $r.Duration.TotalSeconds | Should -Be 1.5
+        $r.Timings.SelectSeconds, $r.Timings.HashSeconds, $r.Timings.CompressSeconds, $r.Timings.PlaceSeconds, $r.Timings.VerifySeconds, $r.Timings.PruneSeconds |
+            Should -Be @(0.1, 0.2, 0.3, 0.4, 0.25, 0.05)
+        $r.FilesHashed, $r.FilesCached, $r.EntriesReused | Should -Be @(3, 9, 8)
+        $r.Destinations.Count | Should -Be 2
+        $a, $b = $r.Destinations
+        $a.Name, $a.Root, $a.Path, $a.ArchivePath, $a.Warning | Should -Be @('a', '/a', '/a/demo', '/a/demo/x.zip', 'nearly full')
+        $a.Status | Should -Be ([BackupRepo.DestinationStatus]::Created)
+        $a.Reason | Should -BeNullOrEmpty
+        $a.FreeBytes | Should -Be ([ulong]::MaxValue)
+        $a.TotalBytes | Should -Be 5
+        $b.Status | Should -Be ([BackupRepo.DestinationStatus]::WouldSkip)
+        $b.Reason | Should -Be 'unchanged'
+        $b.FreeBytes | Should -BeNullOrEmpty
+        $r.Excluded[0].Path, $r.Excluded[0].Rule | Should -Be @('node_modules', 'node_modules')
+        $r.SkippedPaths[0].Path, $r.SkippedPaths[0].Reason | Should -Be @('link', 'symlink')
+        $v = $r.Verification[0]
+        $v.Archive, $v.Ok, $v.EntriesChecked, $v.FirstError | Should -Be @('/a/demo/x.zip', $false, 7, 'crc')
+        $v.Errors | Should -Be @('crc', 'size')
+        $r.Retention[0].Destination | Should -Be 'a'
+        $r.Retention[0].Kept | Should -Be @('x')
+        $r.Retention[0].Deleted | Should -Be @('y.zip')
+        $r.Warnings | Should -Be @('w1')
+    }
+
+    It 'keeps defaults for absent keys and names the key of a wrong type or an unknown status' {
+        $r = ConvertTo-Result '{"repo":"x"}'
+        $r.Repository | Should -Be 'x'
+        $r.Destinations | Should -HaveCount 0
+        $r.Timings.TotalSeconds | Should -Be 0
+        { ConvertTo-Result '{"file_count":"twelve"}' } | Should -Throw -ExpectedMessage "*'file_count'*"
+        { ConvertTo-Result '{"destinations":{}}' } | Should -Throw -ExpectedMessage "*'destinations'*"
+        { ConvertTo-Result '{"status":"exploded"}' } | Should -Throw -ExpectedMessage "*unknown status 'exploded'*"
+        { ConvertTo-Result 'not json' } | Should -Throw -ExpectedMessage '*not valid JSON*'
+    }
+
+    It 'PlainJson writes what ConvertTo-Json writes, keys in order, non-ASCII and markup kept' {
+        $value = [ordered]@{
+            name = 'résumé <b>&"quoted"'; n = 42; big = [ulong]::MaxValue; ratio = 0.125; yes = $true; none = $null
+            when = [datetime]::new(2026, 1, 2, 3, 4, 5, [DateTimeKind]::Utc)
+            list = @(1, 'two', @(3)); empty = @(); nested = [ordered]@{ z = 1; a = 2 }
+            custom = [pscustomobject]@{ p = 'q' }; status = [BackupRepo.BackupStatus]::Skipped
+        }
+        $text = [BackupRepo.PlainJson]::Serialize($value)
+        $text | Should -Match 'résumé <b>&'
+        $keys = ([regex]::Matches($text, '(?m)^  "(\w+)"')).ForEach({ $_.Groups[1].Value })
+        $keys | Should -Be @($value.Keys)
+        $mine = $text | ConvertFrom-Json -AsHashtable
+        $theirs = ConvertTo-Json -InputObject $value -Depth 5 -EnumsAsStrings | ConvertFrom-Json -AsHashtable
+        foreach ($k in 'name', 'n', 'big', 'ratio', 'yes', 'none', 'list', 'empty') {
+            ($mine[$k] | ConvertTo-Json -Compress) | Should -Be ($theirs[$k] | ConvertTo-Json -Compress) -Because $k
+        }
+        $mine.nested.Keys | Should -Be @('z', 'a')
+        $mine.custom.p | Should -Be 'q'
+        $mine.status | Should -Be 'Skipped'
+        [datetime]::Parse($mine.when, [cultureinfo]::InvariantCulture, 'RoundtripKind') | Should -Be $value.when
+    }
+}
+
 Describe 'Native library loading' {
     BeforeAll {
         $script:LoadScript = {

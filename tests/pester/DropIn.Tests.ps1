@@ -177,6 +177,32 @@ Describe 'backup-repo.ps1 (drop-in)' {
             $j[0].count | Should -Be 0
         }
 
+        It 'run inside a session: host text is an information record (6> redirects it) and the module keeps its views' {
+            # The fast path for `pwsh -File` (the assembly alone, Write-Host's
+            # record without loading Microsoft.PowerShell.Utility) must not leak
+            # into a session that goes on.
+            $r = Invoke-Pwsh -WorkingDirectory $repo -Command @"
+`$records = & '$DropIn' -Destination '$dest' 6>&1
+`$hosted = @(`$records | Where-Object { `$_ -is [System.Management.Automation.InformationRecord] -and `$_.Tags -contains 'PSHOST' })
+"records=`$(`$hosted.Count) status=`$(@(`$hosted.Where({ "`$(`$_.MessageData)" -like 'Status:*' })).Count)"
+"views=`$(@(Get-FormatData -TypeName BackupRepo.BackupResult).Count)"
+`$silent = & '$DropIn' -Destination '$dest' 6>`$null
+"silent=`$(@(`$silent).Count)"
+"@
+            $r.ExitCode | Should -Be 0 -Because $r.StdErr
+            $r.StdOut | Should -Match 'records=([1-9]\d*) status=1'
+            $r.StdOut | Should -Match 'views=1'
+            $r.StdOut | Should -Match 'silent=0'
+        }
+
+        It 'does not load Microsoft.PowerShell.Utility on its run path (text and JSON)' {
+            foreach ($format in 'text', 'json') {
+                $r = Invoke-Pwsh -WorkingDirectory $repo -Command "`$null = & '$DropIn' -Destination '$dest' -OutputFormat $format 6>`$null; [Console]::Out.WriteLine('utility=' + @(Get-Module Microsoft.PowerShell.Utility).Count)"
+                $r.ExitCode | Should -Be 0 -Because $r.StdErr
+                $r.StdOut | Should -Match 'utility=0' -Because "$format mode"
+            }
+        }
+
         It '-WhatIf shows the plan and creates nothing' {
             Add-Content -LiteralPath (Join-Path $repo 'README.md') -Value 'again'
             $watched = @($repo, $dest, $env:BACKUP_REPO_METRICS_DIR)

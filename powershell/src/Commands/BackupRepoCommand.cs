@@ -6,7 +6,6 @@ using System.Collections.ObjectModel;
 using System.Linq;
 using System.Management.Automation;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using BackupRepo.Native;
 
 namespace BackupRepo.Commands
@@ -118,20 +117,20 @@ namespace BackupRepo.Commands
         /// <summary>The options JSON (src/backup.rs BackupOptions); only keys that differ from the defaults.</summary>
         private string OptionsJson(string repo, bool dryRun)
         {
-            var o = new JsonObject { ["source"] = repo };
-            if (_destinations.Count > 0) o["destinations"] = new JsonArray(_destinations.Select(d => (JsonNode?)d).ToArray());
+            var o = new Dictionary<string, object?> { ["source"] = repo };
+            if (_destinations.Count > 0) o["destinations"] = _destinations.ToArray();
             if (IncludeBuild) o["include_build"] = true;
             var exclude = (_config.Exclude ?? new List<string>()).Concat(Exclude ?? Array.Empty<string>()).ToArray();
-            if (exclude.Length > 0) o["exclude"] = new JsonArray(exclude.Select(x => (JsonNode?)x).ToArray());
+            if (exclude.Length > 0) o["exclude"] = exclude;
             var include = (_config.Include ?? new List<string>()).Concat(Include ?? Array.Empty<string>()).ToArray();
-            if (include.Length > 0) o["include"] = new JsonArray(include.Select(x => (JsonNode?)x).ToArray());
+            if (include.Length > 0) o["include"] = include;
             if (RespectGitIgnore) o["respect_gitignore"] = true;
             if (Compression != CompressionMethod.Deflate) o["compression"] = Compression.ToString().ToLowerInvariant();
             if (dryRun) o["dry_run"] = true;
             if (Force) o["force"] = true;
             if (VerboseOn) o["report_excluded"] = true;
             if (Verify) o["verify"] = true;
-            if (KeepLast > 0) o["retention"] = new JsonObject { ["keep_last"] = KeepLast };
+            if (KeepLast > 0) o["retention"] = new Dictionary<string, object?> { ["keep_last"] = KeepLast };
             if (MyInvocation.BoundParameters.ContainsKey(nameof(DiskWarningPercent))) o["disk_warning_percent"] = DiskWarningPercent;
             else if (_config.DiskWarningPercent is double pct) o["disk_warning_percent"] = pct;
             string logName = $"backup-{System.IO.Path.GetFileName(repo.TrimEnd('/', '\\'))}.jsonl";
@@ -149,7 +148,7 @@ namespace BackupRepo.Commands
                 if (PrometheusTextfile != null) o["prometheus_textfile"] = GetUnresolvedProviderPathFromPSPath(PrometheusTextfile);
                 if (PushgatewayUrl != null) o["pushgateway_url"] = PushgatewayUrl;
             }
-            return o.ToJsonString();
+            return PlainJson.Serialize(o);
         }
 
         private void BackupOne(string repo)

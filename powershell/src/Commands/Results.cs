@@ -142,90 +142,151 @@ namespace BackupRepo
             Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
         };
 
-        internal sealed class Report
-        {
-            public string ToolVersion { get; set; } = "";
-            public string Repo { get; set; } = "";
-            public string Source { get; set; } = "";
-            public BackupStatus Status { get; set; }
-            public string Timestamp { get; set; } = "";
-            public string StartedUtc { get; set; } = "";
-            public string ArchiveName { get; set; } = "";
-            public string Fingerprint { get; set; } = "";
-            public ulong FileCount { get; set; }
-            public ulong SourceBytes { get; set; }
-            public ulong ArchiveBytes { get; set; }
-            public double DurationSeconds { get; set; }
-            public BackupTimings? Timings { get; set; }
-            public ulong FilesHashed { get; set; }
-            public ulong FilesCached { get; set; }
-            public ulong EntriesReused { get; set; }
-            public List<BackupDestination>? Destinations { get; set; }
-            public List<ExcludedPath>? Excluded { get; set; }
-            public List<SkippedPath>? SkippedPaths { get; set; }
-            public List<VerificationResult>? Verification { get; set; }
-            public List<Retention>? Retention { get; set; }
-            public List<string>? Warnings { get; set; }
-        }
-
-        internal sealed class Retention
-        {
-            public string Destination { get; set; } = "";
-            public List<Decision>? Decisions { get; set; }
-            public List<string>? Deleted { get; set; }
-            public List<string>? Errors { get; set; }
-        }
-
-        internal sealed class Decision
-        {
-            public string Id { get; set; } = "";
-            public bool Keep { get; set; }
-        }
-
+        /// <summary>
+        /// The engine's BackupReport as a BackupResult, read from the JSON DOM by hand:
+        /// every Backup-Repo run does this once, and the serializer's object mapping
+        /// (reflection or source-generated) cost ~50 ms of JIT on first use in a fresh
+        /// pwsh, about half of an unchanged run beyond start-up. Names are the engine's
+        /// snake_case; a missing key keeps the default, a wrong type is InvalidJson.
+        /// </summary>
         internal static BackupResult ToResult(string json)
         {
-            Report r = JsonSerializer.Deserialize<Report>(json, Options)
-                ?? throw new BackupRepoException(Native.BrStatus.InvalidJson, "the engine returned an empty report");
+            using JsonDocument doc = Parse(json);
+            JsonElement r = doc.RootElement;
+            if (r.ValueKind != JsonValueKind.Object)
+            {
+                throw new BackupRepoException(Native.BrStatus.InvalidJson, "the engine returned an empty report");
+            }
+            ulong sourceBytes = U64(r, "source_bytes"), archiveBytes = U64(r, "archive_bytes");
             var result = new BackupResult
             {
-                ToolVersion = r.ToolVersion,
-                Repository = r.Repo,
-                Path = r.Source,
-                Status = r.Status,
-                Fingerprint = r.Fingerprint,
-                FileCount = r.FileCount,
-                SourceBytes = r.SourceBytes,
-                ArchiveBytes = r.ArchiveBytes,
-                CompressionRatio = r.SourceBytes == 0 || r.ArchiveBytes == 0 ? 0 : Math.Round((double)r.ArchiveBytes / r.SourceBytes, 4),
-                Duration = TimeSpan.FromSeconds(r.DurationSeconds),
-                Timings = r.Timings ?? new BackupTimings(),
-                FilesHashed = r.FilesHashed,
-                FilesCached = r.FilesCached,
-                EntriesReused = r.EntriesReused,
-                ArchiveName = r.ArchiveName,
-                Destinations = (r.Destinations ?? new()).ToArray(),
-                Warnings = (r.Warnings ?? new()).ToArray(),
-                Excluded = (r.Excluded ?? new()).ToArray(),
-                SkippedPaths = (r.SkippedPaths ?? new()).ToArray(),
-                Verification = (r.Verification ?? new()).ToArray(),
-                Retention = (r.Retention ?? new()).Select(x => new RetentionResult
+                ToolVersion = Str(r, "tool_version") ?? "",
+                Repository = Str(r, "repo") ?? "",
+                Path = Str(r, "source") ?? "",
+                Status = Enum<BackupStatus>(r, "status"),
+                Fingerprint = Str(r, "fingerprint") ?? "",
+                FileCount = U64(r, "file_count"),
+                SourceBytes = sourceBytes,
+                ArchiveBytes = archiveBytes,
+                CompressionRatio = sourceBytes == 0 || archiveBytes == 0 ? 0 : Math.Round((double)archiveBytes / sourceBytes, 4),
+                Duration = TimeSpan.FromSeconds(Dbl(r, "duration_seconds")),
+                Timings = Obj(r, "timings") is JsonElement t ? new BackupTimings
                 {
-                    Destination = x.Destination,
-                    Kept = (x.Decisions ?? new()).Where(d => d.Keep).Select(d => d.Id).ToArray(),
-                    Deleted = (x.Deleted ?? new()).ToArray(),
-                    Errors = (x.Errors ?? new()).ToArray(),
-                }).ToArray(),
+                    SelectSeconds = Dbl(t, "select_seconds"),
+                    HashSeconds = Dbl(t, "hash_seconds"),
+                    CompressSeconds = Dbl(t, "compress_seconds"),
+                    PlaceSeconds = Dbl(t, "place_seconds"),
+                    VerifySeconds = Dbl(t, "verify_seconds"),
+                    PruneSeconds = Dbl(t, "prune_seconds"),
+                } : new BackupTimings(),
+                FilesHashed = U64(r, "files_hashed"),
+                FilesCached = U64(r, "files_cached"),
+                EntriesReused = U64(r, "entries_reused"),
+                ArchiveName = Str(r, "archive_name") ?? "",
+                Destinations = Arr(r, "destinations", d => new BackupDestination
+                {
+                    Name = Str(d, "name") ?? "",
+                    Root = Str(d, "root") ?? "",
+                    Path = Str(d, "path") ?? "",
+                    Status = Enum<DestinationStatus>(d, "status"),
+                    Reason = Str(d, "reason"),
+                    ArchivePath = Str(d, "archive_path"),
+                    FreeBytes = OptU64(d, "free_bytes"),
+                    TotalBytes = OptU64(d, "total_bytes"),
+                    Warning = Str(d, "warning"),
+                }),
+                Warnings = Arr(r, "warnings", w => StrOf(w, "warnings")),
+                Excluded = Arr(r, "excluded", e => new ExcludedPath { Path = Str(e, "path") ?? "", Rule = Str(e, "rule") ?? "" }),
+                SkippedPaths = Arr(r, "skipped_paths", e => new SkippedPath { Path = Str(e, "path") ?? "", Reason = Str(e, "reason") ?? "" }),
+                Verification = Arr(r, "verification", v => new VerificationResult
+                {
+                    Archive = Str(v, "archive") ?? "",
+                    Ok = Bool(v, "ok"),
+                    EntriesChecked = U64(v, "entries_checked"),
+                    FirstError = Str(v, "first_error"),
+                    Errors = Arr(v, "errors", x => StrOf(x, "errors")),
+                }),
+                Retention = Arr(r, "retention", x => new RetentionResult
+                {
+                    Destination = Str(x, "destination") ?? "",
+                    Kept = Arr(x, "decisions", d => (Keep: Bool(d, "keep"), Id: Str(d, "id") ?? "")).Where(d => d.Keep).Select(d => d.Id).ToArray(),
+                    Deleted = Arr(x, "deleted", y => StrOf(y, "deleted")),
+                    Errors = Arr(x, "errors", y => StrOf(y, "errors")),
+                }),
             };
-            if (DateTime.TryParseExact(r.Timestamp, "yyyy-MM-dd_HH-mm-ss", CultureInfo.InvariantCulture, DateTimeStyles.AssumeLocal, out DateTime stamp))
+            string timestamp = Str(r, "timestamp") ?? "", startedUtc = Str(r, "started_utc") ?? "";
+            if (DateTime.TryParseExact(timestamp, "yyyy-MM-dd_HH-mm-ss", CultureInfo.InvariantCulture, DateTimeStyles.AssumeLocal, out DateTime stamp))
             {
                 result.Timestamp = stamp;
             }
-            if (DateTimeOffset.TryParse(r.StartedUtc, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out DateTimeOffset started))
+            if (DateTimeOffset.TryParse(startedUtc, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out DateTimeOffset started))
             {
                 result.StartedUtc = started;
                 if (result.Timestamp == default) result.Timestamp = started.LocalDateTime;
             }
             return result;
+        }
+
+        private static JsonDocument Parse(string json)
+        {
+            try
+            {
+                return JsonDocument.Parse(json);
+            }
+            catch (JsonException e)
+            {
+                throw new BackupRepoException(Native.BrStatus.InvalidJson, $"the engine's report is not valid JSON: {e.Message}");
+            }
+        }
+
+        private static BackupRepoException WrongType(string key, JsonElement v) =>
+            new BackupRepoException(Native.BrStatus.InvalidJson, $"the engine's report has '{key}' as {v.ValueKind}, not the expected type");
+
+        /// <summary>The value at <paramref name="key"/>, or null when it is absent or JSON null.</summary>
+        private static JsonElement? Get(JsonElement o, string key) =>
+            o.TryGetProperty(key, out JsonElement v) && v.ValueKind != JsonValueKind.Null ? v : null;
+
+        private static JsonElement? Obj(JsonElement o, string key) => Get(o, key) is JsonElement v
+            ? (v.ValueKind == JsonValueKind.Object ? v : throw WrongType(key, v))
+            : null;
+
+        private static string StrOf(JsonElement v, string key) =>
+            v.ValueKind == JsonValueKind.String ? v.GetString()! : throw WrongType(key, v);
+
+        private static string? Str(JsonElement o, string key) => Get(o, key) is JsonElement v ? StrOf(v, key) : null;
+
+        private static ulong? OptU64(JsonElement o, string key) => Get(o, key) is JsonElement v
+            ? (v.ValueKind == JsonValueKind.Number && v.TryGetUInt64(out ulong n) ? n : throw WrongType(key, v))
+            : null;
+
+        private static ulong U64(JsonElement o, string key) => OptU64(o, key) ?? 0;
+
+        private static double Dbl(JsonElement o, string key) => Get(o, key) is JsonElement v
+            ? (v.ValueKind == JsonValueKind.Number ? v.GetDouble() : throw WrongType(key, v))
+            : 0;
+
+        private static bool Bool(JsonElement o, string key) => Get(o, key) is JsonElement v
+            ? (v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : throw WrongType(key, v))
+            : false;
+
+        /// <summary>A snake_case name ("would_create") as the enum member (WouldCreate).</summary>
+        private static T Enum<T>(JsonElement o, string key) where T : struct, Enum
+        {
+            string? name = Str(o, key);
+            if (name is null) return default;
+            return System.Enum.TryParse(name.Replace("_", ""), ignoreCase: true, out T value) && System.Enum.IsDefined(value)
+                ? value
+                : throw new BackupRepoException(Native.BrStatus.InvalidJson, $"the engine's report has an unknown {key} '{name}'");
+        }
+
+        private static T[] Arr<T>(JsonElement o, string key, Func<JsonElement, T> item)
+        {
+            if (Get(o, key) is not JsonElement v) return Array.Empty<T>();
+            if (v.ValueKind != JsonValueKind.Array) throw WrongType(key, v);
+            var items = new T[v.GetArrayLength()];
+            int i = 0;
+            foreach (JsonElement e in v.EnumerateArray()) items[i++] = item(e);
+            return items;
         }
     }
 }
