@@ -336,6 +336,33 @@ def generate(out, total, seed):
     return describe(out)
 
 
+# The memory target's tree (issue 8): many small files and one huge one.
+WIDE = "100k+5G"
+
+
+def generate_wide(out, seed, files=100_000, big=5 << 30):
+    """`files` small source files (300 B - 6 KB) in 1,000 folders plus one
+    `big`-byte file, sparse (zeros: cheap to make and to compress, so the run
+    measures memory and bookkeeping, not deflate), and a `.git` marker."""
+    g = random.Random(seed)
+    if os.path.exists(out):
+        shutil.rmtree(out)
+    os.makedirs(os.path.join(out, ".git"))
+    write(os.path.join(out, ".git", "HEAD"), b"ref: refs/heads/main\n")
+    words = [b"def", b"return", b"value", b"self", b"import", b"for", b"in", b"range", b"data", b"None"]
+    for i in range(files):
+        size = g.randint(300, 6000)
+        line = b" ".join(g.choice(words) for _ in range(12)) + b"\n"
+        body = (b"# file %d\n" % i) + line * (size // len(line) + 1)
+        write(os.path.join(out, "src", f"d{i // 100:04d}", f"f{i % 100:03d}.py"), body[:size])
+    os.makedirs(os.path.join(out, "data"), exist_ok=True)
+    with open(os.path.join(out, "data", "big.bin"), "wb") as f:
+        f.truncate(big)
+    info = describe(out)
+    info["name"] = f"{files:,} files + one {big / (1 << 30):g} GiB file (sparse), seed {seed}"
+    return info
+
+
 def describe(root):
     """File count and bytes: total, in .git, in its packs, excluded folders."""
     total = files = git_bytes = pack_bytes = excl_bytes = excl_files = 0

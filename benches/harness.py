@@ -696,6 +696,10 @@ def prepare_corpus(a, work):
         src = os.path.abspath(a.corpus)
         info = corpus.describe(src)
         info["name"] = src
+    elif a.size == corpus.WIDE:
+        src = os.path.join(work, "corpus", "bench-wide")
+        log(f"generating the {corpus.WIDE} tree in {src}")
+        info = corpus.generate_wide(src, a.seed)
     else:
         src = os.path.join(work, "corpus", f"bench-{a.size.lower()}")
         log(f"generating {a.size} corpus in {src} (seed {a.seed})")
@@ -812,7 +816,7 @@ def main():
     g.add_argument("--seed", type=int, default=8)
     for name in ("run", "smoke", "report"):
         p = sub.add_parser(name)
-        p.add_argument("--size", default=None if name == "smoke" else "50M", help="2M, 50M, 500M, 2G or bytes")
+        p.add_argument("--size", default=None if name == "smoke" else "50M", help="2M, 50M, 500M, 2G or bytes; " + corpus.WIDE + ": 100,000 files and a 5 GiB file (the memory target)")
         p.add_argument("--corpus", help="benchmark this folder instead of a generated one (read-only except "
                                         "one file changed and put back)")
         p.add_argument("--seed", type=int, default=8)
