@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use backup_repo::archive;
 use backup_repo::backup::{BackupOptions, BackupReport, RunStatus};
-use backup_repo::progress::{Control, Phase};
+use backup_repo::progress::{Control, Phase, Snapshot};
 use reliability_support::*;
 
 #[test]
@@ -40,6 +40,15 @@ fn repo(parent: &Path) -> PathBuf {
     })
     .unwrap();
     big.set_len((64 << 20) + 4096).unwrap(); // sparse, above the streaming threshold
+    // Written just before z/big.bin and slow to stream (tens of ms even in
+    // release): a change made while the writer is on it reliably lands before
+    // z/big.bin is opened, however busy the machine (the tests run in parallel).
+    let spacer = std::fs::File::create_new({
+        std::fs::create_dir_all(root.join("y")).unwrap();
+        root.join("y/spacer.bin")
+    })
+    .unwrap();
+    spacer.set_len(128 << 20).unwrap();
     common::write(&root, "zz.txt", "last file\n");
     common::write(&root, "pyproject.toml", "[project]\n");
     common::age_files(&root);
@@ -59,7 +68,7 @@ fn options(src: &Path, base: &Path) -> BackupOptions {
 /// Run with `mutate` called once, the first time the run enters `phase`.
 fn run_mutating(
     o: &BackupOptions,
-    phase: Phase,
+    when: impl Fn(&Snapshot) -> bool,
     mutate: impl FnOnce(),
 ) -> backup_repo::Result<BackupReport> {
     let control = Control::default();
@@ -67,14 +76,14 @@ fn run_mutating(
         let h = s.spawn(|| backup_repo::backup::run(o, &control));
         let mut mutate = Some(mutate);
         while !h.is_finished() {
-            if control.snapshot().phase == phase {
+            if when(&control.snapshot()) {
                 if let Some(m) = mutate.take() {
                     m();
                 }
             }
             std::hint::spin_loop();
         }
-        assert!(mutate.is_none(), "the run never entered {phase:?}");
+        assert!(mutate.is_none(), "the run never reached the point of the change");
         h.join().unwrap()
     })
 }
@@ -93,7 +102,8 @@ fn changed_once(mutate: impl FnOnce(&Path)) -> (BackupReport, PathBuf, tempfile:
     let tmp = tempfile::tempdir().unwrap();
     let src = repo(tmp.path());
     let o = options(&src, tmp.path());
-    let r = run_mutating(&o, Phase::Compressing, || mutate(&src)).expect("retried run succeeds");
+    let on_spacer = |s: &Snapshot| s.phase == Phase::Compressing && s.current == "y/spacer.bin";
+    let r = run_mutating(&o, on_spacer, || mutate(&src)).expect("retried run succeeds");
     assert_eq!(r.status, RunStatus::Created);
     assert!(
         r.warnings
@@ -158,7 +168,7 @@ fn added_during_the_backup_waits_for_the_next_one() {
     let tmp = tempfile::tempdir().unwrap();
     let src = repo(tmp.path());
     let o = options(&src, tmp.path());
-    let r = run_mutating(&o, Phase::Compressing, || {
+    let r = run_mutating(&o, |s| s.phase == Phase::Compressing, || {
         common::write(&src, "new.txt", "new")
     })
     .unwrap();
@@ -238,7 +248,7 @@ fn deleted_between_select_and_hash_is_skipped_and_reported() {
     common::write(&src, "zzz.txt", "vanishing");
     common::write(&src, "pyproject.toml", "[project]\n");
     let o = common::options(&src, &[tmp.path().join("d")], &tmp.path().join("cache"));
-    let r = run_mutating(&o, Phase::Hashing, || {
+    let r = run_mutating(&o, |s| s.phase == Phase::Hashing, || {
         std::fs::remove_file(src.join("zzz.txt")).unwrap()
     })
     .unwrap();
