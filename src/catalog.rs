@@ -161,16 +161,18 @@ pub fn list_backups(dir: &Path, repo: &str) -> Result<Vec<BackupEntry>> {
 }
 
 /// The newest of our backups of `repo` in `dir` and its fingerprint, or None
-/// when there is none (or the folder cannot be read). Reads manifests from
-/// the newest name down and stops at the first one that is ours, so an
-/// unchanged repository costs one manifest read per destination.
+/// when there is none (or the folder cannot be read). From the newest name
+/// down, the first archive that is ours: its fingerprint from the archive
+/// comment and central directory (see [`crate::archive::comment_fingerprint`]),
+/// else from its manifest. An unchanged repository so costs one end record and
+/// directory per destination, however large the manifest.
 pub fn newest_fingerprint(dir: &Path, repo: &str) -> Option<(PathBuf, String)> {
-    named_like_ours(dir, repo)
-        .ok()?
-        .into_iter()
-        .rev()
-        .find_map(|(created, path)| entry_for(dir, repo, created, path))
-        .map(|e| (e.path, e.fingerprint))
+    named_like_ours(dir, repo).ok()?.into_iter().rev().find_map(|(created, path)| {
+        match crate::archive::comment_fingerprint(&path) {
+            Some(fingerprint) => Some((path, fingerprint)),
+            None => entry_for(dir, repo, created, path).map(|e| (e.path, e.fingerprint)),
+        }
+    })
 }
 
 #[cfg(test)]
@@ -320,6 +322,76 @@ pub(crate) mod tests {
         // The newest *of ours*, skipping newer names that are not ours.
         assert_eq!(newest_fingerprint(d, "repo"), Some((d.join(&n1), "fp1".to_string())));
         assert_eq!(newest_fingerprint(d, "other"), None);
+    }
+
+    /// Like `write_our_archive`, with our archive comment; `manifest_last`
+    /// false appends another entry after the manifest.
+    fn write_commented(path: &Path, manifest: &[u8], comment: &str, manifest_last: bool) {
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+        let opts = zip::write::SimpleFileOptions::default();
+        zip.start_file("README.md", opts).unwrap();
+        zip.write_all(b"hello").unwrap();
+        zip.start_file(MANIFEST_NAME, opts).unwrap();
+        zip.write_all(manifest).unwrap();
+        if !manifest_last {
+            zip.start_file("late.txt", opts).unwrap();
+        }
+        zip.set_comment(comment.to_string());
+        zip.finish().unwrap();
+    }
+
+    fn manifest_json(fingerprint: &str) -> Vec<u8> {
+        serde_json::to_vec(&Manifest {
+            format: MANIFEST_FORMAT.to_string(),
+            tool_version: crate::VERSION.to_string(),
+            repo: "repo".to_string(),
+            fingerprint: fingerprint.to_string(),
+            file_count: 1,
+            total_bytes: 5,
+            files: Vec::new(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn newest_fingerprint_comes_from_the_comment_without_the_manifest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let fp = "ab".repeat(32);
+        let n = backup_file_name("repo", at(2024, 1, 2, 3, 4, 5));
+        // A manifest that could not be parsed: only the comment can answer.
+        write_commented(&d.join(&n), b"{ not json", &format!("backup-repo 0.1.0 {fp}"), true);
+        assert_eq!(newest_fingerprint(d, "repo"), Some((d.join(&n), fp)));
+    }
+
+    #[rstest]
+    #[case::manifest_not_last("backup-repo 0.1.0 {fp}", false)]
+    #[case::not_our_tool("zipper 0.1.0 {fp}", true)]
+    #[case::no_version("backup-repo {fp}", true)]
+    #[case::extra_word("backup-repo 0.1.0 {fp} more", true)]
+    #[case::short_fingerprint("backup-repo 0.1.0 abc", true)]
+    fn a_comment_not_shaped_like_ours_falls_back_to_the_manifest(#[case] comment: &str, #[case] manifest_last: bool) {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let n = backup_file_name("repo", at(2024, 1, 2, 3, 4, 5));
+        let comment = comment.replace("{fp}", &"cd".repeat(32));
+        write_commented(&d.join(&n), &manifest_json("from-manifest"), &comment, manifest_last);
+        assert_eq!(newest_fingerprint(d, "repo"), Some((d.join(&n), "from-manifest".to_string())));
+    }
+
+    #[test]
+    fn a_truncated_newest_backup_is_passed_over() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let older = backup_file_name("repo", at(2024, 1, 1, 0, 0, 0));
+        let newer = backup_file_name("repo", at(2024, 1, 2, 0, 0, 0));
+        write_commented(&d.join(&older), &manifest_json("old"), &format!("backup-repo 0.1.0 {}", "01".repeat(32)), true);
+        write_commented(&d.join(&newer), &manifest_json("new"), &format!("backup-repo 0.1.0 {}", "02".repeat(32)), true);
+        // Cut inside the central directory: neither the comment nor the
+        // manifest can be trusted, so the older backup answers.
+        let len = std::fs::metadata(d.join(&newer)).unwrap().len();
+        std::fs::OpenOptions::new().write(true).open(d.join(&newer)).unwrap().set_len(len - 120).unwrap();
+        assert_eq!(newest_fingerprint(d, "repo"), Some((d.join(&older), "01".repeat(32))));
     }
 
     #[test]

@@ -26,6 +26,10 @@ fn first_run_creates_everywhere_and_second_run_skips_without_reading() {
         assert_eq!(listing(&d.join("demo")), vec!["demo_backup_2026-11-25_10-00-00.zip"]);
     }
 
+    // The skip decision reads the fingerprint from the archive comment.
+    let archive = dests[0].join("demo").join(&first.archive_name);
+    assert_eq!(backup_repo::archive::comment_fingerprint(&archive), Some(first.fingerprint.clone()));
+
     let mut again = opts.clone();
     again.now = Some("2026-11-25T11:00:00".parse().unwrap());
     let second = run(&again);

@@ -9,6 +9,7 @@ mod read;
 mod restore;
 mod write;
 
+pub use raw::comment_fingerprint;
 pub use read::{compare_manifests, read_manifest, verify, Comparison, Change, VerifyOptions, VerifyReport};
 pub use restore::{restore, RestoreOptions, RestoreReport};
 pub use write::{write_archive, ArchiveOptions, ArchiveStats, Compression};

@@ -22,9 +22,15 @@ fn bad(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.to_string())
 }
 
-/// Every central-directory entry name, in directory order.
-pub fn central_names(path: &Path) -> io::Result<Vec<Vec<u8>>> {
-    let mut f = File::open(path)?;
+/// Where the central directory is, from the end records.
+struct End {
+    cd_start: u64,
+    cd_size: u64,
+    entries: u64,
+    comment: Vec<u8>,
+}
+
+fn end_record(f: &mut File) -> io::Result<End> {
     let len = f.metadata()?.len();
     let tail_len = len.min(22 + 0xFFFF + 20);
     let tail_start = len - tail_len;
@@ -35,7 +41,14 @@ pub fn central_names(path: &Path) -> io::Result<Vec<Vec<u8>>> {
         .rev()
         .find(|&i| tail[i..i + 4] == [0x50, 0x4b, 0x05, 0x06])
         .ok_or_else(|| bad("no end of central directory"))?;
-    let (mut cd_size, mut cd_start) = (u32_at(&tail, eocd + 12) as u64, u32_at(&tail, eocd + 16) as u64);
+    let comment_len = u16_at(&tail, eocd + 20) as usize;
+    let comment = tail.get(eocd + 22..eocd + 22 + comment_len).ok_or_else(|| bad("truncated archive comment"))?.to_vec();
+    let mut end = End {
+        cd_start: u32_at(&tail, eocd + 16) as u64,
+        cd_size: u32_at(&tail, eocd + 12) as u64,
+        entries: u16_at(&tail, eocd + 10) as u64,
+        comment,
+    };
     if eocd >= 20 && tail[eocd - 20..eocd - 16] == [0x50, 0x4b, 0x06, 0x07] {
         let z64 = u64_at(&tail, eocd - 12);
         let mut rec = [0u8; 56];
@@ -44,14 +57,22 @@ pub fn central_names(path: &Path) -> io::Result<Vec<Vec<u8>>> {
         if rec[..4] != [0x50, 0x4b, 0x06, 0x06] {
             return Err(bad("bad ZIP64 end record"));
         }
-        cd_size = u64_at(&rec, 40);
-        cd_start = u64_at(&rec, 48);
+        end.entries = u64_at(&rec, 32);
+        end.cd_size = u64_at(&rec, 40);
+        end.cd_start = u64_at(&rec, 48);
     }
-    if cd_size > MAX_CD || cd_start.checked_add(cd_size).is_none_or(|e| e > len) {
+    if end.cd_size > MAX_CD || end.cd_start.checked_add(end.cd_size).is_none_or(|e| e > len) {
         return Err(bad("central directory out of bounds"));
     }
-    let mut cd = vec![0u8; cd_size as usize];
-    f.seek(SeekFrom::Start(cd_start))?;
+    Ok(end)
+}
+
+/// The central directory's entry names, in directory order, and the end records.
+fn central(path: &Path) -> io::Result<(Vec<Vec<u8>>, End)> {
+    let mut f = File::open(path)?;
+    let end = end_record(&mut f)?;
+    let mut cd = vec![0u8; end.cd_size as usize];
+    f.seek(SeekFrom::Start(end.cd_start))?;
     f.read_exact(&mut cd)?;
     let mut names = Vec::new();
     let mut i = 0usize;
@@ -64,7 +85,31 @@ pub fn central_names(path: &Path) -> io::Result<Vec<Vec<u8>>> {
         names.push(cd[i + 46..end].to_vec());
         i = end + e + c;
     }
-    Ok(names)
+    Ok((names, end))
+}
+
+/// Every central-directory entry name, in directory order.
+pub fn central_names(path: &Path) -> io::Result<Vec<Vec<u8>>> {
+    central(path).map(|(names, _)| names)
+}
+
+/// The tree fingerprint our writer records in the archive comment
+/// (`backup-repo <version> <fingerprint>`), from the end records and the
+/// central directory alone: deciding "unchanged" then costs no manifest
+/// (whose size grows with the repository). None unless the comment has that
+/// shape and the directory is whole and ends with the manifest, as ours do.
+pub fn comment_fingerprint(path: &Path) -> Option<String> {
+    let (names, end) = central(path).ok()?;
+    let comment = std::str::from_utf8(&end.comment).ok()?;
+    let mut parts = comment.split(' ');
+    let (tool, _version, fingerprint) = (parts.next()?, parts.next()?, parts.next()?);
+    let ours = tool == "backup-repo"
+        && parts.next().is_none()
+        && fingerprint.len() == 64
+        && fingerprint.bytes().all(|b| b.is_ascii_hexdigit())
+        && names.len() as u64 == end.entries
+        && names.last().map(Vec::as_slice) == Some(super::MANIFEST_NAME.as_bytes());
+    ours.then(|| fingerprint.to_string())
 }
 
 /// Names that occur more than once.
