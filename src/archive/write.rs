@@ -570,25 +570,14 @@ fn write_large(
 ) -> Result<u16> {
     let path = &f.file.path;
     let io_out = |e| Error::io("write", out, e);
-    let mut file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
     let mode = file_mode(&file.metadata().map_err(|e| Error::io("read", path, e))?);
     if buf.len() < CHUNK {
         buf.resize(CHUNK, 0);
     }
     let buf = &mut buf[..CHUNK];
-    let read_chunk = |file: &mut File, buf: &mut [u8]| -> Result<usize> {
-        let mut n = 0;
-        while n < buf.len() {
-            match file.read(&mut buf[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::io("read", path, e)),
-            }
-        }
-        Ok(n)
-    };
-    let mut len = read_chunk(&mut file, buf)?;
+    let read_chunk = |file: &File, buf: &mut [u8]| read_full(file, buf).map_err(|e| Error::io("read", path, e));
+    let mut len = read_chunk(&file, buf)?;
     let method = if policy.stores_outright(&f.file.rel, f.file.size) {
         METHOD_STORED
     } else if policy.compress(&buf[..len]).map_err(|e| Error::io("compress", path, e))?.is_some() {
@@ -640,7 +629,7 @@ fn write_large(
             }
             .map_err(io_out)?;
             control.advance(0, len as u64);
-            len = read_chunk(&mut file, buf)?;
+            len = read_chunk(&file, buf)?;
         }
         match enc {
             Enc::Store(_) => {}

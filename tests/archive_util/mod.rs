@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use backup_repo::archive::{Manifest, ManifestEntry, MANIFEST_FORMAT};
+use backup_repo::archive::Manifest;
 use backup_repo::fingerprint::HashedFile;
 use backup_repo::select::SelectedFile;
 
@@ -49,30 +49,8 @@ pub fn hashed_tree(root: &Path) -> Vec<HashedFile> {
 }
 
 pub fn manifest_for(files: &[HashedFile]) -> Manifest {
-    let mut h = blake3::Hasher::new();
-    for f in files {
-        h.update(f.file.rel.as_bytes());
-        h.update(b"\0");
-        h.update(f.blake3.as_bytes());
-        h.update(b"\n");
-    }
-    Manifest {
-        format: MANIFEST_FORMAT.to_string(),
-        tool_version: backup_repo::VERSION.to_string(),
-        repo: "repo".to_string(),
-        fingerprint: h.finalize().to_hex().to_string(),
-        file_count: files.len() as u64,
-        total_bytes: files.iter().map(|f| f.file.size).sum(),
-        files: files
-            .iter()
-            .map(|f| ManifestEntry {
-                path: f.file.rel.clone(),
-                size: f.file.size,
-                blake3: f.blake3.clone(),
-                mtime_ns: f.file.mtime_ns,
-            })
-            .collect(),
-    }
+    let pairs: Vec<(&str, &str)> = files.iter().map(|f| (f.file.rel.as_str(), f.blake3.as_str())).collect();
+    Manifest::for_files("repo", &backup_repo::fingerprint::tree_fingerprint(&pairs), files)
 }
 
 pub fn write(root: &Path, rel: &str, data: &[u8]) -> PathBuf {
