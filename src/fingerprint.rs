@@ -43,6 +43,11 @@ pub fn tree_fingerprint(files: &[(&str, &str)]) -> String {
     h.finalize().to_hex().to_string()
 }
 
+/// A BLAKE3 digest as we write it: 64 hex digits.
+pub(crate) fn is_hex_digest(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// Where the stat cache of `source` lives under `cache_dir`:
 /// `<cache_dir>/statcache/<first 32 hex of BLAKE3(canonical source path)>.json`.
 pub fn stat_cache_path(cache_dir: &Path, source: &Path) -> PathBuf {
@@ -90,7 +95,7 @@ fn load_cache(path: &Path) -> Vec<CacheEntry> {
             let mut entries: Vec<CacheEntry> = c
                 .entries
                 .into_iter()
-                .filter(|e| e.blake3.len() == 64 && e.blake3.bytes().all(|b| b.is_ascii_hexdigit()))
+                .filter(|e| is_hex_digest(&e.blake3))
                 .collect();
             // Written in selection order, which is sorted: usually a no-op.
             if !entries.is_sorted_by(|a, b| a.rel < b.rel) {

@@ -16,6 +16,15 @@ pub use write::{write_archive, ArchiveOptions, ArchiveStats, Compression};
 
 /// The manifest's entry name inside every archive.
 pub const MANIFEST_NAME: &str = ".backup-repo/manifest.json";
+/// The first word of the archive comment our writer records,
+/// `backup-repo <version> <fingerprint>` (see [`archive_comment`]).
+const COMMENT_TOOL: &str = "backup-repo";
+
+/// The archive comment of the archive `manifest` describes.
+fn archive_comment(manifest: &Manifest) -> String {
+    format!("{COMMENT_TOOL} {} {}", manifest.tool_version, manifest.fingerprint)
+}
+
 /// Value of `Manifest::format`; bumped only on incompatible change.
 pub const MANIFEST_FORMAT: &str = "backup-repo-manifest/1";
 

@@ -103,10 +103,9 @@ pub fn comment_fingerprint(path: &Path) -> Option<String> {
     let comment = std::str::from_utf8(&end.comment).ok()?;
     let mut parts = comment.split(' ');
     let (tool, _version, fingerprint) = (parts.next()?, parts.next()?, parts.next()?);
-    let ours = tool == "backup-repo"
+    let ours = tool == super::COMMENT_TOOL
         && parts.next().is_none()
-        && fingerprint.len() == 64
-        && fingerprint.bytes().all(|b| b.is_ascii_hexdigit())
+        && crate::fingerprint::is_hex_digest(fingerprint)
         && names.len() as u64 == end.entries
         && names.last().map(Vec::as_slice) == Some(super::MANIFEST_NAME.as_bytes());
     ours.then(|| fingerprint.to_string())

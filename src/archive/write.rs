@@ -817,7 +817,7 @@ fn write_with(
         mode: 0o100644,
     };
     zip.entry(&meta, &data).map_err(|e| Error::io("write", out, e))?;
-    let comment = format!("backup-repo {} {}", manifest.tool_version, manifest.fingerprint);
+    let comment = super::archive_comment(manifest);
     let (w, len) = zip.finish(comment.as_bytes()).map_err(|e| Error::io("write", out, e))?;
     // Not flushed to disk here: the temporary is only ever read back or
     // linked, and placement flushes each copy before naming it (the linked
