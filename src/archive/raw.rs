@@ -67,30 +67,32 @@ fn end_record(f: &mut File) -> io::Result<End> {
     Ok(end)
 }
 
-/// The central directory's entry names, in directory order, and the end records.
-fn central(path: &Path) -> io::Result<(Vec<Vec<u8>>, End)> {
+/// Call `name` with each central-directory entry name, in directory order;
+/// returns the end records.
+fn each_central_name(path: &Path, mut name: impl FnMut(&[u8])) -> io::Result<End> {
     let mut f = File::open(path)?;
     let end = end_record(&mut f)?;
     let mut cd = vec![0u8; end.cd_size as usize];
     f.seek(SeekFrom::Start(end.cd_start))?;
     f.read_exact(&mut cd)?;
-    let mut names = Vec::new();
     let mut i = 0usize;
     while i + 46 <= cd.len() && cd[i..i + 4] == [0x50, 0x4b, 0x01, 0x02] {
         let (n, e, c) = (u16_at(&cd, i + 28) as usize, u16_at(&cd, i + 30) as usize, u16_at(&cd, i + 32) as usize);
-        let end = i + 46 + n;
-        if end > cd.len() {
+        let name_end = i + 46 + n;
+        if name_end > cd.len() {
             return Err(bad("truncated central directory"));
         }
-        names.push(cd[i + 46..end].to_vec());
-        i = end + e + c;
+        name(&cd[i + 46..name_end]);
+        i = name_end + e + c;
     }
-    Ok((names, end))
+    Ok(end)
 }
 
 /// Every central-directory entry name, in directory order.
 pub fn central_names(path: &Path) -> io::Result<Vec<Vec<u8>>> {
-    central(path).map(|(names, _)| names)
+    let mut names = Vec::new();
+    each_central_name(path, |n| names.push(n.to_vec()))?;
+    Ok(names)
 }
 
 /// The tree fingerprint our writer records in the archive comment
@@ -99,15 +101,22 @@ pub fn central_names(path: &Path) -> io::Result<Vec<Vec<u8>>> {
 /// (whose size grows with the repository). None unless the comment has that
 /// shape and the directory is whole and ends with the manifest, as ours do.
 pub fn comment_fingerprint(path: &Path) -> Option<String> {
-    let (names, end) = central(path).ok()?;
+    // Counted, and the last one kept: no copy of every name.
+    let (mut count, mut last) = (0u64, Vec::new());
+    let end = each_central_name(path, |n| {
+        count += 1;
+        last.clear();
+        last.extend_from_slice(n);
+    })
+    .ok()?;
     let comment = std::str::from_utf8(&end.comment).ok()?;
     let mut parts = comment.split(' ');
     let (tool, _version, fingerprint) = (parts.next()?, parts.next()?, parts.next()?);
     let ours = tool == super::COMMENT_TOOL
         && parts.next().is_none()
         && crate::fingerprint::is_hex_digest(fingerprint)
-        && names.len() as u64 == end.entries
-        && names.last().map(Vec::as_slice) == Some(super::MANIFEST_NAME.as_bytes());
+        && count == end.entries
+        && last == super::MANIFEST_NAME.as_bytes();
     ours.then(|| fingerprint.to_string())
 }
 
