@@ -112,11 +112,6 @@ function Say([string]$Text = '', [string]$Color) {
     $PSCmdlet.WriteInformation($message, [string[]]'PSHOST')
 }
 
-function ConvertTo-OutputJson($InputObject) {
-    if ('BackupRepo.PlainJson' -as [type]) { [BackupRepo.PlainJson]::Serialize($InputObject) }
-    else { ConvertTo-Json -InputObject $InputObject -Depth 5 }  # an older installed module
-}
-
 function Get-MegaBytes([double]$Bytes) { [math]::Round($Bytes / 1MB, 2) }
 
 function Get-MetricsLogPath {
@@ -164,7 +159,7 @@ if ($List) {
         }
     }
     if ($json) {
-        ConvertTo-OutputJson @($rows)
+        [BackupRepo.PlainJson]::Serialize(@($rows))
     } else {
         Say "Backups of $repoName" Cyan
         foreach ($r in $rows) {
@@ -227,7 +222,7 @@ foreach ($e in $errors) {
 
 if (-not $result) {
     if ($json) {
-        ConvertTo-OutputJson ([ordered]@{
+        [BackupRepo.PlainJson]::Serialize([ordered]@{
             repo = $repoName; timestamp = $started.ToString('o'); status = 'failed'
             created = @(); skipped = @(); size_mb = 0
             duration_seconds = [math]::Round(([datetime]::Now - $started).TotalSeconds, 2)
@@ -292,7 +287,7 @@ if ($dryRun) {
 }
 
 if ($json) {
-    ConvertTo-OutputJson $summary
+    [BackupRepo.PlainJson]::Serialize($summary)
 } else {
     if ($dryRun) {
         Say "WhatIf: would back up $repoName ($($result.FileCount) files, $(Get-MegaBytes $result.SourceBytes) MB)" Cyan
