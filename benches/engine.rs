@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use backup_repo::archive::{self, ArchiveOptions, Manifest};
+use backup_repo::archive::{self, ArchiveOptions, ManifestOf};
 use backup_repo::fingerprint::{self, HashedFile};
 use backup_repo::progress::Control;
 use backup_repo::select::{self, SelectOptions, SelectedFile};
@@ -58,15 +58,15 @@ fn fixture() -> &'static Fixture {
         let cache = fingerprint::stat_cache_path(cache_dir.path(), &root);
         let (hashed, _) = fingerprint::hash_files(&files, Some(&cache), &control).expect("hash");
         let previous = cache_dir.path().join("previous.zip");
-        archive::write_archive(&previous, &hashed, &manifest(&hashed), &ArchiveOptions::default(), None, &control)
+        archive::write_archive(&previous, &manifest(&hashed), &ArchiveOptions::default(), None, &control)
             .expect("write previous");
         Fixture { _tmp: tmp, root, files, hashed, cache_dir, previous }
     })
 }
 
-fn manifest(hashed: &[HashedFile]) -> Manifest {
+fn manifest(hashed: &[HashedFile]) -> ManifestOf<'_> {
     let pairs: Vec<(&str, &str)> = hashed.iter().map(|h| (h.file.rel.as_str(), h.blake3.as_str())).collect();
-    Manifest::for_files("bench", &fingerprint::tree_fingerprint(&pairs), hashed)
+    ManifestOf { repo: "bench".into(), fingerprint: fingerprint::tree_fingerprint(&pairs), files: hashed }
 }
 
 fn bytes() -> u64 {
@@ -106,7 +106,7 @@ fn archive_write_fresh(b: divan::Bencher) {
     let m = manifest(&f.hashed);
     let out = f.cache_dir.path().join("fresh.zip");
     b.counter(divan::counter::BytesCount::new(bytes())).bench(|| {
-        archive::write_archive(&out, &f.hashed, &m, &ArchiveOptions::default(), None, &Control::default()).unwrap()
+        archive::write_archive(&out, &m, &ArchiveOptions::default(), None, &Control::default()).unwrap()
     });
 }
 
@@ -117,7 +117,7 @@ fn archive_write_reuse(b: divan::Bencher) {
     let m = manifest(&f.hashed);
     let out = f.cache_dir.path().join("reuse.zip");
     b.counter(divan::counter::BytesCount::new(bytes())).bench(|| {
-        archive::write_archive(&out, &f.hashed, &m, &ArchiveOptions::default(), Some(&f.previous), &Control::default())
+        archive::write_archive(&out, &m, &ArchiveOptions::default(), Some(&f.previous), &Control::default())
             .unwrap()
     });
 }

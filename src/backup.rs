@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::archive::{self, ArchiveOptions, Manifest, VerifyOptions, VerifyReport};
+use crate::archive::{self, ArchiveOptions, ManifestOf, VerifyOptions, VerifyReport};
 use crate::config;
 use crate::destinations::{self, DestinationReport, DestinationStatus};
 use crate::fingerprint::{self, HashedFile};
@@ -219,7 +219,7 @@ fn run_unlogged(
 
         let step = Instant::now();
         control.begin(Phase::Selecting, 0, 0);
-        let selection = select::select(&source, &opts.select, control)?;
+        let select::Selection { files: selected, excluded, skipped } = select::select(&source, &opts.select, control)?;
         timings.select_seconds = step.elapsed().as_secs_f64();
 
         let step = Instant::now();
@@ -227,16 +227,21 @@ fn run_unlogged(
         let cache_file = cache_dir.as_ref().map(|dir| fingerprint::stat_cache_path(dir, &source));
         let cache_mode =
             if opts.dry_run { fingerprint::CacheMode::ReadOnly } else { fingerprint::CacheMode::ReadWrite };
-        let hashed = fingerprint::hash_files_with(&selection.files, cache_file.as_deref(), cache_mode, control);
+        let hashed = fingerprint::hash_files_with(&selected, cache_file.as_deref(), cache_mode, control);
         let (hashed, hash_stats) = match hashed {
             Err(e) if is_source_change(&e, &source) => {
-                changed_before.extend(source_changed_error(&selection.files, &e, attempt)?);
+                changed_before.extend(source_changed_error(&selected, &e, attempt)?);
                 continue;
             }
             r => r?,
         };
-        let pairs: Vec<(&str, &str)> = hashed.iter().map(|h| (h.file.rel.as_str(), h.blake3.as_str())).collect();
-        let fingerprint = fingerprint::tree_fingerprint(&pairs);
+        // The hashed files hold the selection from here on; for a large tree
+        // a second copy would be a good part of the run's peak memory.
+        drop(selected);
+        let fingerprint = {
+            let pairs: Vec<(&str, &str)> = hashed.iter().map(|h| (h.file.rel.as_str(), h.blake3.as_str())).collect();
+            fingerprint::tree_fingerprint(&pairs)
+        };
         timings.hash_seconds = step.elapsed().as_secs_f64();
 
         let archive_name = catalog::backup_file_name(&repo, now);
@@ -267,7 +272,7 @@ fn run_unlogged(
             archive_name: archive_name.clone(),
             fingerprint: fingerprint.clone(),
             file_count: hashed.len() as u64,
-            source_bytes: selection.total_bytes(),
+            source_bytes: hashed.iter().map(|h| h.file.size).sum(),
             archive_bytes: 0,
             duration_seconds: 0.0,
             timings,
@@ -275,8 +280,8 @@ fn run_unlogged(
             files_cached: hash_stats.files_cached,
             entries_reused: 0,
             destinations: Vec::new(),
-            excluded: if opts.report_excluded { selection.excluded.clone() } else { Vec::new() },
-            skipped_paths: selection.skipped.clone(),
+            excluded: if opts.report_excluded { excluded } else { Vec::new() },
+            skipped_paths: skipped,
             verification: Vec::new(),
             retention: Vec::new(),
             warnings: Vec::new(),
@@ -291,7 +296,7 @@ fn run_unlogged(
                     build_and_place(opts, control, &mut report, &mut destinations, &to_create, &hashed, previous, cache_dir.as_deref());
                 match built {
                     Err(e) if is_source_change(&e, &source) => {
-                        changed_before.extend(source_changed_error(&selection.files, &e, attempt)?);
+                        changed_before.extend(source_changed_error(hashed.iter().map(|h| &h.file), &e, attempt)?);
                         continue;
                     }
                     r => r?,
@@ -357,9 +362,13 @@ fn is_source_change(e: &Error, source: &Path) -> bool {
 /// Files of the selection that changed since it was made (gone, other size
 /// or mtime) or that `err` names. On the first attempt: those files (retry);
 /// on the second: the error naming them.
-fn source_changed_error(files: &[select::SelectedFile], err: &Error, attempt: u32) -> Result<Vec<String>> {
+fn source_changed_error<'a>(
+    files: impl IntoIterator<Item = &'a select::SelectedFile>,
+    err: &Error,
+    attempt: u32,
+) -> Result<Vec<String>> {
     let rels: Vec<String> = files
-        .iter()
+        .into_iter()
         .filter(|f| {
             err.message.contains(&format!("'{}'", f.path.display()))
                 || match std::fs::symlink_metadata(&f.path) {
@@ -557,9 +566,9 @@ fn build_and_place(
         .tempfile_in(&tmp_dir)
         .map_err(|e| Error::io("create temporary archive in", &tmp_dir, e))?;
 
-    let manifest = Manifest::for_files(&report.repo, &report.fingerprint, hashed);
+    let manifest = ManifestOf { repo: report.repo.clone(), fingerprint: report.fingerprint.clone(), files: hashed };
     let step = Instant::now();
-    let stats = archive::write_archive(tmp.path(), hashed, &manifest, &opts.archive, previous, control)?;
+    let stats = archive::write_archive(tmp.path(), &manifest, &opts.archive, previous, control)?;
     report.timings.compress_seconds = step.elapsed().as_secs_f64();
     report.archive_bytes = stats.archive_bytes;
     report.entries_reused = stats.entries_reused;

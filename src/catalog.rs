@@ -336,7 +336,7 @@ pub(crate) mod tests {
         if !manifest_last {
             zip.start_file("late.txt", opts).unwrap();
         }
-        zip.set_comment(comment.to_string());
+        zip.set_comment(comment.to_string()).unwrap();
         zip.finish().unwrap();
     }
 

@@ -263,7 +263,7 @@ fn good_store_archive(dir: &Path) -> (PathBuf, Vec<u8>) {
     let files = hashed_tree(&root);
     let out = dir.join("good.zip");
     let opts = ArchiveOptions { compression: Compression::Store, level: None };
-    write_archive(&out, &files, &manifest_for(&files), &opts, None, &Control::default()).unwrap();
+    write_archive(&out, &manifest_for(&files), &opts, None, &Control::default()).unwrap();
     let bytes = std::fs::read(&out).unwrap();
     (out, bytes)
 }
@@ -325,7 +325,7 @@ fn restore_never_follows_a_symlinked_folder_in_the_target() {
     write(&root, "sub/a.txt", b"inside");
     let files = hashed_tree(&root);
     let good = tmp.path().join("g.zip");
-    write_archive(&good, &files, &manifest_for(&files), &ArchiveOptions::default(), None, &Control::default()).unwrap();
+    write_archive(&good, &manifest_for(&files), &ArchiveOptions::default(), None, &Control::default()).unwrap();
     let target = tmp.path().join("t");
     let outside = tmp.path().join("outside");
     std::fs::create_dir_all(&target).unwrap();
@@ -335,4 +335,70 @@ fn restore_never_follows_a_symlinked_folder_in_the_target() {
     assert_eq!(rep.files_restored, 0);
     assert!(rep.refused[0].reason.contains("not a folder"), "{:?}", rep.refused);
     assert!(std::fs::read_dir(&outside).unwrap().next().is_none());
+}
+
+/// Raw reuse trusts a previous archive only as far as it checks out: a name
+/// twice or a manifest that fails its CRC means nothing is copied from it,
+/// and the new archive is what a fresh build makes.
+#[test]
+fn a_doubtful_previous_archive_is_never_reused_from() {
+    const CONTENT: &[u8] = b"current content\n";
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("repo");
+    write(&root, "dup.txt", CONTENT);
+    write(&root, "ok.txt", b"fine\n");
+    let files = hashed_tree(&root);
+    let store = ArchiveOptions { compression: Compression::Store, level: None };
+    let fresh = tmp.path().join("fresh.zip");
+    write_archive(&fresh, &manifest_for(&files), &store, None, &Control::default()).unwrap();
+    let build_from = |previous: &[u8]| {
+        let prev = tmp.path().join("prev.zip");
+        std::fs::write(&prev, previous).unwrap();
+        let out = tmp.path().join("out.zip");
+        let stats = write_archive(&out, &manifest_for(&files), &store, Some(&prev), &Control::default()).unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&fresh).unwrap());
+        stats.entries_reused
+    };
+
+    let sound = hostile(vec![stored("dup.txt", CONTENT)], vec![listed("dup.txt", CONTENT)]);
+    assert_eq!(build_from(&sound), 2, "a sound previous archive is reused from");
+
+    let twice = hostile(
+        vec![stored("dup.txt", b"evil content!!!\n"), stored("dup.txt", CONTENT)],
+        vec![listed("dup.txt", CONTENT)],
+    );
+    assert_eq!(build_from(&twice), 0, "duplicate names");
+
+    let at = sound.windows(10).position(|w| w == b"\"repo\":\"r\"").expect("manifest text in the archive");
+    let mut bad_crc = sound.clone();
+    bad_crc[at + 8] = b's';
+    assert_eq!(build_from(&bad_crc), 0, "manifest failing its CRC");
+
+    let mut other_hash = sound;
+    let hex = blake3::hash(CONTENT).to_hex();
+    let at = other_hash.windows(64).position(|w| w == hex.as_bytes()).unwrap();
+    other_hash[at] = if other_hash[at] == b'0' { b'1' } else { b'0' };
+    // CRC fixed up: only the recorded hash differs, so only ok.txt matches.
+    let fixed = fix_manifest_crc(&other_hash);
+    assert_eq!(build_from(&fixed), 1, "a file whose recorded BLAKE3 differs");
+}
+
+/// `zip` (built by [`build_zip`], manifest last and stored) with the
+/// manifest's CRC-32 recomputed in its local and central headers.
+fn fix_manifest_crc(zip: &[u8]) -> Vec<u8> {
+    let mut z = zip.to_vec();
+    let u32_at = |b: &[u8], i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap()) as usize;
+    let u16_at = |b: &[u8], i: usize| u16::from_le_bytes([b[i], b[i + 1]]) as usize;
+    let eocd = z.len() - 22;
+    let (cd_start, entries) = (u32_at(&z, eocd + 16), u16_at(&z, eocd + 10));
+    let mut at = cd_start;
+    for _ in 1..entries {
+        at += 46 + u16_at(&z, at + 28) + u16_at(&z, at + 30) + u16_at(&z, at + 32);
+    }
+    let local = u32_at(&z, at + 42);
+    let data = local + 30 + u16_at(&z, local + 26) + u16_at(&z, local + 28);
+    let crc = crc32fast::hash(&z[data..data + u32_at(&z, local + 18)]).to_le_bytes();
+    z[local + 14..local + 18].copy_from_slice(&crc);
+    z[at + 16..at + 20].copy_from_slice(&crc);
+    z
 }

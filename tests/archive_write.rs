@@ -16,7 +16,7 @@ use backup_repo::ErrorKind;
 fn build(root: &Path, out: &Path, opts: &ArchiveOptions, prev: Option<&Path>) -> backup_repo::archive::ArchiveStats {
     let files = hashed_tree(root);
     let manifest = manifest_for(&files);
-    write_archive(out, &files, &manifest, opts, prev, &Control::default()).unwrap()
+    write_archive(out, &manifest, opts, prev, &Control::default()).unwrap()
 }
 
 fn methods(zip: &Path) -> std::collections::BTreeMap<String, zip::CompressionMethod> {
@@ -164,13 +164,13 @@ fn a_file_changed_since_hashing_is_an_error() {
     data[10] ^= 1;
     std::fs::write(&victim.file.path, &data).unwrap();
     let out = tmp.path().join("a.zip");
-    let err = write_archive(&out, &files, &manifest, &ArchiveOptions::default(), None, &Control::default()).unwrap_err();
+    let err = write_archive(&out, &manifest, &ArchiveOptions::default(), None, &Control::default()).unwrap_err();
     assert_eq!(err.kind, ErrorKind::Io);
     assert!(err.message.contains("changed during backup") && err.message.contains("main.rs"), "{}", err.message);
     // Grown.
     data.extend_from_slice(b"more");
     std::fs::write(&victim.file.path, &data).unwrap();
-    let err = write_archive(&out, &files, &manifest, &ArchiveOptions::default(), None, &Control::default()).unwrap_err();
+    let err = write_archive(&out, &manifest, &ArchiveOptions::default(), None, &Control::default()).unwrap_err();
     assert!(err.message.contains("changed during backup"), "{}", err.message);
 }
 
@@ -182,7 +182,7 @@ fn cancel_stops_the_write() {
     let files = hashed_tree(&root);
     let c = Control::default();
     c.cancel();
-    let err = write_archive(&tmp.path().join("a.zip"), &files, &manifest_for(&files), &ArchiveOptions::default(), None, &c)
+    let err = write_archive(&tmp.path().join("a.zip"), &manifest_for(&files), &ArchiveOptions::default(), None, &c)
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Cancelled);
 }
@@ -203,7 +203,7 @@ fn more_than_65535_entries_use_zip64() {
         .collect();
     files.sort_by(|a, b| a.file.rel.cmp(&b.file.rel));
     let out = tmp.path().join("many.zip");
-    let stats = write_archive(&out, &files, &manifest_for(&files), &ArchiveOptions::default(), None, &Control::default())
+    let stats = write_archive(&out, &manifest_for(&files), &ArchiveOptions::default(), None, &Control::default())
         .unwrap();
     assert_eq!(stats.entries_stored + stats.entries_compressed, 70_000);
     let z = zip::ZipArchive::new(std::fs::File::open(&out).unwrap()).unwrap();

@@ -3,7 +3,7 @@
 //! way to smuggle a second payload past a checker) are only visible here.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 const MAX_CD: u64 = 1 << 30;
@@ -23,7 +23,7 @@ fn bad(what: &str) -> io::Error {
 }
 
 /// Where the central directory is, from the end records.
-struct End {
+pub(super) struct End {
     cd_start: u64,
     cd_size: u64,
     entries: u64,
@@ -67,25 +67,64 @@ fn end_record(f: &mut File) -> io::Result<End> {
     Ok(end)
 }
 
+/// One central-directory record, sizes and offset with their ZIP64 values.
+pub(super) struct CentralEntry<'a> {
+    pub name: &'a [u8],
+    pub flags: u16,
+    pub method: u16,
+    pub crc: u32,
+    pub compressed: u64,
+    pub size: u64,
+    /// Offset of the entry's local header.
+    pub header: u64,
+}
+
+/// Call `each` with every central-directory record, in directory order, read
+/// in a stream (a 100k-entry directory is never held whole); returns the end
+/// records. Stops at the first bytes that are not a record.
+pub(super) fn each_central_entry(path: &Path, mut each: impl FnMut(&CentralEntry)) -> io::Result<End> {
+    let mut f = File::open(path)?;
+    let end = end_record(&mut f)?;
+    f.seek(SeekFrom::Start(end.cd_start))?;
+    let mut cd = BufReader::with_capacity(64 << 10, f.take(end.cd_size));
+    let (mut fixed, mut rest) = ([0u8; 46], Vec::new());
+    while cd.read_exact(&mut fixed).is_ok() && fixed[..4] == [0x50, 0x4b, 0x01, 0x02] {
+        let (n, e, c) = (u16_at(&fixed, 28) as usize, u16_at(&fixed, 30) as usize, u16_at(&fixed, 32) as usize);
+        rest.resize(n + e + c, 0);
+        cd.read_exact(&mut rest).map_err(|_| bad("truncated central directory"))?;
+        let mut entry = CentralEntry {
+            name: &rest[..n],
+            flags: u16_at(&fixed, 8),
+            method: u16_at(&fixed, 10),
+            crc: u32_at(&fixed, 16),
+            compressed: u32_at(&fixed, 20) as u64,
+            size: u32_at(&fixed, 24) as u64,
+            header: u32_at(&fixed, 42) as u64,
+        };
+        // ZIP64 field (id 1): only the values saturated above, in this order.
+        let mut extra = &rest[n..n + e];
+        while extra.len() >= 4 {
+            let (id, len) = (u16_at(extra, 0), u16_at(extra, 2) as usize);
+            let Some(mut body) = extra.get(4..4 + len) else { break };
+            if id == 1 {
+                for v in [&mut entry.size, &mut entry.compressed, &mut entry.header] {
+                    if *v == u32::MAX as u64 && body.len() >= 8 {
+                        *v = u64_at(body, 0);
+                        body = &body[8..];
+                    }
+                }
+            }
+            extra = &extra[4 + len..];
+        }
+        each(&entry);
+    }
+    Ok(end)
+}
+
 /// Call `name` with each central-directory entry name, in directory order;
 /// returns the end records.
 fn each_central_name(path: &Path, mut name: impl FnMut(&[u8])) -> io::Result<End> {
-    let mut f = File::open(path)?;
-    let end = end_record(&mut f)?;
-    let mut cd = vec![0u8; end.cd_size as usize];
-    f.seek(SeekFrom::Start(end.cd_start))?;
-    f.read_exact(&mut cd)?;
-    let mut i = 0usize;
-    while i + 46 <= cd.len() && cd[i..i + 4] == [0x50, 0x4b, 0x01, 0x02] {
-        let (n, e, c) = (u16_at(&cd, i + 28) as usize, u16_at(&cd, i + 30) as usize, u16_at(&cd, i + 32) as usize);
-        let name_end = i + 46 + n;
-        if name_end > cd.len() {
-            return Err(bad("truncated central directory"));
-        }
-        name(&cd[i + 46..name_end]);
-        i = name_end + e + c;
-    }
-    Ok(end)
+    each_central_entry(path, |e| name(e.name))
 }
 
 /// Every central-directory entry name, in directory order.

@@ -10,7 +10,8 @@ use crate::progress::{Control, Phase};
 use crate::{Error, ErrorKind, Result};
 
 use super::format::{EntryMeta, ZipOut, METHOD_DEFLATE, METHOD_STORED, METHOD_ZSTD, ZIP64_STREAM_THRESHOLD};
-use super::{Manifest, MANIFEST_NAME};
+use super::previous::{PrevEntry, Previous};
+use super::{ManifestOf, MANIFEST_NAME};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -54,7 +55,7 @@ const KEEP_SCRATCH: usize = 1 << 20;
 /// Entries the look-ahead may hold.
 const WINDOW_ENTRIES: usize = 4096;
 /// Streaming chunk for large files.
-const CHUNK: usize = 4 << 20;
+pub(super) const CHUNK: usize = 4 << 20;
 
 /// Extensions whose content is already compressed: stored without trying.
 const STORE_EXTENSIONS: &[&str] = &[
@@ -203,218 +204,6 @@ fn file_mode(_meta: &std::fs::Metadata) -> u32 {
     0o100644
 }
 
-#[cfg(unix)]
-fn read_exact_at(f: &File, buf: &mut [u8], off: u64) -> io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(f, buf, off)
-}
-
-#[cfg(windows)]
-fn read_exact_at(f: &File, mut buf: &mut [u8], mut off: u64) -> io::Result<()> {
-    use std::os::windows::fs::FileExt;
-    while !buf.is_empty() {
-        match f.seek_read(buf, off) {
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => {
-                buf = &mut buf[n..];
-                off += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// An entry of the previous archive that holds the same content as a current file.
-#[derive(Debug, Clone, Copy)]
-struct PrevEntry {
-    header: u64,
-    method: u16,
-    crc: u32,
-    compressed: u64,
-    size: u64,
-}
-
-/// The previous archive, for raw reuse of unchanged entries.
-struct Previous {
-    file: File,
-    len: u64,
-    entries: HashMap<String, PrevEntry>,
-}
-
-impl Previous {
-    /// None when `path` is not one of ours, or unreadable: reuse is an
-    /// optimisation, never a reason to fail.
-    fn open(path: &Path, files: &[HashedFile], policy: Policy) -> Option<Previous> {
-        let manifest = super::read_manifest(path).ok()?;
-        let current: HashMap<&str, (u64, &str)> =
-            files.iter().map(|f| (f.file.rel.as_str(), (f.file.size, f.blake3.as_str()))).collect();
-        let same: std::collections::HashSet<&str> = manifest
-            .files
-            .iter()
-            .filter(|m| current.get(m.path.as_str()) == Some(&(m.size, m.blake3.as_str())))
-            .map(|m| m.path.as_str())
-            .collect();
-        let zip = zip::ZipArchive::new(io::BufReader::new(File::open(path).ok()?)).ok()?;
-        if zip.has_duplicate_names() {
-            return None;
-        }
-        let mut entries = HashMap::new();
-        for i in 0..zip.len() {
-            let Ok(e) = zip.by_index_data(i) else { continue };
-            let Ok(name) = e.name() else { continue };
-            if !same.contains(name.as_ref()) || e.encrypted() {
-                continue;
-            }
-            let method: u16 = match e.compression() {
-                zip::CompressionMethod::Stored => METHOD_STORED,
-                zip::CompressionMethod::Deflated => METHOD_DEFLATE,
-                zip::CompressionMethod::Zstd => METHOD_ZSTD,
-                _ => continue,
-            };
-            // Reuse only what a fresh build would produce with this policy.
-            let fits = method == policy.method
-                || (method == METHOD_STORED && policy.stores_outright(&name, e.size()));
-            if !fits {
-                continue;
-            }
-            entries.insert(
-                name.into_owned(),
-                PrevEntry {
-                    header: e.header_start(),
-                    method,
-                    crc: e.crc32(),
-                    compressed: e.compressed_size(),
-                    size: e.size(),
-                },
-            );
-        }
-        let file = File::open(path).ok()?;
-        let len = file.metadata().ok()?.len();
-        Some(Previous { file, len, entries })
-    }
-
-    /// Where the entry's compressed bytes start, and whether its local header
-    /// has a ZIP64 field; None when the local header does not agree with the
-    /// central directory (name, method, CRC, sizes) or the data would run past
-    /// the end of the file.
-    ///
-    /// That the content is the current file's is taken from the archive's
-    /// manifest (ours: path, size and BLAKE3 match), so it is not re-hashed
-    /// with BLAKE3; the callers still decode it once and check the CRC-32, so
-    /// bit rot in an old backup is never copied into a new one.
-    fn locate(&self, e: &PrevEntry, rel: &str) -> Option<(u64, bool)> {
-        let mut h = [0u8; 30];
-        read_exact_at(&self.file, &mut h, e.header).ok()?;
-        let u16_at = |i: usize| u16::from_le_bytes([h[i], h[i + 1]]);
-        let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
-        if h[..4] != [0x50, 0x4b, 0x03, 0x04] || u16_at(8) != e.method || u32_at(14) != e.crc {
-            return None;
-        }
-        let name_len = u16_at(26) as usize;
-        let extra_len = u16_at(28) as usize;
-        if name_len != rel.len() {
-            return None;
-        }
-        let mut rest = vec![0u8; name_len + extra_len];
-        read_exact_at(&self.file, &mut rest, e.header + 30).ok()?;
-        if &rest[..name_len] != rel.as_bytes() {
-            return None;
-        }
-        let (c32, s32) = (u32_at(18), u32_at(22));
-        let mut zip64 = false;
-        if c32 == u32::MAX && s32 == u32::MAX {
-            // The ZIP64 field: id 1, then size and compressed size.
-            let mut extra = &rest[name_len..];
-            let mut sizes = None;
-            while extra.len() >= 4 {
-                let id = u16::from_le_bytes([extra[0], extra[1]]);
-                let len = u16::from_le_bytes([extra[2], extra[3]]) as usize;
-                let body = extra.get(4..4 + len)?;
-                if id == 1 && len >= 16 {
-                    let size = u64::from_le_bytes(body[..8].try_into().ok()?);
-                    let comp = u64::from_le_bytes(body[8..16].try_into().ok()?);
-                    sizes = Some((comp, size));
-                }
-                extra = &extra[4 + len..];
-            }
-            let (comp, size) = sizes?;
-            if (comp, size) != (e.compressed, e.size) {
-                return None;
-            }
-            zip64 = true;
-        } else if (c32 as u64, s32 as u64) != (e.compressed, e.size) {
-            return None;
-        }
-        let start = e.header + 30 + (name_len + extra_len) as u64;
-        (start.checked_add(e.compressed)? <= self.len).then_some((start, zip64))
-    }
-
-    /// The entry's compressed bytes (small entries, on a pool thread), once
-    /// they decode to `size` bytes with the recorded CRC; `scratch` holds the
-    /// decoded bytes.
-    fn fetch(&self, e: &PrevEntry, rel: &str, scratch: &mut Vec<u8>) -> Option<Vec<u8>> {
-        let (start, _) = self.locate(e, rel)?;
-        let mut data = vec![0u8; e.compressed as usize];
-        read_exact_at(&self.file, &mut data, start).ok()?;
-        let size = e.size as usize;
-        let plain: &[u8] = match e.method {
-            METHOD_STORED => &data,
-            METHOD_DEFLATE => {
-                if scratch.len() < size {
-                    scratch.resize(size, 0);
-                }
-                let n = libdeflater::Decompressor::new().deflate_decompress(&data, &mut scratch[..size]).ok()?;
-                &scratch[..n]
-            }
-            METHOD_ZSTD => {
-                if scratch.len() < size {
-                    scratch.resize(size, 0);
-                }
-                let n = zstd::bulk::decompress_to_buffer(&data, &mut scratch[..size]).ok()?;
-                &scratch[..n]
-            }
-            _ => return None,
-        };
-        (plain.len() == size && crc32fast::hash(plain) == e.crc).then_some(data)
-    }
-
-    /// Decode the entry at `start` in a stream and check its size and CRC
-    /// (large entries, on the writer thread, before they are copied).
-    fn content_ok(&self, e: &PrevEntry, start: u64, buf: &mut Vec<u8>) -> bool {
-        let mut check = || -> io::Result<bool> {
-            let mut src = &self.file;
-            io::Seek::seek(&mut src, io::SeekFrom::Start(start))?;
-            let raw = io::BufReader::with_capacity(1 << 20, src.take(e.compressed));
-            let mut reader: Box<dyn Read> = match e.method {
-                METHOD_STORED => Box::new(raw),
-                METHOD_DEFLATE => Box::new(flate2::bufread::DeflateDecoder::new(raw)),
-                METHOD_ZSTD => Box::new(zstd::stream::read::Decoder::with_buffer(raw)?),
-                _ => return Ok(false),
-            };
-            if buf.len() < CHUNK {
-                buf.resize(CHUNK, 0);
-            }
-            let (mut crc, mut total) = (crc32fast::Hasher::new(), 0u64);
-            loop {
-                let n = match reader.read(&mut buf[..CHUNK]) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(err) => return Err(err),
-                };
-                crc.update(&buf[..n]);
-                total += n as u64;
-                if total > e.size {
-                    return Ok(false);
-                }
-            }
-            Ok(total == e.size && crc.finalize() == e.crc)
-        };
-        check().unwrap_or(false)
-    }
-}
-
 thread_local! {
     /// Per-worker scratch: the file's bytes and the compressor's output.
     static SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
@@ -437,25 +226,23 @@ fn read_full(mut file: &File, buf: &mut [u8]) -> io::Result<usize> {
 /// Read, hash and compress one file that fits in memory (on a pool thread).
 /// The file is read into the worker's reused scratch buffer (no fresh pages
 /// to fault in and zero per file); only the result is copied out.
-fn prepare(f: &HashedFile, policy: Policy, prev: Option<&Previous>) -> Result<Prepared> {
+fn prepare(f: &HashedFile, policy: Policy, reuse: Option<(&Previous, &PrevEntry)>) -> Result<Prepared> {
     let path = &f.file.path;
-    if let Some(p) = prev {
-        if let Some(e) = p.entries.get(&f.file.rel) {
-            let meta = std::fs::metadata(path).map_err(|e| Error::io("read", path, e))?;
-            if meta.len() != f.file.size {
-                return Err(changed(path));
+    if let Some((p, e)) = reuse {
+        let meta = std::fs::metadata(path).map_err(|e| Error::io("read", path, e))?;
+        if meta.len() != f.file.size {
+            return Err(changed(path));
+        }
+        let fetched = SCRATCH.with(|scratch| {
+            let out = &mut scratch.borrow_mut().1;
+            let data = p.fetch(e, &f.file.rel, out);
+            if out.capacity() > KEEP_SCRATCH {
+                *out = Vec::new();
             }
-            let fetched = SCRATCH.with(|scratch| {
-                let out = &mut scratch.borrow_mut().1;
-                let data = p.fetch(e, &f.file.rel, out);
-                if out.capacity() > KEEP_SCRATCH {
-                    *out = Vec::new();
-                }
-                data
-            });
-            if let Some(data) = fetched {
-                return Ok(Prepared { method: e.method, crc: e.crc, data, mode: file_mode(&meta), reused: true });
-            }
+            data
+        });
+        if let Some(data) = fetched {
+            return Ok(Prepared { method: e.method, crc: e.crc, data, mode: file_mode(&meta), reused: true });
         }
     }
     let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
@@ -650,34 +437,37 @@ fn write_large(
     Ok(method)
 }
 
-/// Write the archive of `files` (plus `manifest` as the last entry) to `out`,
+/// Write the archive of `manifest.files` (plus the manifest as the last entry) to `out`,
 /// which the caller owns (a temporary name: placement flushes and renames
 /// the copies it makes of it). When
 /// `previous` is an archive of ours, entries whose BLAKE3 is unchanged are
 /// copied raw from it. Checks `control` for cancel between entries.
 pub fn write_archive(
     out: &Path,
-    files: &[HashedFile],
-    manifest: &Manifest,
+    manifest: &ManifestOf,
     opts: &ArchiveOptions,
     previous: Option<&Path>,
     control: &Control,
 ) -> Result<ArchiveStats> {
-    write_with(out, files, manifest, Policy::new(opts)?, previous, control)
+    write_with(out, manifest, Policy::new(opts)?, previous, control)
 }
 
 fn write_with(
     out: &Path,
-    files: &[HashedFile],
-    manifest: &Manifest,
+    manifest: &ManifestOf,
     policy: Policy,
     previous: Option<&Path>,
     control: &Control,
 ) -> Result<ArchiveStats> {
+    let files = manifest.files;
     let total_bytes: u64 = files.iter().map(|f| f.file.size).sum();
     control.begin(Phase::Compressing, files.len() as u64, total_bytes);
-    let prev = previous.and_then(|p| Previous::open(p, files, policy));
-    let prev = prev.as_ref().filter(|p| !p.entries.is_empty());
+    // Reuse only what a fresh build would produce with this policy.
+    let fits = |name: &str, method: u16, size: u64| {
+        method == policy.method || (method == METHOD_STORED && policy.stores_outright(name, size))
+    };
+    let prev = previous.and_then(|p| Previous::open(p, files, fits));
+    let prev = prev.as_ref();
 
     let file = std::fs::OpenOptions::new()
         .write(true)
@@ -690,12 +480,12 @@ fn write_with(
     let stop = AtomicBool::new(false);
     // Which entries the writer streams itself (reused raw or read in chunks)
     // instead of having them prepared in memory on the pool.
-    let reuse_of = |i: usize| prev.and_then(|p| p.entries.get(&files[i].file.rel));
+    let reuse_of = |i: usize| prev.and_then(|p| Some((p, p.entry(i)?)));
     let streamed: Vec<bool> = (0..files.len())
         .map(|i| {
             let f = &files[i].file;
             match reuse_of(i) {
-                Some(e) => e.compressed > STREAM_STORED,
+                Some((_, e)) => e.compressed > STREAM_STORED,
                 None => f.size > policy.large || (f.size > STREAM_STORED && policy.stores_outright(&f.rel, f.size)),
             }
         })
@@ -720,7 +510,7 @@ fn write_with(
                         let r = if stop.load(Relaxed) {
                             Err(Error::cancelled())
                         } else {
-                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prepare(f, policy, prev)))
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prepare(f, policy, reuse_of(idx))))
                                 .unwrap_or_else(|_| Err(Error::new(ErrorKind::Io, format!("'{}': compression failed", f.file.path.display()))))
                         };
                         let _ = tx.send((idx, r));
@@ -737,9 +527,9 @@ fn write_with(
             control.check().map_err(fail)?;
             control.set_current(&f.file.rel);
             let method = if is_large(i) {
-                let reused = match (prev, reuse_of(i)) {
-                    (Some(p), Some(e)) => write_reused(&mut zip, f, p, e, out, &mut chunk_buf).map_err(fail)?.then_some(e.method),
-                    _ => None,
+                let reused = match reuse_of(i) {
+                    Some((p, e)) => write_reused(&mut zip, f, p, e, out, &mut chunk_buf).map_err(fail)?.then_some(e.method),
+                    None => None,
                 };
                 match reused {
                     Some(m) => {
@@ -800,24 +590,20 @@ fn write_with(
     control.check()?;
 
     // The manifest, last: deterministic time (the newest file's), plain mode.
-    let json = serde_json::to_vec_pretty(manifest)
-        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot serialize the manifest: {e}")))?;
     let newest = files.iter().map(|f| f.file.mtime_ns).max().unwrap_or(0);
-    let (method, data) = match policy.compress(&json).map_err(|e| Error::io("compress", out, e))? {
-        Some(c) => (policy.method, c),
-        None => (METHOD_STORED, json.clone()),
-    };
+    let (method, encoded) = encode_manifest(manifest, policy).map_err(|e| Error::io("write the manifest of", out, e))?;
     let meta = EntryMeta {
         name: MANIFEST_NAME.to_string(),
         method,
-        crc: crc32fast::hash(&json),
-        compressed: data.len() as u64,
-        size: json.len() as u64,
+        crc: encoded.crc,
+        compressed: encoded.data.len() as u64,
+        size: encoded.size,
         mtime: mtime_secs(newest),
         mode: 0o100644,
     };
+    let data = encoded.data;
     zip.entry(&meta, &data).map_err(|e| Error::io("write", out, e))?;
-    let comment = super::archive_comment(manifest);
+    let comment = super::archive_comment(&manifest.fingerprint);
     let (w, len) = zip.finish(comment.as_bytes()).map_err(|e| Error::io("write", out, e))?;
     // Not flushed to disk here: the temporary is only ever read back or
     // linked, and placement flushes each copy before naming it (the linked
@@ -825,6 +611,100 @@ fn write_with(
     w.into_inner().map_err(|e| Error::io("write", out, e.into_error()))?;
     stats.archive_bytes = len;
     Ok(stats)
+}
+
+/// An entry's bytes as written, with the CRC-32 and length of what they encode.
+struct Encoded {
+    data: Vec<u8>,
+    crc: u32,
+    size: u64,
+}
+
+/// Where serialized bytes go: compressed as they arrive, or kept as they are.
+enum Encoder {
+    Stored(Vec<u8>),
+    Deflate(flate2::write::DeflateEncoder<Vec<u8>>),
+    Zstd(zstd::stream::write::Encoder<'static, Vec<u8>>),
+}
+
+impl Encoder {
+    fn new(method: u16, level: i32) -> io::Result<Encoder> {
+        Ok(match method {
+            // libdeflate's levels run to 12, zlib's to 9.
+            METHOD_DEFLATE => Encoder::Deflate(flate2::write::DeflateEncoder::new(
+                Vec::new(),
+                flate2::Compression::new(level.clamp(1, 9) as u32),
+            )),
+            METHOD_ZSTD => Encoder::Zstd(zstd::stream::write::Encoder::new(Vec::new(), level)?),
+            _ => Encoder::Stored(Vec::new()),
+        })
+    }
+
+    fn finish(self) -> io::Result<Vec<u8>> {
+        match self {
+            Encoder::Stored(v) => Ok(v),
+            Encoder::Deflate(e) => e.finish(),
+            Encoder::Zstd(e) => e.finish(),
+        }
+    }
+}
+
+impl Write for Encoder {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Encoder::Stored(v) => v.write(buf),
+            Encoder::Deflate(e) => e.write(buf),
+            Encoder::Zstd(e) => e.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Counts and checksums what passes through to `inner`.
+struct Tally<W> {
+    inner: W,
+    crc: crc32fast::Hasher,
+    size: u64,
+}
+
+impl<W: Write> Write for Tally<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The manifest's JSON, encoded with `method` while it is serialized: for a
+/// tree of 100k files the text is ~20 MB, and holding it whole beside a
+/// compression buffer was a backup's peak memory.
+fn encode_json(manifest: &ManifestOf, method: u16, level: i32) -> io::Result<Encoded> {
+    let mut w = BufWriter::with_capacity(
+        64 << 10,
+        Tally { inner: Encoder::new(method, level)?, crc: crc32fast::Hasher::new(), size: 0 },
+    );
+    serde_json::to_writer_pretty(&mut w, manifest).map_err(io::Error::other)?;
+    let tally = w.into_inner().map_err(|e| e.into_error())?;
+    Ok(Encoded { data: tally.inner.finish()?, crc: tally.crc.finalize(), size: tally.size })
+}
+
+/// The manifest entry: compressed with the policy's method, or stored when
+/// that saves less than 2 % (as any other entry).
+fn encode_manifest(manifest: &ManifestOf, policy: Policy) -> io::Result<(u16, Encoded)> {
+    let compressed = encode_json(manifest, policy.method, policy.level)?;
+    if policy.method == METHOD_STORED || compressed.data.len() as u64 >= compressed.size - compressed.size / 50 {
+        let stored = if policy.method == METHOD_STORED { compressed } else { encode_json(manifest, METHOD_STORED, 0)? };
+        return Ok((METHOD_STORED, stored));
+    }
+    Ok((policy.method, compressed))
 }
 
 #[cfg(test)]
@@ -876,27 +756,11 @@ mod tests {
                 blake3: blake3::hash(data).to_hex().to_string(),
             });
         }
-        let manifest = Manifest {
-            format: super::super::MANIFEST_FORMAT.into(),
-            tool_version: "t".into(),
-            repo: "r".into(),
-            fingerprint: "f".into(),
-            file_count: 3,
-            total_bytes: files.iter().map(|f| f.file.size).sum(),
-            files: files
-                .iter()
-                .map(|f| super::super::ManifestEntry {
-                    path: f.file.rel.clone(),
-                    size: f.file.size,
-                    blake3: f.blake3.clone(),
-                    mtime_ns: f.file.mtime_ns,
-                })
-                .collect(),
-        };
+        let manifest = ManifestOf { repo: "r".into(), fingerprint: "f".into(), files: &files };
         for opts in [ArchiveOptions::default(), ArchiveOptions { compression: Compression::Zstd, level: None }] {
             let policy = Policy { large: 1000, ..Policy::new(&opts).unwrap() };
             let out = dir.path().join("s.zip");
-            let stats = write_with(&out, &files, &manifest, policy, None, &Control::default()).unwrap();
+            let stats = write_with(&out, &manifest, policy, None, &Control::default()).unwrap();
             assert_eq!((stats.entries_compressed, stats.entries_stored), (1, 2));
             let rep = super::super::verify(&out, &Default::default(), &Control::default()).unwrap();
             assert!(rep.ok, "{rep:?}");
@@ -907,7 +771,8 @@ mod tests {
             // A streamed file that changed is caught too.
             let mut changed_files = files.clone();
             changed_files[0].blake3 = blake3::hash(b"other").to_hex().to_string();
-            let err = write_with(&out, &changed_files, &manifest, policy, None, &Control::default()).unwrap_err();
+            let changed = ManifestOf { repo: "r".into(), fingerprint: "f".into(), files: &changed_files };
+            let err = write_with(&out, &changed, policy, None, &Control::default()).unwrap_err();
             assert!(err.message.contains("changed during backup"));
         }
     }

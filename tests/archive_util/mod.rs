@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use backup_repo::archive::Manifest;
+use backup_repo::archive::ManifestOf;
 use backup_repo::fingerprint::HashedFile;
 use backup_repo::select::SelectedFile;
 
@@ -48,9 +48,9 @@ pub fn hashed_tree(root: &Path) -> Vec<HashedFile> {
     rels.iter().map(|r| hashed_one(root, r)).collect()
 }
 
-pub fn manifest_for(files: &[HashedFile]) -> Manifest {
+pub fn manifest_for(files: &[HashedFile]) -> ManifestOf<'_> {
     let pairs: Vec<(&str, &str)> = files.iter().map(|f| (f.file.rel.as_str(), f.blake3.as_str())).collect();
-    Manifest::for_files("repo", &backup_repo::fingerprint::tree_fingerprint(&pairs), files)
+    ManifestOf { repo: "repo".into(), fingerprint: backup_repo::fingerprint::tree_fingerprint(&pairs), files }
 }
 
 pub fn write(root: &Path, rel: &str, data: &[u8]) -> PathBuf {
