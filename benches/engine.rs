@@ -65,8 +65,7 @@ fn fixture() -> &'static Fixture {
 }
 
 fn manifest(hashed: &[HashedFile]) -> ManifestOf<'_> {
-    let pairs: Vec<(&str, &str)> = hashed.iter().map(|h| (h.file.rel.as_str(), h.blake3.as_str())).collect();
-    ManifestOf { repo: "bench".into(), fingerprint: fingerprint::tree_fingerprint(&pairs), files: hashed }
+    ManifestOf { repo: "bench".into(), fingerprint: fingerprint::fingerprint_of(hashed), files: hashed }
 }
 
 fn bytes() -> u64 {

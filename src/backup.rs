@@ -222,28 +222,6 @@ fn run_unlogged(
         let select::Selection { files: selected, excluded, skipped } = select::select(&source, &opts.select, control)?;
         timings.select_seconds = step.elapsed().as_secs_f64();
 
-        let step = Instant::now();
-        // A dry run reads the stat cache but never writes it (it writes nothing).
-        let cache_file = cache_dir.as_ref().map(|dir| fingerprint::stat_cache_path(dir, &source));
-        let cache_mode =
-            if opts.dry_run { fingerprint::CacheMode::ReadOnly } else { fingerprint::CacheMode::ReadWrite };
-        let hashed = fingerprint::hash_files_with(&selected, cache_file.as_deref(), cache_mode, control);
-        let (hashed, hash_stats) = match hashed {
-            Err(e) if is_source_change(&e, &source) => {
-                changed_before.extend(source_changed_error(&selected, &e, attempt)?);
-                continue;
-            }
-            r => r?,
-        };
-        // The hashed files hold the selection from here on; for a large tree
-        // a second copy would be a good part of the run's peak memory.
-        drop(selected);
-        let fingerprint = {
-            let pairs: Vec<(&str, &str)> = hashed.iter().map(|h| (h.file.rel.as_str(), h.blake3.as_str())).collect();
-            fingerprint::tree_fingerprint(&pairs)
-        };
-        timings.hash_seconds = step.elapsed().as_secs_f64();
-
         let archive_name = catalog::backup_file_name(&repo, now);
         if !opts.dry_run {
             // Leftovers of a killed run never look like backups; tidy them now.
@@ -255,11 +233,47 @@ fn run_unlogged(
         // and is where the archive reuses compressed entries from.
         let newest: Vec<Option<(PathBuf, String)>> =
             roots.iter().map(|root| catalog::newest_fingerprint(&root.join(&repo), &repo)).collect();
-        let mut destinations: Vec<DestinationReport> = roots
-            .iter()
-            .zip(&newest)
-            .map(|(root, newest)| plan_destination(root, &repo, &fingerprint, newest.as_ref(), opts, warn_at))
-            .collect();
+        let plan = |fingerprint: &str| -> Vec<DestinationReport> {
+            roots
+                .iter()
+                .zip(&newest)
+                .map(|(root, newest)| plan_destination(root, &repo, fingerprint, newest.as_ref(), opts, warn_at))
+                .collect()
+        };
+        // No backup of this repository anywhere yet: every reachable
+        // destination gets an archive whatever the fingerprint, so files are
+        // hashed as they are compressed (read once instead of twice), and the
+        // fingerprint is known once the archive is written.
+        let first_backup = (!opts.dry_run && newest.iter().all(Option::is_none))
+            .then(|| plan(""))
+            .filter(|planned| planned.iter().any(|d| d.status == DestinationStatus::WouldCreate));
+
+        let step = Instant::now();
+        let hashing_started = std::time::SystemTime::now();
+        // A dry run reads the stat cache but never writes it (it writes nothing).
+        let cache_file = cache_dir.as_ref().map(|dir| fingerprint::stat_cache_path(dir, &source));
+        let cache_mode =
+            if opts.dry_run { fingerprint::CacheMode::ReadOnly } else { fingerprint::CacheMode::ReadWrite };
+        let hashed = match first_backup {
+            Some(_) => fingerprint::look_up_cached(&selected, cache_file.as_deref(), control),
+            None => fingerprint::hash_files_with(&selected, cache_file.as_deref(), cache_mode, control),
+        };
+        let (mut hashed, hash_stats) = match hashed {
+            Err(e) if is_source_change(&e, &source) => {
+                changed_before.extend(source_changed_error(&selected, &e, attempt)?);
+                continue;
+            }
+            r => r?,
+        };
+        // The hashed files hold the selection from here on; for a large tree
+        // a second copy would be a good part of the run's peak memory.
+        drop(selected);
+        let fingerprint = match first_backup {
+            Some(_) if hashed.iter().any(|h| h.blake3.is_empty()) => String::new(),
+            _ => fingerprint::fingerprint_of(&hashed),
+        };
+        timings.hash_seconds = step.elapsed().as_secs_f64();
+        let mut destinations = first_backup.unwrap_or_else(|| plan(&fingerprint));
         let previous = newest.iter().flatten().next().map(|(path, _)| path.as_path());
 
         let mut report = BackupReport {
@@ -294,12 +308,25 @@ fn run_unlogged(
             if !to_create.is_empty() {
                 let built =
                     build_and_place(opts, control, &mut report, &mut destinations, &to_create, &hashed, previous, cache_dir.as_deref());
-                match built {
+                let learned = match built {
                     Err(e) if is_source_change(&e, &source) => {
                         changed_before.extend(source_changed_error(hashed.iter().map(|h| &h.file), &e, attempt)?);
                         continue;
                     }
                     r => r?,
+                };
+                if !learned.is_empty() {
+                    // A first backup: the writer hashed what the cache did not know.
+                    for (h, hash) in hashed.iter_mut().zip(learned) {
+                        if !hash.is_empty() {
+                            h.blake3 = hash;
+                            report.files_hashed += 1;
+                        }
+                    }
+                    report.fingerprint = fingerprint::fingerprint_of(&hashed);
+                    if let Some(cache) = &cache_file {
+                        fingerprint::save_hashes(cache, &hashed, hashing_started);
+                    }
                 }
             }
         }
@@ -550,7 +577,7 @@ fn build_and_place(
     hashed: &[HashedFile],
     previous: Option<&Path>,
     cache_dir: Option<&Path>,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     let tmp_dir = match cache_dir {
         Some(d) => d.join("tmp"),
         None => std::env::temp_dir(),
@@ -596,7 +623,7 @@ fn build_and_place(
             }
         }
     }
-    Ok(())
+    Ok(stats.hashes_learned)
 }
 
 fn verify_created(control: &Control, report: &mut BackupReport, destinations: &[DestinationReport]) -> Result<()> {

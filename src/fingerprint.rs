@@ -33,6 +33,16 @@ pub struct HashStats {
 /// The tree fingerprint: BLAKE3 over each `rel \0 hash \n`, in the given
 /// (sorted) order. Pure; hex.
 pub fn tree_fingerprint(files: &[(&str, &str)]) -> String {
+    tree_fingerprint_of_pairs(files.iter().copied())
+}
+
+/// The tree fingerprint of `hashed` (in their order).
+pub fn fingerprint_of(hashed: &[HashedFile]) -> String {
+    tree_fingerprint_of_pairs(hashed.iter().map(|h| (h.file.rel.as_str(), h.blake3.as_str())))
+}
+
+/// [`tree_fingerprint`] of (path, hash) pairs as they come.
+pub(crate) fn tree_fingerprint_of_pairs<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     let mut h = blake3::Hasher::new();
     for (rel, hash) in files {
         h.update(rel.as_bytes());
@@ -222,10 +232,38 @@ pub fn hash_files_with(
     mode: CacheMode,
     control: &Control,
 ) -> Result<(Vec<HashedFile>, HashStats)> {
-    let old = cache.map(load_cache).unwrap_or_default();
-    let old_len = old.len();
-    let old = match_cache(files, old);
     let started = SystemTime::now();
+    let (hashed, stats, cache_len) = hash_or_look_up(files, cache, true, control)?;
+    // Every file answered by the cache and nothing to drop: the cache would
+    // be written back as it is. (A cached file is never racy: it was stored
+    // at least RACY_MARGIN before an earlier run started.)
+    let unchanged = stats.files_read == 0 && cache_len == files.len();
+    if let Some(path) = cache.filter(|_| mode == CacheMode::ReadWrite && !unchanged) {
+        save_hashes(path, &hashed, started);
+    }
+    Ok((hashed, stats))
+}
+
+/// The stat cache's hashes for `files`, reading no file: files it does not
+/// answer get an empty hash, for the archive writer to compute as it reads
+/// them to compress (a first backup then reads each file once). Record the
+/// completed list with [`save_hashes`].
+pub fn look_up_cached(files: &[SelectedFile], cache: Option<&Path>, control: &Control) -> Result<(Vec<HashedFile>, HashStats)> {
+    hash_or_look_up(files, cache, false, control).map(|(hashed, stats, _)| (hashed, stats))
+}
+
+/// Per file: the cache's hash when its size, mtime and id still match, else
+/// the file read and hashed (`read`) or an empty hash. Also the number of
+/// entries the cache had.
+fn hash_or_look_up(
+    files: &[SelectedFile],
+    cache: Option<&Path>,
+    read: bool,
+    control: &Control,
+) -> Result<(Vec<HashedFile>, HashStats, usize)> {
+    let old = cache.map(load_cache).unwrap_or_default();
+    let cache_len = old.len();
+    let old = match_cache(files, old);
     let total_bytes = files.iter().map(|f| f.size).sum();
     control.begin(Phase::Hashing, files.len() as u64, total_bytes);
 
@@ -235,7 +273,7 @@ pub fn hash_files_with(
         .zip(old.into_par_iter())
         .enumerate()
         .map_init(
-            || vec![0u8; BUF_SIZE],
+            || if read { vec![0u8; BUF_SIZE] } else { Vec::new() },
             |buf, (i, (f, old))| -> Result<(String, Option<u64>)> {
                 control.check()?;
                 if let Some(e) = old {
@@ -243,6 +281,9 @@ pub fn hash_files_with(
                         control.advance(1, f.size);
                         return Ok((e.blake3, None));
                     }
+                }
+                if !read {
+                    return Ok((String::new(), None));
                 }
                 if i % 64 == 0 || f.size >= MMAP_THRESHOLD {
                     control.set_current(&f.rel);
@@ -256,47 +297,44 @@ pub fn hash_files_with(
     control.check()?;
 
     let mut stats = HashStats::default();
-    for (_, read) in &results {
+    for (hash, read) in &results {
         match read {
             Some(n) => {
                 stats.files_read += 1;
                 stats.bytes_read += n;
             }
-            None => stats.files_cached += 1,
+            None if !hash.is_empty() => stats.files_cached += 1,
+            None => {}
         }
     }
-
-    // Every file answered by the cache and nothing to drop: the cache would
-    // be written back as it is. (A cached file is never racy: it was stored
-    // at least RACY_MARGIN before an earlier run started.)
-    let unchanged = stats.files_read == 0 && old_len == files.len();
-    if let Some(path) = cache.filter(|_| mode == CacheMode::ReadWrite && !unchanged) {
-        let racy_from = started
-            .checked_sub(RACY_MARGIN)
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(i128::MIN, |d| d.as_nanos() as i128);
-        let entries = files
-            .iter()
-            .zip(&results)
-            .filter(|(f, _)| f.mtime_ns < racy_from)
-            .map(|(f, (hash, _))| CacheEntry {
-                rel: f.rel.clone(),
-                size: f.size,
-                mtime_ns: f.mtime_ns,
-                file_id: f.file_id,
-                blake3: hash.clone(),
-            })
-            .collect();
-        // Best effort, see store_cache.
-        let _ = store_cache(path, &CacheFile { version: CACHE_VERSION, entries });
-    }
-
     let hashed = files
         .iter()
         .zip(results)
         .map(|(f, (blake3, _))| HashedFile { file: f.clone(), blake3 })
         .collect();
-    Ok((hashed, stats))
+    Ok((hashed, stats, cache_len))
+}
+
+/// Write `hashed` as the stat cache at `path`, leaving out files modified
+/// too close to `started` (when hashing began) to be trusted; see
+/// [`RACY_MARGIN`]. Best effort, see store_cache.
+pub fn save_hashes(path: &Path, hashed: &[HashedFile], started: SystemTime) {
+    let racy_from = started
+        .checked_sub(RACY_MARGIN)
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(i128::MIN, |d| d.as_nanos() as i128);
+    let entries = hashed
+        .iter()
+        .filter(|h| h.file.mtime_ns < racy_from && is_hex_digest(&h.blake3))
+        .map(|h| CacheEntry {
+            rel: h.file.rel.clone(),
+            size: h.file.size,
+            mtime_ns: h.file.mtime_ns,
+            file_id: h.file.file_id,
+            blake3: h.blake3.clone(),
+        })
+        .collect();
+    let _ = store_cache(path, &CacheFile { version: CACHE_VERSION, entries });
 }
 
 #[cfg(test)]
@@ -410,6 +448,32 @@ mod tests {
         assert_eq!(stats, HashStats { files_read: 0, bytes_read: 0, files_cached: 20 });
         assert_eq!(hashes(&first), hashes(&second));
         assert_eq!(second[3].blake3, blake3::hash(b"v1-003").to_hex().as_str());
+    }
+
+    /// A first backup's look-up reads no file: the cache answers what it
+    /// knows, the rest stay empty for the archive writer; save_hashes then
+    /// records the completed list, so a later run reads nothing.
+    #[test]
+    fn look_up_reads_nothing_and_save_records_what_the_writer_learned() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        let cache = stat_cache_path(&dir.path().join("cache"), &src);
+        let files: Vec<_> = ["a", "b", "c"].iter().map(|n| make(&src, n, n.as_bytes())).collect();
+        hash_files(&files[..1], Some(&cache), &Control::default()).unwrap();
+        // Only a look-up can succeed on a file that is gone.
+        std::fs::remove_file(&files[2].path).unwrap();
+        let started = SystemTime::now();
+        let (mut got, stats) = look_up_cached(&files, Some(&cache), &Control::default()).unwrap();
+        assert_eq!(hashes(&got), [blake3::hash(b"a").to_hex().as_str(), "", ""]);
+        assert_eq!(stats, HashStats { files_read: 0, bytes_read: 0, files_cached: 1 });
+
+        got[1].blake3 = blake3::hash(b"b").to_hex().to_string();
+        save_hashes(&cache, &got, started);
+        std::fs::write(&files[2].path, b"c").unwrap();
+        let files = [files[0].clone(), files[1].clone(), make(&src, "c", b"c")];
+        let (_, stats) = hash_files(&files, Some(&cache), &Control::default()).unwrap();
+        // The one left without a hash is not in the cache: read again.
+        assert_eq!((stats.files_cached, stats.files_read), (2, 1));
     }
 
     /// An unchanged tree leaves the cache file alone (no rewrite, no fsync);

@@ -33,9 +33,8 @@ pub fn fingerprint_source(opts: &BackupOptions, control: &Control) -> Result<Fin
     // A dry run reads the stat cache but never writes it.
     let mode = if opts.dry_run { fingerprint::CacheMode::ReadOnly } else { fingerprint::CacheMode::ReadWrite };
     let (hashed, stats) = fingerprint::hash_files_with(&selection.files, cache.as_deref(), mode, control)?;
-    let pairs: Vec<(&str, &str)> = hashed.iter().map(|h| (h.file.rel.as_str(), h.blake3.as_str())).collect();
     Ok(FingerprintReport {
-        fingerprint: fingerprint::tree_fingerprint(&pairs),
+        fingerprint: fingerprint::fingerprint_of(&hashed),
         file_count: hashed.len() as u64,
         total_bytes: selection.total_bytes(),
         files_read: stats.files_read,

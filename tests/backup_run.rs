@@ -245,3 +245,51 @@ fn a_changed_run_reuses_the_previous_backups_compressed_entries() {
     // because deflate did not pay may be rebuilt instead).
     assert!(second.entries_reused >= 19, "reused {}", second.entries_reused);
 }
+
+/// A first backup (none of this repository in any destination) hashes files
+/// as it compresses them: one read each. What it records must be what a
+/// separate hashing pass gives: the report's fingerprint, the manifest's
+/// per-file BLAKE3, the archive comment and the stat cache it leaves.
+#[test]
+fn a_first_backup_hashes_while_compressing_and_records_the_true_hashes() {
+    let t = tempfile::tempdir().unwrap();
+    let src = sample_repo(t.path(), "demo");
+    let dests = vec![t.path().join("d1"), t.path().join("d2")];
+    let opts = options(&src, &dests, &t.path().join("cache"));
+    let dry = backup_repo::backup::BackupOptions { dry_run: true, cache_dir: None, ..opts.clone() };
+    let truth = backup_repo::backup::run(&dry, &Control::default()).unwrap();
+
+    let first = run(&opts);
+    assert_eq!(first.status, RunStatus::Created);
+    assert_eq!(first.fingerprint, truth.fingerprint);
+    assert_eq!((first.files_hashed, first.files_cached), (first.file_count, 0));
+    let archive = std::path::PathBuf::from(first.destinations[0].archive_path.clone().unwrap());
+    assert_eq!(backup_repo::archive::comment_fingerprint(&archive), Some(first.fingerprint.clone()));
+    let manifest = backup_repo::archive::read_manifest(&archive).unwrap();
+    assert_eq!(manifest.fingerprint, first.fingerprint);
+    for m in &manifest.files {
+        let content = fs::read(src.join(&m.path)).unwrap();
+        assert_eq!(m.blake3, blake3::hash(&content).to_hex().as_str(), "{}", m.path);
+    }
+
+    // The backups gone but the stat cache kept: again a first backup, in
+    // which the cache answers for the files it knows and only the changed
+    // one is read.
+    for d in &dests {
+        fs::remove_dir_all(d).unwrap();
+    }
+    write(&src, "src/main.py", "print('changed')\n".repeat(200));
+    age_files(&src);
+    let again = backup_repo::backup::BackupOptions { now: Some("2026-11-25T11:00:00".parse().unwrap()), ..opts.clone() };
+    let second = run(&again);
+    assert_eq!(second.status, RunStatus::Created);
+    assert_eq!((second.files_hashed, second.files_cached), (1, second.file_count - 1));
+    let truth = backup_repo::backup::run(&dry, &Control::default()).unwrap();
+    assert_eq!(second.fingerprint, truth.fingerprint);
+
+    // And the cache it wrote serves the next run whole: unchanged, nothing read.
+    let third = backup_repo::backup::BackupOptions { now: Some("2026-11-25T12:00:00".parse().unwrap()), ..opts };
+    let third = run(&third);
+    assert_eq!(third.status, RunStatus::Skipped);
+    assert_eq!((third.files_hashed, third.fingerprint.as_str()), (0, truth.fingerprint.as_str()));
+}

@@ -43,11 +43,22 @@ fn opts(src: &Path, base: &Path) -> (BackupOptions, Vec<PathBuf>, PathBuf) {
 }
 
 /// Kill the child once it reached `phase` (+ `delay`), then check the
-/// aftermath and that the next run repairs everything.
-fn kill_at(phase: &str, delay: Duration, until_partial: bool) {
+/// aftermath and that the next run repairs everything. With `changed_since`,
+/// the killed run follows a backup after which every file grew: it must
+/// re-hash them all (a first backup hashes while it compresses instead).
+fn kill_at(phase: &str, delay: Duration, until_partial: bool, changed_since: bool) {
     let tmp = tempfile::tempdir().unwrap();
     let src = repo(tmp.path());
     let (o, dirs, cache) = opts(&src, tmp.path());
+    if changed_since {
+        let before = BackupOptions { now: Some("2026-11-25T09:00:00".parse().unwrap()), ..o.clone() };
+        assert_eq!(common::run(&before).status, RunStatus::Created);
+        for rel in common::listing(&src) {
+            let f = std::fs::OpenOptions::new().append(true).open(src.join(rel)).unwrap();
+            std::io::Write::write_all(&mut &f, b"grown\n").unwrap();
+        }
+        common::age_files(&src);
+    }
     let fresh = fresh_fingerprint(&o);
 
     let mut c = spawn_child(&o, &tmp.path().join("out.json"));
@@ -96,22 +107,22 @@ fn kill_at(phase: &str, delay: Duration, until_partial: bool) {
 
 #[test]
 fn kill_while_hashing() {
-    kill_at("hashing", Duration::from_millis(30), false);
+    kill_at("hashing", Duration::from_millis(30), false, true);
 }
 
 #[test]
 fn kill_while_compressing() {
-    kill_at("compressing", Duration::from_millis(60), false);
+    kill_at("compressing", Duration::from_millis(60), false, false);
 }
 
 #[test]
 fn kill_while_placing() {
-    kill_at("placing", Duration::ZERO, true);
+    kill_at("placing", Duration::ZERO, true, false);
 }
 
 #[test]
 fn kill_right_after_placing_started() {
-    kill_at("placing", Duration::from_millis(1), false);
+    kill_at("placing", Duration::from_millis(1), false, false);
 }
 
 /// A killed run leaves its lock behind in the file system, but not held: the

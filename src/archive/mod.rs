@@ -55,11 +55,38 @@ pub struct Manifest {
 /// copy is ~15 MiB held through the whole write).
 pub struct ManifestOf<'a> {
     pub repo: String,
+    /// The tree fingerprint of `files`. When some of them have no hash yet
+    /// (an empty `blake3`: a first backup hashes as it compresses), leave it
+    /// empty: the writer learns those hashes and computes it.
     pub fingerprint: String,
     pub files: &'a [crate::fingerprint::HashedFile],
 }
 
 impl serde::Serialize for ManifestOf<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        ManifestJson { of: self, fingerprint: &self.fingerprint, learned: &[] }.serialize(s)
+    }
+}
+
+/// The JSON of a [`ManifestOf`] whose files without a hash had theirs
+/// learned while the archive was written (`learned`, same order).
+pub(crate) struct ManifestJson<'a> {
+    pub of: &'a ManifestOf<'a>,
+    pub fingerprint: &'a str,
+    pub learned: &'a [String],
+}
+
+impl ManifestJson<'_> {
+    /// File `i`'s BLAKE3: recorded, else learned.
+    pub fn blake3(&self, i: usize) -> &str {
+        match self.of.files[i].blake3.as_str() {
+            "" => self.learned.get(i).map_or("", String::as_str),
+            known => known,
+        }
+    }
+}
+
+impl serde::Serialize for ManifestJson<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         /// A [`ManifestEntry`], borrowed.
@@ -70,26 +97,27 @@ impl serde::Serialize for ManifestOf<'_> {
             blake3: &'a str,
             mtime_ns: i128,
         }
-        struct Files<'a>(&'a [crate::fingerprint::HashedFile]);
+        struct Files<'a>(&'a ManifestJson<'a>);
         impl serde::Serialize for Files<'_> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-                s.collect_seq(self.0.iter().map(|h| Entry {
+                s.collect_seq(self.0.of.files.iter().enumerate().map(|(i, h)| Entry {
                     path: &h.file.rel,
                     size: h.file.size,
-                    blake3: &h.blake3,
+                    blake3: self.0.blake3(i),
                     mtime_ns: h.file.mtime_ns,
                 }))
             }
         }
+        let files = self.of.files;
         // Field for field as `Manifest` derives it.
         let mut m = s.serialize_struct("Manifest", 7)?;
         m.serialize_field("format", MANIFEST_FORMAT)?;
         m.serialize_field("tool_version", crate::VERSION)?;
-        m.serialize_field("repo", &self.repo)?;
-        m.serialize_field("fingerprint", &self.fingerprint)?;
-        m.serialize_field("file_count", &(self.files.len() as u64))?;
-        m.serialize_field("total_bytes", &self.files.iter().map(|h| h.file.size).sum::<u64>())?;
-        m.serialize_field("files", &Files(self.files))?;
+        m.serialize_field("repo", &self.of.repo)?;
+        m.serialize_field("fingerprint", self.fingerprint)?;
+        m.serialize_field("file_count", &(files.len() as u64))?;
+        m.serialize_field("total_bytes", &files.iter().map(|h| h.file.size).sum::<u64>())?;
+        m.serialize_field("files", &Files(self))?;
         m.end()
     }
 }

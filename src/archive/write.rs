@@ -11,7 +11,7 @@ use crate::{Error, ErrorKind, Result};
 
 use super::format::{EntryMeta, ZipOut, METHOD_DEFLATE, METHOD_STORED, METHOD_ZSTD, ZIP64_STREAM_THRESHOLD};
 use super::previous::{PrevEntry, Previous};
-use super::{ManifestOf, MANIFEST_NAME};
+use super::{ManifestJson, ManifestOf, MANIFEST_NAME};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -38,6 +38,10 @@ pub struct ArchiveStats {
     pub entries_compressed: u64,
     /// Entries copied raw from the previous archive (no recompression).
     pub entries_reused: u64,
+    /// Per file (same order), the BLAKE3 learned for files given without
+    /// one; empty when every file had its hash.
+    #[serde(skip)]
+    pub hashes_learned: Vec<String>,
 }
 
 /// Files above this size are streamed by the writer, never held in memory.
@@ -169,6 +173,8 @@ struct Prepared {
     data: Vec<u8>,
     mode: u32,
     reused: bool,
+    /// The file's BLAKE3 when it was given without one.
+    learned: Option<String>,
 }
 
 /// Append one entry whose bytes were prepared in memory (compressed or reused).
@@ -242,7 +248,7 @@ fn prepare(f: &HashedFile, policy: Policy, reuse: Option<(&Previous, &PrevEntry)
             data
         });
         if let Some(data) = fetched {
-            return Ok(Prepared { method: e.method, crc: e.crc, data, mode: file_mode(&meta), reused: true });
+            return Ok(Prepared { method: e.method, crc: e.crc, data, mode: file_mode(&meta), reused: true, learned: None });
         }
     }
     let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
@@ -258,16 +264,18 @@ fn prepare(f: &HashedFile, policy: Policy, reuse: Option<(&Previous, &PrevEntry)
         let result = (|| {
             let n = read_full(&file, &mut input[..size + 1]).map_err(|e| Error::io("read", path, e))?;
             let data = &input[..n];
-            if n != size || blake3::hash(data).to_hex().as_str() != f.blake3 {
+            if n != size {
                 return Err(changed(path));
             }
+            let learned = learn_or_check(f, blake3::hash(data))?;
             let crc = crc32fast::hash(data);
             if !policy.stores_outright(&f.file.rel, f.file.size) {
                 if let Some(c) = policy.compress_into(data, output).map_err(|e| Error::io("compress", path, e))? {
-                    return Ok(Prepared { method: policy.method, crc, data: output[..c].to_vec(), mode, reused: false });
+                    let data = output[..c].to_vec();
+                    return Ok(Prepared { method: policy.method, crc, data, mode, reused: false, learned });
                 }
             }
-            Ok(Prepared { method: METHOD_STORED, crc, data: data.to_vec(), mode, reused: false })
+            Ok(Prepared { method: METHOD_STORED, crc, data: data.to_vec(), mode, reused: false, learned })
         })();
         if input.capacity() > KEEP_SCRATCH {
             *input = Vec::new();
@@ -354,7 +362,7 @@ fn write_large(
     control: &Control,
     out: &Path,
     buf: &mut Vec<u8>,
-) -> Result<u16> {
+) -> Result<(u16, Option<String>)> {
     let path = &f.file.path;
     let io_out = |e| Error::io("write", out, e);
     let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
@@ -386,55 +394,40 @@ fn write_large(
     let mut crc = crc32fast::Hasher::new();
     let mut total = 0u64;
     let mut sink = Counting { w: zip.inner(), n: 0 };
-    {
-        enum Enc<'a, 'b> {
-            Store(&'b mut Counting<'a, BufWriter<File>>),
-            Deflate(flate2::write::DeflateEncoder<&'b mut Counting<'a, BufWriter<File>>>),
-            Zstd(zstd::stream::write::Encoder<'static, &'b mut Counting<'a, BufWriter<File>>>),
+    let mut enc = Encoder::new(&mut sink, method, policy.level).map_err(io_out)?;
+    while len > 0 {
+        control.check()?;
+        let chunk = &buf[..len];
+        hasher.update(chunk);
+        crc.update(chunk);
+        total += len as u64;
+        if total > f.file.size {
+            return Err(changed(path));
         }
-        let mut enc = match method {
-            METHOD_DEFLATE => Enc::Deflate(flate2::write::DeflateEncoder::new(
-                &mut sink,
-                flate2::Compression::new(policy.level.clamp(1, 9) as u32),
-            )),
-            METHOD_ZSTD => Enc::Zstd(zstd::stream::write::Encoder::new(&mut sink, policy.level).map_err(io_out)?),
-            _ => Enc::Store(&mut sink),
-        };
-        while len > 0 {
-            control.check()?;
-            let chunk = &buf[..len];
-            hasher.update(chunk);
-            crc.update(chunk);
-            total += len as u64;
-            if total > f.file.size {
-                return Err(changed(path));
-            }
-            match &mut enc {
-                Enc::Store(w) => w.write_all(chunk),
-                Enc::Deflate(w) => w.write_all(chunk),
-                Enc::Zstd(w) => w.write_all(chunk),
-            }
-            .map_err(io_out)?;
-            control.advance(0, len as u64);
-            len = read_chunk(&file, buf)?;
-        }
-        match enc {
-            Enc::Store(_) => {}
-            Enc::Deflate(w) => {
-                w.finish().map_err(io_out)?;
-            }
-            Enc::Zstd(w) => {
-                w.finish().map_err(io_out)?;
-            }
-        }
+        enc.write_all(chunk).map_err(io_out)?;
+        control.advance(0, len as u64);
+        len = read_chunk(&file, buf)?;
     }
+    enc.finish().map_err(io_out)?;
     let compressed = sink.n;
-    if total != f.file.size || hasher.finalize().to_hex().as_str() != f.blake3 {
+    if total != f.file.size {
         return Err(changed(path));
     }
+    let learned = learn_or_check(f, hasher.finalize())?;
     zip.add_offset(compressed);
     zip.patch_streamed(header, crc.finalize(), compressed).map_err(io_out)?;
-    Ok(method)
+    Ok((method, learned))
+}
+
+/// The hash of what was read of `f`: checked against its BLAKE3 (a
+/// mismatch means it changed since hashing), or learned when it had none.
+fn learn_or_check(f: &HashedFile, read: blake3::Hash) -> Result<Option<String>> {
+    let hex = read.to_hex();
+    match f.blake3.as_str() {
+        "" => Ok(Some(hex.to_string())),
+        known if known == hex.as_str() => Ok(None),
+        _ => Err(changed(&f.file.path)),
+    }
 }
 
 /// Write the archive of `manifest.files` (plus the manifest as the last entry) to `out`,
@@ -493,6 +486,8 @@ fn write_with(
     let is_large = |i: usize| streamed[i];
     let cost = |i: usize| if is_large(i) { 0 } else { files[i].file.size + 512 };
     let mut chunk_buf = Vec::new();
+    // Hashes of files given without one, by index (allocated on the first).
+    let mut hashes_learned: Vec<String> = Vec::new();
 
     let result = rayon::in_place_scope_fifo(|scope| -> Result<()> {
         let (tx, rx) = mpsc::channel::<(usize, Result<Prepared>)>();
@@ -526,7 +521,7 @@ fn write_with(
             };
             control.check().map_err(fail)?;
             control.set_current(&f.file.rel);
-            let method = if is_large(i) {
+            let (method, learned) = if is_large(i) {
                 let reused = match reuse_of(i) {
                     Some((p, e)) => write_reused(&mut zip, f, p, e, out, &mut chunk_buf).map_err(fail)?.then_some(e.method),
                     None => None,
@@ -535,14 +530,14 @@ fn write_with(
                     Some(m) => {
                         stats.entries_reused += 1;
                         control.advance(0, f.file.size);
-                        m
+                        (m, None)
                     }
                     // Not reusable after all: built as a fresh run would.
                     None if f.file.size <= policy.large && reuse_of(i).is_some() => {
                         let p = prepare(f, policy, None).map_err(fail)?;
                         write_prepared(&mut zip, f, &p).map_err(|e| fail(Error::io("write", out, e)))?;
                         control.advance(0, f.file.size);
-                        p.method
+                        (p.method, p.learned)
                     }
                     None => write_large(&mut zip, f, policy, control, out, &mut chunk_buf).map_err(fail)?,
                 }
@@ -575,8 +570,14 @@ fn write_with(
                 write_prepared(&mut zip, f, &p).map_err(|e| fail(Error::io("write", out, e)))?;
                 stats.entries_reused += p.reused as u64;
                 control.advance(0, f.file.size);
-                p.method
+                (p.method, p.learned)
             };
+            if let Some(hash) = learned {
+                if hashes_learned.is_empty() {
+                    hashes_learned.resize(files.len(), String::new());
+                }
+                hashes_learned[i] = hash;
+            }
             if method == METHOD_STORED {
                 stats.entries_stored += 1;
             } else {
@@ -591,7 +592,15 @@ fn write_with(
 
     // The manifest, last: deterministic time (the newest file's), plain mode.
     let newest = files.iter().map(|f| f.file.mtime_ns).max().unwrap_or(0);
-    let (method, encoded) = encode_manifest(manifest, policy).map_err(|e| Error::io("write the manifest of", out, e))?;
+    let mut json = ManifestJson { of: manifest, fingerprint: &manifest.fingerprint, learned: &hashes_learned };
+    let learned_fingerprint = (!hashes_learned.is_empty()).then(|| {
+        let json = &json;
+        crate::fingerprint::tree_fingerprint_of_pairs(files.iter().enumerate().map(|(i, f)| (f.file.rel.as_str(), json.blake3(i))))
+    });
+    if let Some(fingerprint) = &learned_fingerprint {
+        json.fingerprint = fingerprint;
+    }
+    let (method, encoded) = encode_manifest(&json, policy).map_err(|e| Error::io("write the manifest of", out, e))?;
     let meta = EntryMeta {
         name: MANIFEST_NAME.to_string(),
         method,
@@ -603,13 +612,14 @@ fn write_with(
     };
     let data = encoded.data;
     zip.entry(&meta, &data).map_err(|e| Error::io("write", out, e))?;
-    let comment = super::archive_comment(&manifest.fingerprint);
+    let comment = super::archive_comment(json.fingerprint);
     let (w, len) = zip.finish(comment.as_bytes()).map_err(|e| Error::io("write", out, e))?;
     // Not flushed to disk here: the temporary is only ever read back or
     // linked, and placement flushes each copy before naming it (the linked
     // one included), so an fsync here would be a second, serial flush.
     w.into_inner().map_err(|e| Error::io("write", out, e.into_error()))?;
     stats.archive_bytes = len;
+    stats.hashes_learned = hashes_learned;
     Ok(stats)
 }
 
@@ -620,39 +630,39 @@ struct Encoded {
     size: u64,
 }
 
-/// Where serialized bytes go: compressed as they arrive, or kept as they are.
-enum Encoder {
-    Stored(Vec<u8>),
-    Deflate(flate2::write::DeflateEncoder<Vec<u8>>),
-    Zstd(zstd::stream::write::Encoder<'static, Vec<u8>>),
+/// Where an entry's bytes go: compressed as they arrive, or kept as they are.
+enum Encoder<W: Write> {
+    Stored(W),
+    Deflate(flate2::write::DeflateEncoder<W>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
 }
 
-impl Encoder {
-    fn new(method: u16, level: i32) -> io::Result<Encoder> {
+impl<W: Write> Encoder<W> {
+    fn new(w: W, method: u16, level: i32) -> io::Result<Encoder<W>> {
         Ok(match method {
             // libdeflate's levels run to 12, zlib's to 9.
-            METHOD_DEFLATE => Encoder::Deflate(flate2::write::DeflateEncoder::new(
-                Vec::new(),
-                flate2::Compression::new(level.clamp(1, 9) as u32),
-            )),
-            METHOD_ZSTD => Encoder::Zstd(zstd::stream::write::Encoder::new(Vec::new(), level)?),
-            _ => Encoder::Stored(Vec::new()),
+            METHOD_DEFLATE => {
+                Encoder::Deflate(flate2::write::DeflateEncoder::new(w, flate2::Compression::new(level.clamp(1, 9) as u32)))
+            }
+            METHOD_ZSTD => Encoder::Zstd(zstd::stream::write::Encoder::new(w, level)?),
+            _ => Encoder::Stored(w),
         })
     }
 
-    fn finish(self) -> io::Result<Vec<u8>> {
+    /// Ends the stream; the sink.
+    fn finish(self) -> io::Result<W> {
         match self {
-            Encoder::Stored(v) => Ok(v),
+            Encoder::Stored(w) => Ok(w),
             Encoder::Deflate(e) => e.finish(),
             Encoder::Zstd(e) => e.finish(),
         }
     }
 }
 
-impl Write for Encoder {
+impl<W: Write> Write for Encoder<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Encoder::Stored(v) => v.write(buf),
+            Encoder::Stored(w) => w.write(buf),
             Encoder::Deflate(e) => e.write(buf),
             Encoder::Zstd(e) => e.write(buf),
         }
@@ -686,10 +696,10 @@ impl<W: Write> Write for Tally<W> {
 /// The manifest's JSON, encoded with `method` while it is serialized: for a
 /// tree of 100k files the text is ~20 MB, and holding it whole beside a
 /// compression buffer was a backup's peak memory.
-fn encode_json(manifest: &ManifestOf, method: u16, level: i32) -> io::Result<Encoded> {
+fn encode_json(manifest: &ManifestJson, method: u16, level: i32) -> io::Result<Encoded> {
     let mut w = BufWriter::with_capacity(
         64 << 10,
-        Tally { inner: Encoder::new(method, level)?, crc: crc32fast::Hasher::new(), size: 0 },
+        Tally { inner: Encoder::new(Vec::new(), method, level)?, crc: crc32fast::Hasher::new(), size: 0 },
     );
     serde_json::to_writer_pretty(&mut w, manifest).map_err(io::Error::other)?;
     let tally = w.into_inner().map_err(|e| e.into_error())?;
@@ -698,7 +708,7 @@ fn encode_json(manifest: &ManifestOf, method: u16, level: i32) -> io::Result<Enc
 
 /// The manifest entry: compressed with the policy's method, or stored when
 /// that saves less than 2 % (as any other entry).
-fn encode_manifest(manifest: &ManifestOf, policy: Policy) -> io::Result<(u16, Encoded)> {
+fn encode_manifest(manifest: &ManifestJson, policy: Policy) -> io::Result<(u16, Encoded)> {
     let compressed = encode_json(manifest, policy.method, policy.level)?;
     if policy.method == METHOD_STORED || compressed.data.len() as u64 >= compressed.size - compressed.size / 50 {
         let stored = if policy.method == METHOD_STORED { compressed } else { encode_json(manifest, METHOD_STORED, 0)? };
@@ -733,17 +743,15 @@ mod tests {
         let _ = p.compress(&random).unwrap();
     }
 
-    /// Files above the threshold are streamed (here a tiny threshold): same
-    /// bytes per method choice, valid CRC/size after patching, verify passes.
-    #[test]
-    fn streamed_entries_are_valid() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A text file above the tests' streaming threshold, an incompressible
+    /// one, and a small one, written in `dir`, with their hashes.
+    fn three_files(dir: &Path) -> Vec<HashedFile> {
         let mut files = Vec::new();
         let text = b"streamed text line, compressible\n".repeat(400);
         let mut noise = vec![0u8; 20_000];
         blake3::Hasher::new().update(b"seed").finalize_xof().fill(&mut noise);
         for (rel, data) in [("a.txt", &text), ("b.bin", &noise), ("c.txt", &b"small".to_vec())] {
-            let path = dir.path().join(rel);
+            let path = dir.join(rel);
             std::fs::write(&path, data).unwrap();
             files.push(HashedFile {
                 file: crate::select::SelectedFile {
@@ -756,6 +764,15 @@ mod tests {
                 blake3: blake3::hash(data).to_hex().to_string(),
             });
         }
+        files
+    }
+
+    /// Files above the threshold are streamed (here a tiny threshold): same
+    /// bytes per method choice, valid CRC/size after patching, verify passes.
+    #[test]
+    fn streamed_entries_are_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = three_files(dir.path());
         let manifest = ManifestOf { repo: "r".into(), fingerprint: "f".into(), files: &files };
         for opts in [ArchiveOptions::default(), ArchiveOptions { compression: Compression::Zstd, level: None }] {
             let policy = Policy { large: 1000, ..Policy::new(&opts).unwrap() };
@@ -775,5 +792,33 @@ mod tests {
             let err = write_with(&out, &changed, policy, None, &Control::default()).unwrap_err();
             assert!(err.message.contains("changed during backup"));
         }
+    }
+
+    /// Files given without a hash (a first backup) are hashed as they are
+    /// read to compress, streamed or not: the writer reports the hashes, and
+    /// the manifest and comment record them and their fingerprint; the
+    /// archive is the one a build with the hashes known makes.
+    #[test]
+    fn hashes_of_files_given_without_one_are_learned() {
+        let dir = tempfile::tempdir().unwrap();
+        let known = three_files(dir.path());
+        let mut unknown = known.clone();
+        unknown[0].blake3.clear();
+        unknown[2].blake3.clear();
+        let fingerprint = crate::fingerprint::fingerprint_of(&known);
+        let policy = Policy { large: 1000, ..Policy::new(&ArchiveOptions::default()).unwrap() };
+
+        let with = dir.path().join("known.zip");
+        let of = ManifestOf { repo: "r".into(), fingerprint: fingerprint.clone(), files: &known };
+        let stats = write_with(&with, &of, policy, None, &Control::default()).unwrap();
+        assert!(stats.hashes_learned.is_empty());
+
+        let without = dir.path().join("learned.zip");
+        let of = ManifestOf { repo: "r".into(), fingerprint: String::new(), files: &unknown };
+        let stats = write_with(&without, &of, policy, None, &Control::default()).unwrap();
+        assert_eq!(stats.hashes_learned, [known[0].blake3.as_str(), "", known[2].blake3.as_str()]);
+        assert_eq!(std::fs::read(&without).unwrap(), std::fs::read(&with).unwrap());
+        assert_eq!(super::super::comment_fingerprint(&without), Some(fingerprint.clone()));
+        assert_eq!(super::super::read_manifest(&without).unwrap().fingerprint, fingerprint);
     }
 }

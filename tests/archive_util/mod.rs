@@ -49,8 +49,7 @@ pub fn hashed_tree(root: &Path) -> Vec<HashedFile> {
 }
 
 pub fn manifest_for(files: &[HashedFile]) -> ManifestOf<'_> {
-    let pairs: Vec<(&str, &str)> = files.iter().map(|f| (f.file.rel.as_str(), f.blake3.as_str())).collect();
-    ManifestOf { repo: "repo".into(), fingerprint: backup_repo::fingerprint::tree_fingerprint(&pairs), files }
+    ManifestOf { repo: "repo".into(), fingerprint: backup_repo::fingerprint::fingerprint_of(files), files }
 }
 
 pub fn write(root: &Path, rel: &str, data: &[u8]) -> PathBuf {
