@@ -119,7 +119,7 @@ impl Previous {
         let mut reader = io::BufReader::with_capacity(64 << 10, decoded.take(m.size + 1));
         let mut same = vec![false; files.len()];
         let mut de = serde_json::Deserializer::from_reader(&mut reader);
-        let ours = serde::de::Deserializer::deserialize_map(&mut de, ManifestMatch { files, index, same: &mut same }).ok()?;
+        let ours = serde::de::Deserializer::deserialize_map(&mut de, ManifestMatch(FileMatches { files, index, same: &mut same })).ok()?;
         de.end().ok()?;
         let checked = reader.into_inner().into_inner();
         (ours && checked.size == m.size && checked.crc.finalize() == m.crc).then_some(same)
@@ -270,13 +270,9 @@ impl<R: Read> Read for Checked<R> {
 
 /// Walks a manifest's JSON without keeping it: marks each current file whose
 /// path, size and BLAKE3 it records. Yields whether the format is ours.
-struct ManifestMatch<'a> {
-    files: &'a [HashedFile],
-    index: &'a HashMap<&'a str, usize>,
-    same: &'a mut [bool],
-}
+struct ManifestMatch<'a, 'b>(FileMatches<'a, 'b>);
 
-impl<'de> Visitor<'de> for ManifestMatch<'_> {
+impl<'de> Visitor<'de> for ManifestMatch<'_, '_> {
     type Value = bool;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -284,11 +280,14 @@ impl<'de> Visitor<'de> for ManifestMatch<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<bool, A::Error> {
-        let mut ours = false;
+        let (mut ours, mut files) = (false, Some(self.0));
         while let Some(key) = map.next_key::<std::borrow::Cow<str>>()? {
             match key.as_ref() {
                 "format" => ours = map.next_value::<String>()? == MANIFEST_FORMAT,
-                "files" => map.next_value_seed(FileMatches { files: self.files, index: self.index, same: &mut *self.same })?,
+                "files" => match files.take() {
+                    Some(seed) => map.next_value_seed(seed)?,
+                    None => return Err(serde::de::Error::duplicate_field("files")),
+                },
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
