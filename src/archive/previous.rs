@@ -13,8 +13,8 @@ use crate::fingerprint::HashedFile;
 
 use super::format::{METHOD_DEFLATE, METHOD_STORED, METHOD_ZSTD};
 use super::write::CHUNK;
-use super::{raw, ManifestEntry, MANIFEST_FORMAT, MANIFEST_NAME};
-
+use super::raw::{self, u16_at, u32_at};
+use super::{ManifestEntry, MANIFEST_FORMAT, MANIFEST_NAME};
 
 #[cfg(unix)]
 fn read_exact_at(f: &File, buf: &mut [u8], off: u64) -> io::Result<()> {
@@ -151,13 +151,11 @@ impl Previous {
     pub fn locate(&self, e: &PrevEntry, rel: &str) -> Option<(u64, bool)> {
         let mut h = [0u8; 30];
         read_exact_at(&self.file, &mut h, e.header).ok()?;
-        let u16_at = |i: usize| u16::from_le_bytes([h[i], h[i + 1]]);
-        let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
-        if h[..4] != [0x50, 0x4b, 0x03, 0x04] || u16_at(8) != e.method || u32_at(14) != e.crc {
+        if h[..4] != [0x50, 0x4b, 0x03, 0x04] || u16_at(&h, 8) != e.method || u32_at(&h, 14) != e.crc {
             return None;
         }
-        let name_len = u16_at(26) as usize;
-        let extra_len = u16_at(28) as usize;
+        let name_len = u16_at(&h, 26) as usize;
+        let extra_len = u16_at(&h, 28) as usize;
         if name_len != rel.len() {
             return None;
         }
@@ -166,29 +164,13 @@ impl Previous {
         if &rest[..name_len] != rel.as_bytes() {
             return None;
         }
-        let (c32, s32) = (u32_at(18), u32_at(22));
-        let mut zip64 = false;
-        if c32 == u32::MAX && s32 == u32::MAX {
-            // The ZIP64 field: id 1, then size and compressed size.
-            let mut extra = &rest[name_len..];
-            let mut sizes = None;
-            while extra.len() >= 4 {
-                let id = u16::from_le_bytes([extra[0], extra[1]]);
-                let len = u16::from_le_bytes([extra[2], extra[3]]) as usize;
-                let body = extra.get(4..4 + len)?;
-                if id == 1 && len >= 16 {
-                    let size = u64::from_le_bytes(body[..8].try_into().ok()?);
-                    let comp = u64::from_le_bytes(body[8..16].try_into().ok()?);
-                    sizes = Some((comp, size));
-                }
-                extra = &extra[4 + len..];
-            }
-            let (comp, size) = sizes?;
-            if (comp, size) != (e.compressed, e.size) {
-                return None;
-            }
-            zip64 = true;
-        } else if (c32 as u64, s32 as u64) != (e.compressed, e.size) {
+        let (mut comp, mut size) = (u32_at(&h, 18) as u64, u32_at(&h, 22) as u64);
+        // Ours: both sizes in the ZIP64 field, or neither.
+        let zip64 = comp == u32::MAX as u64 && size == u32::MAX as u64;
+        if zip64 && raw::widen_zip64(&rest[name_len..], &mut [&mut size, &mut comp]) != Some(2) {
+            return None;
+        }
+        if (comp, size) != (e.compressed, e.size) {
             return None;
         }
         let start = e.header + 30 + (name_len + extra_len) as u64;

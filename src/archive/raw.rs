@@ -8,10 +8,10 @@ use std::path::Path;
 
 const MAX_CD: u64 = 1 << 30;
 
-fn u16_at(b: &[u8], i: usize) -> u16 {
+pub(super) fn u16_at(b: &[u8], i: usize) -> u16 {
     u16::from_le_bytes([b[i], b[i + 1]])
 }
-fn u32_at(b: &[u8], i: usize) -> u32 {
+pub(super) fn u32_at(b: &[u8], i: usize) -> u32 {
     u32::from_le_bytes(b[i..i + 4].try_into().unwrap())
 }
 fn u64_at(b: &[u8], i: usize) -> u64 {
@@ -101,24 +101,33 @@ pub(super) fn each_central_entry(path: &Path, mut each: impl FnMut(&CentralEntry
             size: u32_at(&fixed, 24) as u64,
             header: u32_at(&fixed, 42) as u64,
         };
-        // ZIP64 field (id 1): only the values saturated above, in this order.
-        let mut extra = &rest[n..n + e];
-        while extra.len() >= 4 {
-            let (id, len) = (u16_at(extra, 0), u16_at(extra, 2) as usize);
-            let Some(mut body) = extra.get(4..4 + len) else { break };
-            if id == 1 {
-                for v in [&mut entry.size, &mut entry.compressed, &mut entry.header] {
-                    if *v == u32::MAX as u64 && body.len() >= 8 {
-                        *v = u64_at(body, 0);
-                        body = &body[8..];
-                    }
-                }
-            }
-            extra = &extra[4 + len..];
-        }
+        widen_zip64(&rest[n..n + e], &mut [&mut entry.size, &mut entry.compressed, &mut entry.header]);
         each(&entry);
     }
     Ok(end)
+}
+
+/// Widen `values`, given in the order the ZIP64 extra field (id 1) stores
+/// them (size, compressed size, header offset), from that field in `extra`:
+/// each one saturated at 0xFFFFFFFF takes the field's next 8 bytes. The
+/// number widened; None when a field runs past the end of `extra`.
+pub(super) fn widen_zip64(mut extra: &[u8], values: &mut [&mut u64]) -> Option<usize> {
+    let mut widened = 0;
+    while extra.len() >= 4 {
+        let (id, len) = (u16_at(extra, 0), u16_at(extra, 2) as usize);
+        let mut body = extra.get(4..4 + len)?;
+        if id == 1 {
+            for v in values.iter_mut() {
+                if **v == u32::MAX as u64 && body.len() >= 8 {
+                    **v = u64_at(body, 0);
+                    body = &body[8..];
+                    widened += 1;
+                }
+            }
+        }
+        extra = &extra[4 + len..];
+    }
+    Some(widened)
 }
 
 /// Call `name` with each central-directory entry name, in directory order;
