@@ -307,7 +307,7 @@ fn run_unlogged(
                 .collect();
             if !to_create.is_empty() {
                 let built =
-                    build_and_place(opts, control, &mut report, &mut destinations, &to_create, &hashed, previous, cache_dir.as_deref());
+                    build_and_place(opts, control, &mut report, &mut destinations, &to_create, &hashed, previous);
                 let learned = match built {
                     Err(e) if is_source_change(&e, &source) => {
                         changed_before.extend(source_changed_error(hashed.iter().map(|h| &h.file), &e, attempt)?);
@@ -564,10 +564,8 @@ fn disk_warning(root: &Path, free: u64, total: u64, warn_at: f64) -> Option<Stri
     (used > warn_at).then(|| format!("destination '{}' is {used:.1} % full (warning above {warn_at} %)", root.display()))
 }
 
-/// Build the archive once (in the cache's temp folder), reusing compressed
-/// entries from `previous`, then place it in every destination that needs it. The temporary archive is removed however
-/// this ends.
-#[allow(clippy::too_many_arguments)]
+/// Build the archive once, straight into every destination that needs it
+/// (reusing compressed entries from `previous`), then flush and name each copy.
 fn build_and_place(
     opts: &BackupOptions,
     control: &Control,
@@ -576,34 +574,31 @@ fn build_and_place(
     to_create: &[usize],
     hashed: &[HashedFile],
     previous: Option<&Path>,
-    cache_dir: Option<&Path>,
 ) -> Result<Vec<String>> {
-    let tmp_dir = match cache_dir {
-        Some(d) => d.join("tmp"),
-        None => std::env::temp_dir(),
-    };
-    std::fs::create_dir_all(&tmp_dir).map_err(|e| Error::io("create folder", &tmp_dir, e))?;
-    // Temporary archives carry the source's key: under this source's lock,
-    // any older one with the same key is a killed run's and can go.
-    let prefix = format!(".backup-repo-{}-", source_key(Path::new(&report.source)));
-    remove_stale_temps(&tmp_dir, &prefix);
-    let tmp = tempfile::Builder::new()
-        .prefix(&prefix)
-        .suffix(".zip.tmp")
-        .tempfile_in(&tmp_dir)
-        .map_err(|e| Error::io("create temporary archive in", &tmp_dir, e))?;
-
-    let manifest = ManifestOf { repo: report.repo.clone(), fingerprint: report.fingerprint.clone(), files: hashed };
-    let step = Instant::now();
-    let stats = archive::write_archive(tmp.path(), &manifest, &opts.archive, previous, control)?;
-    report.timings.compress_seconds = step.elapsed().as_secs_f64();
-    report.archive_bytes = stats.archive_bytes;
-    report.entries_reused = stats.entries_reused;
-
-    let step = Instant::now();
     let dirs: Vec<PathBuf> = to_create.iter().map(|&i| PathBuf::from(&destinations[i].path)).collect();
-    control.begin(Phase::Placing, dirs.len() as u64, stats.archive_bytes * dirs.len() as u64);
-    let results = destinations::place(tmp.path(), &dirs, &report.archive_name, control);
+    // The last backup's size is the best guess of this one's.
+    let expected = previous.and_then(|p| std::fs::metadata(p).ok()).map(|m| m.len());
+    let mut placement = destinations::open(&dirs, &report.archive_name, expected);
+    let mut stats = archive::ArchiveStats::default();
+    if placement.any_open() {
+        let manifest = ManifestOf { repo: report.repo.clone(), fingerprint: report.fingerprint.clone(), files: hashed };
+        let step = Instant::now();
+        let out = Path::new(&report.archive_name);
+        let written = archive::write_archive_to(placement.sink(), out, &manifest, &opts.archive, previous, control);
+        report.timings.compress_seconds = step.elapsed().as_secs_f64();
+        match written {
+            Ok(s) => stats = s,
+            // Every destination failed while writing: each says why below.
+            Err(_) if !placement.sink().any_alive() => {}
+            Err(e) => return Err(e),
+        }
+        report.archive_bytes = stats.archive_bytes;
+        report.entries_reused = stats.entries_reused;
+    }
+
+    let step = Instant::now();
+    control.begin(Phase::Placing, dirs.len() as u64, 0);
+    let results = placement.finish(control);
     report.timings.place_seconds = step.elapsed().as_secs_f64();
     control.check()?;
     for (&i, result) in to_create.iter().zip(results) {
@@ -687,17 +682,6 @@ pub fn run_status(destinations: &[DestinationReport], dry_run: bool) -> RunStatu
 /// A short stable key for a source folder (lock and temp-file names).
 fn source_key(source: &Path) -> String {
     blake3::hash(source.display().to_string().as_bytes()).to_hex()[..32].to_string()
-}
-
-fn remove_stale_temps(dir: &Path, prefix: &str) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with(prefix) && name.ends_with(".zip.tmp") {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
 }
 
 /// An advisory lock per repository, so that two runs on one repository never

@@ -10,6 +10,7 @@ pub mod compare;
 pub mod config;
 pub mod destinations;
 pub mod error;
+pub mod fanout;
 pub mod ffi;
 pub mod fingerprint;
 pub mod history;

@@ -81,8 +81,11 @@ fn kill_at(phase: &str, delay: Duration, until_partial: bool, changed_since: boo
         assert_only_good_backups(d);
     }
     if phase == "compressing" {
-        let temps: Vec<_> = names(&cache.join("tmp")).into_iter().filter(|n| n.ends_with(".zip.tmp")).collect();
-        assert_eq!(temps.len(), 1, "the kill left its temporary archive: {temps:?}");
+        // The archive is written into every destination as it is built.
+        for d in &dirs {
+            let partials: Vec<_> = names(d).into_iter().filter(|n| n.ends_with(".partial")).collect();
+            assert_eq!(partials.len(), 1, "the kill left its partial copy in {}: {partials:?}", d.display());
+        }
     }
 
     // 2. The next run succeeds, cleans up, and its fingerprint is the truth.

@@ -58,8 +58,11 @@ fn check_partial_run(r: &BackupReport, good: &[PathBuf], bad: &Path) {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
+/// A first backup's size is not known before it is written: a disk too
+/// small for it fills while writing, and that destination fails with "not
+/// enough space", its partial removed.
 #[test]
-fn archive_larger_than_the_disk_is_refused_before_writing() {
+fn first_archive_larger_than_the_disk_fails_while_writing() {
     let tmp = tempfile::tempdir().unwrap();
     let src = repo(tmp.path(), 6);
     let small = tmp.path().join("small");
@@ -68,16 +71,39 @@ fn archive_larger_than_the_disk_is_refused_before_writing() {
     };
     let good = tmp.path().join("good");
     let cache = tmp.path().join("cache");
-    let r = common::run(&common::options(
-        &src,
-        &[good.clone(), small.clone()],
-        &cache,
-    ));
+    let r = common::run(&common::options(&src, &[good.clone(), small.clone()], &cache));
     check_partial_run(&r, &[good], &small);
     let reason = dest(&r, &small).reason.clone().unwrap();
     assert!(reason.starts_with("not enough space in "), "{reason}");
-    assert!(reason.contains("need 6.0 MB"), "{reason}");
+    assert!(reason.contains("no space left on device"), "{reason}");
     assert_no_leftovers(&[small.join("fullrepo")], &cache);
+}
+
+/// Once there is a backup, its size is the expected size: a disk with less
+/// free space is refused before a byte is written.
+#[test]
+fn archive_larger_than_the_disk_is_refused_before_writing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = repo(tmp.path(), 6);
+    let good = tmp.path().join("good");
+    let cache = tmp.path().join("cache");
+    common::run(&common::options(&src, std::slice::from_ref(&good), &cache));
+    let small = tmp.path().join("small");
+    let Some(_m) = mount_tmpfs(&small, "size=4m") else {
+        return;
+    };
+    let mut o = common::options(&src, &[good.clone(), small.clone()], &cache);
+    o.force = true;
+    o.now = Some("2026-11-25T11:00:00".parse().unwrap());
+    let r = common::run(&o);
+    assert_eq!(r.status, RunStatus::Partial, "{r:#?}");
+    assert_eq!(dest(&r, &good).status, DestinationStatus::Created);
+    assert_eq!(assert_only_good_backups(&good.join("fullrepo")), 2);
+    assert_eq!(dest(&r, &small).status, DestinationStatus::Failed);
+    let reason = dest(&r, &small).reason.clone().unwrap();
+    assert!(reason.starts_with("not enough space in "), "{reason}");
+    assert!(reason.contains("need 6.0 MB"), "{reason}");
+    assert!(names(&small.join("fullrepo")).is_empty(), "nothing written");
 }
 
 /// Free space passes the check, but the file system runs out of inodes: the

@@ -3,7 +3,7 @@
 //! field is derived from the entry's content and metadata, never from the
 //! clock, so the same input gives the same bytes.
 
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 
 pub const METHOD_STORED: u16 = 0;
 pub const METHOD_DEFLATE: u16 = 8;
@@ -253,9 +253,26 @@ impl<W: Write> ZipOut<W> {
     }
 }
 
-impl<W: Write + Seek> ZipOut<W> {
+/// Overwriting bytes already written (a streamed entry's CRC and size).
+pub trait Patch {
+    fn patch(&mut self, at: u64, bytes: &[u8]) -> io::Result<()>;
+}
+
+impl Patch for crate::fanout::Fanout {
+    fn patch(&mut self, at: u64, bytes: &[u8]) -> io::Result<()> {
+        crate::fanout::Fanout::patch(self, at, bytes)
+    }
+}
+
+impl<P: Patch> Patch for &mut P {
+    fn patch(&mut self, at: u64, bytes: &[u8]) -> io::Result<()> {
+        (**self).patch(at, bytes)
+    }
+}
+
+impl<W: Write + Patch> ZipOut<W> {
     /// Fill in CRC and compressed size of a streamed entry whose local header
-    /// was written at `header` with placeholders; the writer returns to the end.
+    /// was written at `header` with placeholders.
     pub fn patch_streamed(&mut self, header: u64, crc: u32, compressed: u64) -> io::Result<()> {
         let c = self.central.last_mut().expect("a streamed entry has a header");
         debug_assert_eq!(c.offset, header);
@@ -263,17 +280,16 @@ impl<W: Write + Seek> ZipOut<W> {
         c.meta.compressed = compressed;
         let zip64 = c.local_zip64;
         let name_len = c.meta.name.len() as u64;
-        let end = self.offset;
-        self.w.seek(SeekFrom::Start(header + 14))?;
-        self.w.write_all(&crc.to_le_bytes())?;
         if zip64 {
             // The ZIP64 field is first in the extra: id, len, size, compressed.
-            self.w.seek(SeekFrom::Start(header + 30 + name_len + 4 + 8))?;
-            self.w.write_all(&compressed.to_le_bytes())?;
+            self.w.patch(header + 14, &crc.to_le_bytes())?;
+            self.w.patch(header + 30 + name_len + 4 + 8, &compressed.to_le_bytes())?;
         } else {
-            self.w.write_all(&(compressed as u32).to_le_bytes())?;
+            let mut crc_and_size = [0u8; 8];
+            crc_and_size[..4].copy_from_slice(&crc.to_le_bytes());
+            crc_and_size[4..].copy_from_slice(&(compressed as u32).to_le_bytes());
+            self.w.patch(header + 14, &crc_and_size)?;
         }
-        self.w.seek(SeekFrom::Start(end))?;
         Ok(())
     }
 }

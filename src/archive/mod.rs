@@ -13,7 +13,7 @@ mod write;
 pub use raw::comment_fingerprint;
 pub use read::{compare_manifests, read_manifest, verify, Comparison, Change, VerifyOptions, VerifyReport};
 pub use restore::{restore, RestoreOptions, RestoreReport};
-pub use write::{write_archive, ArchiveOptions, ArchiveStats, Compression};
+pub use write::{write_archive, write_archive_to, ArchiveOptions, ArchiveStats, Compression};
 
 /// The manifest's entry name inside every archive.
 pub const MANIFEST_NAME: &str = ".backup-repo/manifest.json";

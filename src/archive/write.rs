@@ -9,6 +9,7 @@ use crate::fingerprint::HashedFile;
 use crate::progress::{Control, Phase};
 use crate::{Error, ErrorKind, Result};
 
+use crate::fanout::Fanout;
 use super::format::{EntryMeta, ZipOut, METHOD_DEFLATE, METHOD_STORED, METHOD_ZSTD, ZIP64_STREAM_THRESHOLD};
 use super::previous::{PrevEntry, Previous};
 use super::{ManifestJson, ManifestOf, MANIFEST_NAME};
@@ -289,11 +290,10 @@ fn prepare(f: &HashedFile, policy: Policy, reuse: Option<(&Previous, &PrevEntry)
     })
 }
 
-/// Copy an entry of the previous archive raw into the archive, streamed
-/// (in the kernel where it can be). Ok(false) when the entry cannot be
+/// Copy an entry of the previous archive raw into the archive, streamed. Ok(false) when the entry cannot be
 /// reused after all (nothing written then).
 fn write_reused(
-    zip: &mut Out,
+    zip: &mut Out<'_>,
     f: &HashedFile,
     prev: &Previous,
     e: &PrevEntry,
@@ -320,15 +320,13 @@ fn write_reused(
         mode: file_mode(&meta),
     };
     zip.local_header(&entry, zip64).map_err(io_out)?;
-    let w = zip.inner();
-    w.flush().map_err(io_out)?;
-    let mut src = &prev.file;
-    io::Seek::seek(&mut src, io::SeekFrom::Start(start)).map_err(|err| Error::io("read", out, err))?;
-    let n = io::copy(&mut src.take(e.compressed), w.get_mut()).map_err(io_out)?;
-    if n != e.compressed {
-        return Err(Error::new(ErrorKind::Io, "the previous backup changed while its entries were reused".to_string()));
-    }
-    zip.add_offset(n);
+    zip.inner().copy_from(&prev.file, start, e.compressed).map_err(|err| match err.kind() {
+        io::ErrorKind::UnexpectedEof => {
+            Error::new(ErrorKind::Io, "the previous backup changed while its entries were reused".to_string())
+        }
+        _ => io_out(err),
+    })?;
+    zip.add_offset(e.compressed);
     Ok(true)
 }
 
@@ -353,12 +351,12 @@ impl<W: Write> Write for Counting<'_, W> {
     }
 }
 
-type Out = ZipOut<BufWriter<File>>;
+type Out<'a> = ZipOut<&'a mut Fanout>;
 
 /// Stream one large file into the archive: one read, hashed, CRC'd and
 /// compressed chunk by chunk; the header is patched with CRC and size after.
 fn write_large(
-    zip: &mut Out,
+    zip: &mut Out<'_>,
     f: &HashedFile,
     policy: Policy,
     control: &Control,
@@ -432,9 +430,8 @@ fn learn_or_check(f: &HashedFile, read: blake3::Hash) -> Result<Option<String>> 
     }
 }
 
-/// Write the archive of `manifest.files` (plus the manifest as the last entry) to `out`,
-/// which the caller owns (a temporary name: placement flushes and renames
-/// the copies it makes of it). When
+/// Write the archive of `manifest.files` (plus the manifest as the last
+/// entry) to the file `out`, replacing it, and flush it to its disk. When
 /// `previous` is an archive of ours, entries whose BLAKE3 is unchanged are
 /// copied raw from it. Checks `control` for cancel between entries.
 pub fn write_archive(
@@ -444,10 +441,41 @@ pub fn write_archive(
     previous: Option<&Path>,
     control: &Control,
 ) -> Result<ArchiveStats> {
-    write_with(out, manifest, Policy::new(opts)?, previous, control)
+    write_file(out, manifest, Policy::new(opts)?, previous, control)
+}
+
+fn write_file(
+    out: &Path,
+    manifest: &ManifestOf,
+    policy: Policy,
+    previous: Option<&Path>,
+    control: &Control,
+) -> Result<ArchiveStats> {
+    let target = crate::fanout::open(out, false).map_err(|e| Error::io("create", out, e))?;
+    let mut sink = Fanout::new(vec![target]);
+    let stats = write_with(&mut sink, out, manifest, policy, previous, control)?;
+    for done in sink.finish() {
+        done.map_err(|e| Error::io("write", out, e))?;
+    }
+    Ok(stats)
+}
+
+/// [`write_archive`] into `sink` (every destination at once); `out` names
+/// it in errors. The caller finishes the sink; an error here may come from
+/// the sink having no file left to write.
+pub fn write_archive_to(
+    sink: &mut Fanout,
+    out: &Path,
+    manifest: &ManifestOf,
+    opts: &ArchiveOptions,
+    previous: Option<&Path>,
+    control: &Control,
+) -> Result<ArchiveStats> {
+    write_with(sink, out, manifest, Policy::new(opts)?, previous, control)
 }
 
 fn write_with(
+    sink: &mut Fanout,
     out: &Path,
     manifest: &ManifestOf,
     policy: Policy,
@@ -464,13 +492,7 @@ fn write_with(
     let prev = previous.and_then(|p| Previous::open(p, files, fits));
     let prev = prev.as_ref();
 
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(out)
-        .map_err(|e| Error::io("create", out, e))?;
-    let mut zip = ZipOut::new(BufWriter::with_capacity(1 << 20, file));
+    let mut zip = ZipOut::new(sink);
     let mut stats = ArchiveStats::default();
     let stop = AtomicBool::new(false);
     // Which entries the writer streams itself (reused raw or read in chunks)
@@ -623,11 +645,7 @@ fn write_with(
     let data = encoded.data;
     zip.entry(&meta, &data).map_err(|e| Error::io("write", out, e))?;
     let comment = super::archive_comment(json.fingerprint);
-    let (w, len) = zip.finish(comment.as_bytes()).map_err(|e| Error::io("write", out, e))?;
-    // Not flushed to disk here: the temporary is only ever read back or
-    // linked, and placement flushes each copy before naming it (the linked
-    // one included), so an fsync here would be a second, serial flush.
-    w.into_inner().map_err(|e| Error::io("write", out, e.into_error()))?;
+    let (_, len) = zip.finish(comment.as_bytes()).map_err(|e| Error::io("write", out, e))?;
     stats.archive_bytes = len;
     stats.hashes_learned = hashes_learned;
     Ok(stats)
@@ -787,7 +805,7 @@ mod tests {
         for opts in [ArchiveOptions::default(), ArchiveOptions { compression: Compression::Zstd, level: None }] {
             let policy = Policy { large: 1000, ..Policy::new(&opts).unwrap() };
             let out = dir.path().join("s.zip");
-            let stats = write_with(&out, &manifest, policy, None, &Control::default()).unwrap();
+            let stats = write_file(&out, &manifest, policy, None, &Control::default()).unwrap();
             assert_eq!((stats.entries_compressed, stats.entries_stored), (1, 2));
             let rep = super::super::verify(&out, &Default::default(), &Control::default()).unwrap();
             assert!(rep.ok, "{rep:?}");
@@ -799,7 +817,7 @@ mod tests {
             let mut changed_files = files.clone();
             changed_files[0].blake3 = blake3::hash(b"other").to_hex().to_string();
             let changed = ManifestOf { repo: "r".into(), fingerprint: "f".into(), files: &changed_files };
-            let err = write_with(&out, &changed, policy, None, &Control::default()).unwrap_err();
+            let err = write_file(&out, &changed, policy, None, &Control::default()).unwrap_err();
             assert!(err.message.contains("changed during backup"));
         }
     }
@@ -820,12 +838,12 @@ mod tests {
 
         let with = dir.path().join("known.zip");
         let of = ManifestOf { repo: "r".into(), fingerprint: fingerprint.clone(), files: &known };
-        let stats = write_with(&with, &of, policy, None, &Control::default()).unwrap();
+        let stats = write_file(&with, &of, policy, None, &Control::default()).unwrap();
         assert!(stats.hashes_learned.is_empty());
 
         let without = dir.path().join("learned.zip");
         let of = ManifestOf { repo: "r".into(), fingerprint: String::new(), files: &unknown };
-        let stats = write_with(&without, &of, policy, None, &Control::default()).unwrap();
+        let stats = write_file(&without, &of, policy, None, &Control::default()).unwrap();
         assert_eq!(stats.hashes_learned, [known[0].blake3.as_str(), "", known[2].blake3.as_str()]);
         assert_eq!(std::fs::read(&without).unwrap(), std::fs::read(&with).unwrap());
         assert_eq!(super::super::comment_fingerprint(&without), Some(fingerprint.clone()));
