@@ -240,7 +240,13 @@ impl Fanout {
 
     /// Append `len` bytes of `src` read from offset `at`, read straight into
     /// the blocks.
-    pub fn copy_from(&mut self, src: &File, mut at: u64, len: u64) -> io::Result<()> {
+    pub fn copy_from(&mut self, src: &File, at: u64, len: u64) -> io::Result<()> {
+        self.copy_inspecting(src, at, len, |_| {})
+    }
+
+    /// [`copy_from`](Self::copy_from), showing `inspect` each stretch of
+    /// bytes as it is read (to checksum a copy without a second pass).
+    pub fn copy_inspecting(&mut self, src: &File, mut at: u64, len: u64, mut inspect: impl FnMut(&[u8])) -> io::Result<()> {
         let mut left = len;
         let mut asked_until = at;
         while left > 0 {
@@ -261,6 +267,7 @@ impl Fanout {
             if n == 0 {
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the file ended early"));
             }
+            inspect(&block.bytes()[fill..fill + n]);
             self.fill += n;
             at += n as u64;
             left -= n as u64;
@@ -510,7 +517,9 @@ mod tests {
                 Op::Patch(..) => {}
                 Op::Copy(w, n) => {
                     let at = ((source.len() - n) as f64 * w) as usize;
-                    out.copy_from(&src, at as u64, *n as u64).unwrap();
+                    let mut seen = Vec::new();
+                    out.copy_inspecting(&src, at as u64, *n as u64, |b| seen.extend_from_slice(b)).unwrap();
+                    assert!(seen == source[at..at + n], "the inspector saw other bytes than were copied");
                     model.extend_from_slice(&source[at..at + n]);
                 }
             }

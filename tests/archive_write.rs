@@ -236,8 +236,10 @@ fn a_file_over_4_gib_uses_zip64() {
 
 /// Entries big enough to be streamed (a stored pack, a deflated file whose
 /// compressed bytes exceed 1 MiB) are reused raw too, and give the same bytes
-/// as a fresh build; a corrupted one in the previous archive is caught by its
-/// CRC and built afresh, never copied.
+/// as a fresh build. A corrupted deflated one in the previous archive is
+/// caught by its CRC and built afresh, never copied; a stored one's bytes are
+/// read from the file itself, so corruption there never reaches the new
+/// archive and the entry is still reused.
 #[test]
 fn streamed_raw_reuse_gives_the_same_bytes_and_skips_corruption() {
     let tmp = tempfile::tempdir().unwrap();
@@ -269,7 +271,7 @@ fn streamed_raw_reuse_gives_the_same_bytes_and_skips_corruption() {
     assert!(s.entries_reused + 1 >= hashed_tree(&root).len() as u64 - stored_not_worth, "{s:?}");
     assert_eq!(std::fs::read(&fresh).unwrap(), std::fs::read(&reused).unwrap());
 
-    for name in ["data/hex.txt", ".git/objects/pack/pack-big.pack"] {
+    for (name, read_from_source) in [("data/hex.txt", false), (".git/objects/pack/pack-big.pack", true)] {
         let mut bytes = std::fs::read(&first).unwrap();
         let mut z = zip::ZipArchive::new(std::fs::File::open(&first).unwrap()).unwrap();
         let start = z.by_name(name).unwrap().data_start().unwrap() as usize;
@@ -278,7 +280,41 @@ fn streamed_raw_reuse_gives_the_same_bytes_and_skips_corruption() {
         std::fs::write(&broken, &bytes).unwrap();
         let again = tmp.path().join("again.zip");
         let s2 = build(&root, &again, &ArchiveOptions::default(), Some(&broken));
-        assert_eq!(s2.entries_reused, s.entries_reused - 1, "{name}");
+        let lost = if read_from_source { 0 } else { 1 };
+        assert_eq!(s2.entries_reused, s.entries_reused - lost, "{name}");
         assert_eq!(std::fs::read(&fresh).unwrap(), std::fs::read(&again).unwrap(), "{name}");
     }
+}
+
+/// A stored entry is reused by reading the file (the previous archive's copy
+/// is never read): a file whose bytes differ from what its unchanged hash
+/// says, streamed or held in memory, is caught by the previous entry's CRC
+/// and named, never written with a CRC it does not have.
+#[test]
+fn a_stored_file_differing_from_its_previous_entry_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("repo");
+    sample_tree(&root);
+    write(&root, ".git/objects/pack/pack-big.pack", &noise(2 << 20, 7));
+    let files = hashed_tree(&root);
+    let first = tmp.path().join("first.zip");
+    write_archive(&first, &manifest_for(&files), &ArchiveOptions::default(), None, &Control::default()).unwrap();
+    for rel in [".git/objects/pack/pack-big.pack", ".git/objects/pack/pack-abc.pack"] {
+        let victim = files.iter().find(|f| f.file.rel == rel).unwrap();
+        let pristine = std::fs::read(&victim.file.path).unwrap();
+        let mut data = pristine.clone();
+        data[1000] ^= 1;
+        std::fs::write(&victim.file.path, &data).unwrap();
+        let out = tmp.path().join("next.zip");
+        // The old hashes: as a stat cache that missed the change would give.
+        let err = write_archive(&out, &manifest_for(&files), &ArchiveOptions::default(), Some(&first), &Control::default())
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Io);
+        assert!(err.message.contains("changed during backup") && err.message.contains(rel), "{}", err.message);
+        std::fs::write(&victim.file.path, &pristine).unwrap();
+    }
+    let out = tmp.path().join("ok.zip");
+    let s = write_archive(&out, &manifest_for(&files), &ArchiveOptions::default(), Some(&first), &Control::default()).unwrap();
+    assert!(s.entries_reused >= 2, "{s:?}");
+    assert_eq!(std::fs::read(&first).unwrap(), std::fs::read(&out).unwrap());
 }

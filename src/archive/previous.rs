@@ -147,7 +147,9 @@ impl Previous {
     /// That the content is the current file's is taken from the archive's
     /// manifest (ours: path, size and BLAKE3 match), so it is not re-hashed
     /// with BLAKE3; the callers still decode it once and check the CRC-32, so
-    /// bit rot in an old backup is never copied into a new one.
+    /// bit rot in an old backup is never copied into a new one (a stored
+    /// entry is not read here at all: its bytes are copied from the file and
+    /// checked against this CRC).
     pub fn locate(&self, e: &PrevEntry, rel: &str) -> Option<(u64, bool)> {
         let mut h = [0u8; 30];
         read_exact_at(&self.file, &mut h, e.header).ok()?;

@@ -37,7 +37,9 @@ pub struct ArchiveStats {
     pub archive_bytes: u64,
     pub entries_stored: u64,
     pub entries_compressed: u64,
-    /// Entries copied raw from the previous archive (no recompression).
+    /// Entries reused from the previous archive without recompression: its
+    /// compressed bytes copied raw, or, for a stored entry, the file's own
+    /// bytes checked against its CRC.
     pub entries_reused: u64,
     /// Per file (same order), the BLAKE3 learned for files given without
     /// one; empty when every file had its hash.
@@ -237,7 +239,10 @@ fn read_full(mut file: &File, buf: &mut [u8]) -> io::Result<usize> {
 /// to fault in and zero per file); only the result is copied out.
 fn prepare(f: &HashedFile, policy: Policy, reuse: Option<(&Previous, &PrevEntry)>) -> Result<Prepared> {
     let path = &f.file.path;
-    if let Some((p, e)) = reuse {
+    // A stored entry is the file's bytes: read from the file and checked
+    // against the previous entry's CRC (see `write_reused`).
+    let stored_crc = reuse.and_then(|(_, e)| (e.method == METHOD_STORED).then_some(e.crc));
+    if let Some((p, e)) = reuse.filter(|_| stored_crc.is_none()) {
         let meta = std::fs::metadata(path).map_err(|e| Error::io("read", path, e))?;
         if meta.len() != f.file.size {
             return Err(changed(path));
@@ -269,6 +274,12 @@ fn prepare(f: &HashedFile, policy: Policy, reuse: Option<(&Previous, &PrevEntry)
             let data = &input[..n];
             if n != size {
                 return Err(changed(path));
+            }
+            if let Some(crc) = stored_crc {
+                if crc32fast::hash(data) != crc {
+                    return Err(changed(path));
+                }
+                return Ok(Prepared { method: METHOD_STORED, crc, data: data.to_vec(), mode, reused: true, learned: None });
             }
             let learned = learn_or_check(f, blake3::hash(data))?;
             let crc = crc32fast::hash(data);
@@ -307,7 +318,8 @@ fn write_reused(
         return Err(changed(path));
     }
     let Some((start, zip64)) = prev.locate(e, &f.file.rel) else { return Ok(false) };
-    if !prev.content_ok(e, start, buf) {
+    let from_source = e.method == METHOD_STORED;
+    if !from_source && !prev.content_ok(e, start, buf) {
         return Ok(false);
     }
     let entry = EntryMeta {
@@ -320,6 +332,28 @@ fn write_reused(
         mode: file_mode(&meta),
     };
     zip.local_header(&entry, zip64).map_err(io_out)?;
+    if from_source {
+        // A stored entry's bytes are the file's own: read them from the
+        // file, which is on the drive being backed up and often cached,
+        // rather than back from the destination (the cold read that bounded
+        // a changed run). Its CRC must match the previous entry's, whose
+        // content the manifest vouches for.
+        let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+        let mut crc = crc32fast::Hasher::new();
+        let copied = zip.inner().copy_inspecting(&file, 0, e.size, |bytes| crc.update(bytes));
+        if let Err(err) = copied {
+            return Err(match err.kind() {
+                _ if !zip.inner().any_alive() => io_out(err),
+                io::ErrorKind::UnexpectedEof => changed(path),
+                _ => Error::io("read", path, err),
+            });
+        }
+        if crc.finalize() != e.crc || file.metadata().map(|m| m.len()).ok() != Some(e.size) {
+            return Err(changed(path));
+        }
+        zip.add_offset(e.compressed);
+        return Ok(true);
+    }
     zip.inner().copy_from(&prev.file, start, e.compressed).map_err(|err| match err.kind() {
         io::ErrorKind::UnexpectedEof => {
             Error::new(ErrorKind::Io, "the previous backup changed while its entries were reused".to_string())
