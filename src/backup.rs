@@ -252,6 +252,12 @@ fn run_unlogged(
         let hashing_started = std::time::SystemTime::now();
         // A dry run reads the stat cache but never writes it (it writes nothing).
         let cache_file = cache_dir.as_ref().map(|dir| fingerprint::stat_cache_path(dir, &source));
+        // A file the last attempt found changed is read again, never taken
+        // from the cache: its size and time may not have moved (an edit
+        // that kept them), and the cache would vouch for the old content.
+        if let Some(cache) = cache_file.as_deref().filter(|_| !changed_before.is_empty()) {
+            fingerprint::forget_cached(cache, &changed_before);
+        }
         let cache_mode =
             if opts.dry_run { fingerprint::CacheMode::ReadOnly } else { fingerprint::CacheMode::ReadWrite };
         let hashed = match first_backup {

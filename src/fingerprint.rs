@@ -337,6 +337,18 @@ pub fn save_hashes(path: &Path, hashed: &[HashedFile], started: SystemTime) {
     let _ = store_cache(path, &CacheFile { version: CACHE_VERSION, entries });
 }
 
+/// Drop the cache's entries for `rels`: files whose content was seen to
+/// differ from what the cache vouched for, so the next hashing reads them.
+/// Best effort, like every cache write.
+pub fn forget_cached(path: &Path, rels: &[String]) {
+    let entries = load_cache(path);
+    let before = entries.len();
+    let entries: Vec<CacheEntry> = entries.into_iter().filter(|e| !rels.contains(&e.rel)).collect();
+    if entries.len() != before {
+        let _ = store_cache(path, &CacheFile { version: CACHE_VERSION, entries });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -589,6 +601,20 @@ mod tests {
         let (out, stats) = hash_files(std::slice::from_ref(&fresh), Some(&cache), &Control::default()).unwrap();
         assert_eq!(stats.files_read, 1);
         assert_eq!(out[0].blake3, blake3::hash(b"two").to_hex().as_str());
+    }
+
+    #[test]
+    fn forgotten_files_are_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("c.json");
+        let files = [make(dir.path(), "a", b"one"), make(dir.path(), "b", b"uno")];
+        hash_files(&files, Some(&cache), &Control::default()).unwrap();
+        overwrite_keeping_stat(&files[0], b"two");
+        overwrite_keeping_stat(&files[1], b"dos");
+        forget_cached(&cache, &["a".to_string()]);
+        let (out, stats) = hash_files(&files, Some(&cache), &Control::default()).unwrap();
+        assert_eq!((stats.files_read, stats.files_cached), (1, 1));
+        assert_eq!(hashes(&out), [blake3::hash(b"two").to_hex().as_str(), blake3::hash(b"uno").to_hex().as_str()]);
     }
 
     #[test]
