@@ -148,7 +148,10 @@ pub enum CacheMode {
 
 /// Write the cache atomically: a temp file in the same folder, then rename.
 /// Best effort: a cache that cannot be written costs a re-read next time,
-/// never a failed backup.
+/// never a failed backup. Not flushed to the disk: after a crash a torn cache
+/// fails to parse and is ignored (a re-read), and an older one still only
+/// vouches for the stat it recorded, so a flush would buy nothing but its
+/// wait, paid by every backup that hashed a file.
 fn store_cache(path: &Path, cache: &CacheFile) -> std::io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
@@ -158,7 +161,6 @@ fn store_cache(path: &Path, cache: &CacheFile) -> std::io::Result<()> {
         serde_json::to_writer(&mut w, cache)?;
         w.flush()?;
     }
-    tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
