@@ -34,10 +34,20 @@ pub fn sample_repo(parent: &Path, name: &str) -> PathBuf {
     root
 }
 
+/// One instant per test process, so ageing a tree twice gives every file the
+/// same mtime both times: were it "now - 1 h" at each call, a call in the next
+/// second would change every unchanged file's mtime and the stat cache would
+/// (rightly) read them all again.
+fn an_hour_ago() -> filetime::FileTime {
+    static PAST: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    let secs = *PAST.get_or_init(|| filetime::FileTime::now().unix_seconds() - 3600);
+    filetime::FileTime::from_unix_time(secs, 0)
+}
+
 /// Set every file's mtime an hour back: the stat cache rightly distrusts
 /// files modified within the last seconds (see fingerprint's racy-clean rule).
 pub fn age_files(root: &Path) {
-    let past = filetime::FileTime::from_unix_time(filetime::FileTime::now().unix_seconds() - 3600, 0);
+    let past = an_hour_ago();
     for rel in listing(root) {
         filetime::set_file_mtime(root.join(rel), past).unwrap();
     }
@@ -91,7 +101,7 @@ pub fn listing(dir: &Path) -> Vec<String> {
 /// `age_files` for trees whose names are not all UTF-8 (or that hold
 /// symlinks and special files): only regular files are touched.
 pub fn age_files_lossy(root: &Path) {
-    let past = filetime::FileTime::from_unix_time(filetime::FileTime::now().unix_seconds() - 3600, 0);
+    let past = an_hour_ago();
     fn walk(dir: &Path, past: filetime::FileTime) {
         for e in fs::read_dir(dir).unwrap().flatten() {
             let ft = e.file_type().unwrap();
