@@ -13,7 +13,7 @@ to BackupRepo via the C ABI, and whether the run did what it should.
 All timings are warm page cache (the corpus was just written or read); cold
 cache would need root to drop caches and would mostly measure the disk.
 
-Entry point: scripts/bench (gen | run | smoke | report).
+Entry point: scripts/bench (gen | run | smoke | report | startup; startup is benches/startup.py).
 """
 import argparse
 import datetime
@@ -782,6 +782,15 @@ def cmd_smoke(a):
             failed += 1
         else:
             passed += 1
+        if "br-module" in a.tools.split(","):
+            import startup
+            a.work, a.installed_only = None, True
+            try:
+                startup.cmd_startup(a, smoke=True)
+                passed += 1
+            except Exception as e:
+                log(f"startup: {e}")
+                failed += 1
     except Exception as e:  # the harness itself broke: that is a failure too
         log(f"harness error: {e!r}")
         failed += 1
@@ -834,7 +843,7 @@ def main():
     g.add_argument("--size", default="50M")
     g.add_argument("--out", required=True)
     g.add_argument("--seed", type=int, default=8)
-    for name in ("run", "smoke", "report"):
+    for name in ("run", "smoke", "report", "startup"):
         p = sub.add_parser(name)
         p.add_argument("--size", default=None if name == "smoke" else "50M", help="2M, 50M, 500M, 2G or bytes; " + corpus.WIDE + ": 100,000 files and a 5 GiB file (the memory target)")
         p.add_argument("--corpus", help="benchmark this folder instead of a generated one (read-only except "
@@ -846,6 +855,9 @@ def main():
         p.add_argument("--work", help="work folder (kept); default a temp folder removed at the end")
         p.add_argument("--keep", action="store_true", help="keep the temp work folder")
         p.add_argument("--json", help="write the results as JSON here")
+        if name == "startup":
+            p.add_argument("--installed-only", action="store_true",
+                           help="measure the installed pwsh only (no ReadyToRun copy)")
         if name == "report":
             p.add_argument("--from", dest="from_json", help="render RESULTS.md from this JSON, no run")
             p.add_argument("--analysis", help="Markdown file appended to RESULTS.md (targets, profile)")
@@ -858,6 +870,10 @@ def main():
         return cmd_smoke(a)
     if a.cmd == "report":
         return cmd_report(a)
+    if a.cmd == "startup":
+        import startup
+        startup.cmd_startup(a)
+        return 0
     cmd_run(a)
     return 0
 
