@@ -260,20 +260,20 @@ fn run_unlogged(
         }
         let cache_mode =
             if opts.dry_run { fingerprint::CacheMode::ReadOnly } else { fingerprint::CacheMode::ReadWrite };
-        let hashed = match first_backup {
-            Some(_) => fingerprint::look_up_cached(&selected, cache_file.as_deref(), control),
-            None => fingerprint::hash_files_with(&selected, cache_file.as_deref(), cache_mode, control),
+        let hashes = match first_backup {
+            Some(_) => fingerprint::cached_hashes_of(&selected, cache_file.as_deref(), control),
+            None => fingerprint::hashes_of(&selected, cache_file.as_deref(), cache_mode, control),
         };
-        let (mut hashed, hash_stats) = match hashed {
+        let (hashes, hash_stats) = match hashes {
             Err(e) if is_source_change(&e, &source) => {
                 changed_before.extend(source_changed_error(&selected, &e, attempt)?);
                 continue;
             }
             r => r?,
         };
-        // The hashed files hold the selection from here on; for a large tree
-        // a second copy would be a good part of the run's peak memory.
-        drop(selected);
+        // The hashed files take the selection's entries (moved, not copied:
+        // for a large tree a copy is a good part of the run's time and memory).
+        let mut hashed = fingerprint::with_hashes(selected, hashes);
         let fingerprint = match first_backup {
             Some(_) if hashed.iter().any(|h| h.blake3.is_empty()) => String::new(),
             _ => fingerprint::fingerprint_of(&hashed),

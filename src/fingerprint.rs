@@ -2,6 +2,7 @@
 //! (path, hash) pairs. A per-source stat cache (size, mtime, file id -> hash)
 //! lets an unchanged repository cost a directory walk, not a re-read.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -81,32 +82,39 @@ const CACHE_VERSION: u32 = 1;
 /// again next time (as git does with its "racily clean" index entries).
 const RACY_MARGIN: Duration = Duration::from_secs(2);
 
+/// The cache file. Its strings borrow from the bytes read (or from the
+/// files written): a 71k-file cache is read and written without a string
+/// allocation per file.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct CacheFile {
+struct CacheFile<'a> {
     version: u32,
-    entries: Vec<CacheEntry>,
+    #[serde(borrow)]
+    entries: Vec<CacheEntry<'a>>,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct CacheEntry {
-    rel: String,
+struct CacheEntry<'a> {
+    #[serde(borrow)]
+    rel: Cow<'a, str>,
     size: u64,
     mtime_ns: i128,
     file_id: Option<u64>,
-    blake3: String,
+    #[serde(borrow)]
+    blake3: Cow<'a, str>,
 }
 
-/// The cache at `path`, sorted by rel; anything unreadable or malformed
-/// counts as no cache (it is only an optimisation).
-fn load_cache(path: &Path) -> Vec<CacheEntry> {
-    let Ok(bytes) = std::fs::read(path) else { return Vec::new() };
-    match serde_json::from_slice::<CacheFile>(&bytes) {
+/// The cache file's bytes (empty when there is none or it cannot be read).
+fn read_cache(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_default()
+}
+
+/// The cache in `bytes`, sorted by rel; anything malformed counts as no
+/// cache (it is only an optimisation).
+fn parse_cache(bytes: &[u8]) -> Vec<CacheEntry<'_>> {
+    match serde_json::from_slice::<CacheFile>(bytes) {
         Ok(c) if c.version == CACHE_VERSION => {
-            let mut entries: Vec<CacheEntry> = c
-                .entries
-                .into_iter()
-                .filter(|e| is_hex_digest(&e.blake3))
-                .collect();
+            // (A hash that is not a digest is never trusted: see hash_or_look_up.)
+            let mut entries = c.entries;
             // Written in selection order, which is sorted: usually a no-op.
             if !entries.is_sorted_by(|a, b| a.rel < b.rel) {
                 entries.sort_by(|a, b| a.rel.cmp(&b.rel));
@@ -120,19 +128,19 @@ fn load_cache(path: &Path) -> Vec<CacheEntry> {
 
 /// The cache entry for each file (same order), by one merge of two sorted
 /// lists: no hashing of paths, no per-file lookup. Entries are moved out.
-fn match_cache(files: &[SelectedFile], cache: Vec<CacheEntry>) -> Vec<Option<CacheEntry>> {
+fn match_cache<'a>(files: &[SelectedFile], cache: Vec<CacheEntry<'a>>) -> Vec<Option<CacheEntry<'a>>> {
     let mut out: Vec<Option<CacheEntry>> = Vec::with_capacity(files.len());
     let sorted = files.is_sorted_by(|a, b| a.rel < b.rel);
     if !sorted {
         // Not expected (selection is sorted); fall back to a map.
-        let mut map: HashMap<String, CacheEntry> = cache.into_iter().map(|e| (e.rel.clone(), e)).collect();
+        let mut map: HashMap<String, CacheEntry> = cache.into_iter().map(|e| (e.rel.to_string(), e)).collect();
         out.extend(files.iter().map(|f| map.remove(&f.rel)));
         return out;
     }
     let mut cache = cache.into_iter().peekable();
     for f in files {
-        while cache.next_if(|e| e.rel < f.rel).is_some() {}
-        out.push(cache.next_if(|e| e.rel == f.rel));
+        while cache.next_if(|e| *e.rel < *f.rel).is_some() {}
+        out.push(cache.next_if(|e| *e.rel == *f.rel));
     }
     out
 }
@@ -152,7 +160,7 @@ pub enum CacheMode {
 /// fails to parse and is ignored (a re-read), and an older one still only
 /// vouches for the stat it recorded, so a flush would buy nothing but its
 /// wait, paid by every backup that hashed a file.
-fn store_cache(path: &Path, cache: &CacheFile) -> std::io::Result<()> {
+fn store_cache(path: &Path, cache: &CacheFile<'_>) -> std::io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
@@ -234,16 +242,28 @@ pub fn hash_files_with(
     mode: CacheMode,
     control: &Control,
 ) -> Result<(Vec<HashedFile>, HashStats)> {
+    let (hashes, stats) = hashes_of(files, cache, mode, control)?;
+    Ok((with_hashes(files.to_vec(), hashes), stats))
+}
+
+/// [`hash_files_with`] giving the hashes alone, in the order of `files`:
+/// [`with_hashes`] then pairs them with the files without a copy.
+pub fn hashes_of(
+    files: &[SelectedFile],
+    cache: Option<&Path>,
+    mode: CacheMode,
+    control: &Control,
+) -> Result<(Vec<String>, HashStats)> {
     let started = SystemTime::now();
-    let (hashed, stats, cache_len) = hash_or_look_up(files, cache, true, control)?;
+    let (hashes, stats, cache_len) = hash_or_look_up(files, cache, true, control)?;
     // Every file answered by the cache and nothing to drop: the cache would
     // be written back as it is. (A cached file is never racy: it was stored
     // at least RACY_MARGIN before an earlier run started.)
     let unchanged = stats.files_read == 0 && cache_len == files.len();
     if let Some(path) = cache.filter(|_| mode == CacheMode::ReadWrite && !unchanged) {
-        save_hashes(path, &hashed, started);
+        save_pairs(path, files.iter().zip(hashes.iter().map(String::as_str)), started);
     }
-    Ok((hashed, stats))
+    Ok((hashes, stats))
 }
 
 /// The stat cache's hashes for `files`, reading no file: files it does not
@@ -251,7 +271,19 @@ pub fn hash_files_with(
 /// them to compress (a first backup then reads each file once). Record the
 /// completed list with [`save_hashes`].
 pub fn look_up_cached(files: &[SelectedFile], cache: Option<&Path>, control: &Control) -> Result<(Vec<HashedFile>, HashStats)> {
-    hash_or_look_up(files, cache, false, control).map(|(hashed, stats, _)| (hashed, stats))
+    let (hashes, stats) = cached_hashes_of(files, cache, control)?;
+    Ok((with_hashes(files.to_vec(), hashes), stats))
+}
+
+/// [`look_up_cached`] giving the hashes alone (see [`hashes_of`]).
+pub fn cached_hashes_of(files: &[SelectedFile], cache: Option<&Path>, control: &Control) -> Result<(Vec<String>, HashStats)> {
+    hash_or_look_up(files, cache, false, control).map(|(hashes, stats, _)| (hashes, stats))
+}
+
+/// Each file with its hash (same order): the files are moved, not copied.
+pub fn with_hashes(files: Vec<SelectedFile>, hashes: Vec<String>) -> Vec<HashedFile> {
+    debug_assert_eq!(files.len(), hashes.len());
+    files.into_iter().zip(hashes).map(|(file, blake3)| HashedFile { file, blake3 }).collect()
 }
 
 /// Per file: the cache's hash when its size, mtime and id still match, else
@@ -262,8 +294,9 @@ fn hash_or_look_up(
     cache: Option<&Path>,
     read: bool,
     control: &Control,
-) -> Result<(Vec<HashedFile>, HashStats, usize)> {
-    let old = cache.map(load_cache).unwrap_or_default();
+) -> Result<(Vec<String>, HashStats, usize)> {
+    let bytes = cache.map(read_cache).unwrap_or_default();
+    let old = parse_cache(&bytes);
     let cache_len = old.len();
     let old = match_cache(files, old);
     let total_bytes = files.iter().map(|f| f.size).sum();
@@ -279,9 +312,13 @@ fn hash_or_look_up(
             |buf, (i, (f, old))| -> Result<(String, Option<u64>)> {
                 control.check()?;
                 if let Some(e) = old {
-                    if e.size == f.size && e.mtime_ns == f.mtime_ns && e.file_id == f.file_id {
+                    if e.size == f.size
+                        && e.mtime_ns == f.mtime_ns
+                        && e.file_id == f.file_id
+                        && is_hex_digest(&e.blake3)
+                    {
                         control.advance(1, f.size);
-                        return Ok((e.blake3, None));
+                        return Ok((e.blake3.into_owned(), None));
                     }
                 }
                 if !read {
@@ -309,31 +346,30 @@ fn hash_or_look_up(
             None => {}
         }
     }
-    let hashed = files
-        .iter()
-        .zip(results)
-        .map(|(f, (blake3, _))| HashedFile { file: f.clone(), blake3 })
-        .collect();
-    Ok((hashed, stats, cache_len))
+    Ok((results.into_iter().map(|(hash, _)| hash).collect(), stats, cache_len))
 }
 
 /// Write `hashed` as the stat cache at `path`, leaving out files modified
 /// too close to `started` (when hashing began) to be trusted; see
 /// [`RACY_MARGIN`]. Best effort, see store_cache.
 pub fn save_hashes(path: &Path, hashed: &[HashedFile], started: SystemTime) {
+    save_pairs(path, hashed.iter().map(|h| (&h.file, h.blake3.as_str())), started);
+}
+
+/// [`save_hashes`] of (file, hash) pairs; the entries borrow them.
+fn save_pairs<'a>(path: &Path, pairs: impl Iterator<Item = (&'a SelectedFile, &'a str)>, started: SystemTime) {
     let racy_from = started
         .checked_sub(RACY_MARGIN)
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(i128::MIN, |d| d.as_nanos() as i128);
-    let entries = hashed
-        .iter()
-        .filter(|h| h.file.mtime_ns < racy_from && is_hex_digest(&h.blake3))
-        .map(|h| CacheEntry {
-            rel: h.file.rel.clone(),
-            size: h.file.size,
-            mtime_ns: h.file.mtime_ns,
-            file_id: h.file.file_id,
-            blake3: h.blake3.clone(),
+    let entries = pairs
+        .filter(|(f, hash)| f.mtime_ns < racy_from && is_hex_digest(hash))
+        .map(|(f, hash)| CacheEntry {
+            rel: Cow::Borrowed(&f.rel),
+            size: f.size,
+            mtime_ns: f.mtime_ns,
+            file_id: f.file_id,
+            blake3: Cow::Borrowed(hash),
         })
         .collect();
     let _ = store_cache(path, &CacheFile { version: CACHE_VERSION, entries });
@@ -343,9 +379,10 @@ pub fn save_hashes(path: &Path, hashed: &[HashedFile], started: SystemTime) {
 /// differ from what the cache vouched for, so the next hashing reads them.
 /// Best effort, like every cache write.
 pub fn forget_cached(path: &Path, rels: &[String]) {
-    let entries = load_cache(path);
+    let bytes = read_cache(path);
+    let mut entries = parse_cache(&bytes);
     let before = entries.len();
-    let entries: Vec<CacheEntry> = entries.into_iter().filter(|e| !rels.contains(&e.rel)).collect();
+    entries.retain(|e| !rels.iter().any(|r| *r == *e.rel));
     if entries.len() != before {
         let _ = store_cache(path, &CacheFile { version: CACHE_VERSION, entries });
     }
@@ -521,7 +558,8 @@ mod tests {
         // A file gone: the cache is rewritten without it.
         files.pop();
         hash_files(&files[..2], Some(&cache), &Control::default()).unwrap();
-        let c: CacheFile = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+        let bytes = std::fs::read(&cache).unwrap();
+        let c: CacheFile = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(c.entries.len(), 2);
     }
 
@@ -531,10 +569,10 @@ mod tests {
             .iter()
             .map(|r| SelectedFile { rel: r.to_string(), path: PathBuf::from(r), size: 1, mtime_ns: 1, file_id: None })
             .collect();
-        let entry = |r: &str| CacheEntry { rel: r.into(), size: 1, mtime_ns: 1, file_id: None, blake3: H1.into() };
-        // Sorted as load_cache returns it; entries for files gone are skipped.
+        let entry = |r: &'static str| CacheEntry { rel: r.into(), size: 1, mtime_ns: 1, file_id: None, blake3: H1.into() };
+        // Sorted as parse_cache returns it; entries for files gone are skipped.
         let got = match_cache(&files, vec![entry("0"), entry("a"), entry("b/d"), entry("zz")]);
-        let got: Vec<Option<&str>> = got.iter().map(|e| e.as_ref().map(|e| e.rel.as_str())).collect();
+        let got: Vec<Option<&str>> = got.iter().map(|e| e.as_ref().map(|e| &*e.rel)).collect();
         assert_eq!(got, [Some("a"), None, Some("b/d"), None]);
     }
 
@@ -586,8 +624,9 @@ mod tests {
         let b = make(dir.path(), "b", b"b");
         hash_files(&[a.clone(), b], Some(&cache), &Control::default()).unwrap();
         hash_files(std::slice::from_ref(&a), Some(&cache), &Control::default()).unwrap();
-        let c: CacheFile = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
-        let rels: Vec<&str> = c.entries.iter().map(|e| e.rel.as_str()).collect();
+        let bytes = std::fs::read(&cache).unwrap();
+        let c: CacheFile = serde_json::from_slice(&bytes).unwrap();
+        let rels: Vec<&str> = c.entries.iter().map(|e| &*e.rel).collect();
         assert_eq!(rels, ["a"]);
     }
 

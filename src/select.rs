@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
-use ignore::{DirEntry, ParallelVisitor, ParallelVisitorBuilder, WalkState};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use crate::progress::{Control, Phase};
 use crate::{Error, ErrorKind, Result};
@@ -187,45 +187,59 @@ impl RuleSet {
         if self.is_empty() || rel.is_empty() {
             return None;
         }
+        let starts = component_starts(rel);
         let mut hits = Vec::new();
-        // Byte offsets where each component starts.
-        let starts: Vec<usize> = std::iter::once(0)
-            .chain(rel.match_indices('/').map(|(i, _)| i + 1))
-            .collect();
+        (0..starts.len()).find_map(|j| self.match_at(rel, &starts, j, is_dir, &mut hits))
+    }
+
+    /// [`first_match`](Self::first_match) for a path none of whose ancestors
+    /// matches (each was checked as it was walked): its last component only.
+    fn last_match(&self, rel: &str, is_dir: bool) -> Option<usize> {
+        if self.is_empty() || rel.is_empty() {
+            return None;
+        }
+        let starts = component_starts(rel);
+        self.match_at(rel, &starts, starts.len() - 1, is_dir, &mut Vec::new())
+    }
+
+    /// The earliest rule matching the path up to component `j` (a folder
+    /// unless it is the last component of a file): its name alone, or it
+    /// with the components before it (anchored rules from the root only).
+    fn match_at(&self, rel: &str, starts: &[usize], j: usize, is_dir: bool, hits: &mut Vec<usize>) -> Option<usize> {
         let n = starts.len();
-        for j in 0..n {
-            let end = if j + 1 < n { starts[j + 1] - 1 } else { rel.len() };
-            let this_is_dir = j + 1 < n || is_dir;
-            let mut best: Option<usize> = None;
-            let consider = |id: usize, best: &mut Option<usize>| {
-                let p = &self.pats[id];
-                if (!p.dir_only || this_is_dir) && best.is_none_or(|b| id < b) {
-                    *best = Some(id);
-                }
-            };
-            if !self.name_ids.is_empty() {
-                self.names.matches_into(&rel[starts[j]..end], &mut hits);
-                for &h in &hits {
-                    consider(self.name_ids[h], &mut best);
-                }
+        let end = if j + 1 < n { starts[j + 1] - 1 } else { rel.len() };
+        let this_is_dir = j + 1 < n || is_dir;
+        let mut best: Option<usize> = None;
+        let consider = |id: usize, best: &mut Option<usize>| {
+            let p = &self.pats[id];
+            if (!p.dir_only || this_is_dir) && best.is_none_or(|b| id < b) {
+                *best = Some(id);
             }
-            if !self.path_ids.is_empty() {
-                for (i, &start) in starts[..=j].iter().enumerate() {
-                    self.paths.matches_into(&rel[start..end], &mut hits);
-                    for &h in &hits {
-                        let id = self.path_ids[h];
-                        if i == 0 || !self.pats[id].anchored {
-                            consider(id, &mut best);
-                        }
+        };
+        if !self.name_ids.is_empty() {
+            self.names.matches_into(&rel[starts[j]..end], hits);
+            for &h in hits.iter() {
+                consider(self.name_ids[h], &mut best);
+            }
+        }
+        if !self.path_ids.is_empty() {
+            for (i, &start) in starts[..=j].iter().enumerate() {
+                self.paths.matches_into(&rel[start..end], hits);
+                for &h in hits.iter() {
+                    let id = self.path_ids[h];
+                    if i == 0 || !self.pats[id].anchored {
+                        consider(id, &mut best);
                     }
                 }
             }
-            if best.is_some() {
-                return best;
-            }
         }
-        None
+        best
     }
+}
+
+/// Byte offsets where each component of `rel` starts.
+fn component_starts(rel: &str) -> Vec<usize> {
+    std::iter::once(0).chain(rel.match_indices('/').map(|(i, _)| i + 1)).collect()
 }
 
 /// The compiled rules (pure: no disk). `matched_rule(rel, is_dir)` says which
@@ -319,38 +333,20 @@ struct Walk<'a> {
     /// their contents are dropped quietly (the folder itself is reported).
     excluded_dirs: RwLock<HashSet<PathBuf>>,
     out: Mutex<Selection>,
-    cancelled: std::sync::atomic::AtomicBool,
+    cancelled: AtomicBool,
 }
 
-/// Check for cancel every this many entries (per walker thread).
-const CANCEL_EVERY: u32 = 256;
+/// Within a folder, check for cancel every this many entries.
+const CANCEL_EVERY: usize = 256;
 
 impl Walk<'_> {
-    fn rel_of(&self, path: &Path) -> std::result::Result<String, String> {
-        let rel = path.strip_prefix(self.root).unwrap_or(path);
-        let mut out = String::new();
-        for comp in rel.components() {
-            let s = comp.as_os_str();
-            match s.to_str() {
-                Some(s) => {
-                    if !out.is_empty() {
-                        out.push('/');
-                    }
-                    out.push_str(s);
-                }
-                None => return Err(rel.to_string_lossy().replace('\\', "/")),
-            }
-        }
-        Ok(out)
-    }
-
     /// The chain in force for entries of folder `dir`.
     fn chain_of(&self, dir: &Path) -> Chain {
         self.chains.read().ok().and_then(|m| m.get(dir).cloned()).unwrap_or_default()
     }
 
     /// Record the chain for the children of folder `dir` (call before they
-    /// are visited: the walker reads a folder only after visiting it).
+    /// are visited: a folder is read only after it was visited).
     fn enter_dir(&self, dir: &Path, parent_chain: Chain, is_root: bool) {
         if !self.respect_gitignore {
             return;
@@ -395,32 +391,98 @@ impl Walk<'_> {
         false
     }
 
-    fn visit_entry(&self, dent: DirEntry, local: &mut Selection) -> WalkState {
-        let path = dent.path();
-        if dent.depth() == 0 {
-            self.enter_dir(path, Chain::default(), true);
-            return WalkState::Continue;
+    /// Read folder `dir` (relative path `dir_rel`, already visited) and visit
+    /// its entries; the folders to walk into go to the pool. One lock per
+    /// folder to hand over what it selected.
+    fn walk_dir<'s>(&'s self, scope: &rayon::Scope<'s>, dir: PathBuf, dir_rel: String, clean: bool) {
+        if self.cancelled.load(Relaxed) {
+            return;
         }
-        let rel = match self.rel_of(path) {
-            Ok(rel) => rel,
-            Err(lossy) => {
-                local.skipped.push(Skipped { path: lossy, reason: "name is not valid UTF-8".into() });
-                return WalkState::Skip;
+        if self.control.is_cancelled() {
+            self.cancelled.store(true, Relaxed);
+            return;
+        }
+        let mut local = Selection::default();
+        match std::fs::read_dir(&dir) {
+            Err(e) => unreadable(&mut local, &dir_rel, &e),
+            Ok(entries) => {
+                for (i, entry) in entries.enumerate() {
+                    // A huge folder is still cancellable part-way.
+                    if i % CANCEL_EVERY == CANCEL_EVERY - 1 && self.control.is_cancelled() {
+                        self.cancelled.store(true, Relaxed);
+                        break;
+                    }
+                    match entry {
+                        Err(e) => unreadable(&mut local, &dir_rel, &e),
+                        Ok(dirent) => {
+                            if let Some((path, rel, clean)) =
+                                self.visit_entry(&dir, &dir_rel, clean, &dirent, &mut local)
+                            {
+                                scope.spawn(move |s| self.walk_dir(s, path, rel, clean));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if !(local.files.is_empty() && local.excluded.is_empty() && local.skipped.is_empty()) {
+            if let Ok(mut out) = self.out.lock() {
+                out.files.append(&mut local.files);
+                out.excluded.append(&mut local.excluded);
+                out.skipped.append(&mut local.skipped);
+            }
+        }
+    }
+
+    /// Decide one entry of folder `parent`: select it, report it, or return
+    /// the folder to walk into (path, relative path, and whether it is
+    /// clean: walked because no rule excludes it, rather than excluded and
+    /// walked for the include globs).
+    fn visit_entry(
+        &self,
+        parent: &Path,
+        parent_rel: &str,
+        parent_clean: bool,
+        dirent: &std::fs::DirEntry,
+        local: &mut Selection,
+    ) -> Option<(PathBuf, String, bool)> {
+        let name = dirent.file_name();
+        let rel = match name.to_str() {
+            Some(name) if parent_rel.is_empty() => name.to_string(),
+            Some(name) => format!("{parent_rel}/{name}"),
+            None => {
+                let lossy = name.to_string_lossy();
+                let path = if parent_rel.is_empty() { lossy.into_owned() } else { format!("{parent_rel}/{lossy}") };
+                local.skipped.push(Skipped { path, reason: "name is not valid UTF-8".into() });
+                return None;
             }
         };
-        let Some(ft) = dent.file_type() else {
+        // From the directory entry where the file system says (no stat);
+        // a symlink is a symlink: links are not followed.
+        let Ok(ft) = dirent.file_type() else {
             local.skipped.push(Skipped { path: rel, reason: "unknown file type".into() });
-            return WalkState::Skip;
+            return None;
         };
-        let is_dir = ft.is_dir(); // false for a symlink: links are not followed
-        let parent = path.parent().unwrap_or(self.root);
+        let is_dir = ft.is_dir();
+        let path = dirent.path();
         let chain = if self.respect_gitignore { self.chain_of(parent) } else { Chain::default() };
 
         let rule: Option<String> = if self.rules.is_included(&rel, is_dir) {
             None
         } else {
             let (r, d) = up_to_git_dir(&rel, is_dir);
-            match self.rules.exclude.first_match(r, d) {
+            let id = if !parent_clean {
+                self.rules.exclude.first_match(r, d)
+            } else if r.len() < rel.len() {
+                // Inside a .git folder the walk entered clean: the rules see
+                // only that folder, and it was judged when it was visited.
+                None
+            } else {
+                // Every ancestor was judged clean when visited: only the last
+                // component can match.
+                self.rules.exclude.last_match(r, d)
+            };
+            match id {
                 Some(id) => Some(self.rules.exclude.pats[id].rule.clone()),
                 None if self.respect_gitignore && self.gitignored(&chain, &rel, is_dir) => {
                     Some(".gitignore".to_string())
@@ -430,58 +492,54 @@ impl Walk<'_> {
         };
 
         if let Some(rule) = rule {
-            let mut quiet = false;
-            if self.rules.has_includes() {
-                quiet = self.excluded_dirs.read().map(|s| s.contains(parent)).unwrap_or(false);
-            }
-            if !quiet {
-                local.excluded.push(Excluded { path: rel, rule });
-            }
-            if is_dir && self.rules.has_includes() {
+            let quiet = self.rules.has_includes()
+                && self.excluded_dirs.read().map(|s| s.contains(parent)).unwrap_or(false);
+            let descend = is_dir && self.rules.has_includes();
+            if descend {
                 // Something beneath may be included: walk on, quietly.
                 if let Ok(mut s) = self.excluded_dirs.write() {
                     s.insert(path.to_path_buf());
                 }
-                self.enter_dir(path, chain, false);
-                return WalkState::Continue;
+                self.enter_dir(&path, chain, false);
             }
-            return WalkState::Skip;
+            let walk_rel = if descend { rel.clone() } else { String::new() };
+            if !quiet {
+                local.excluded.push(Excluded { path: rel, rule });
+            }
+            return descend.then_some((path, walk_rel, false));
         }
 
         if ft.is_symlink() {
             local.skipped.push(Skipped { path: rel, reason: "symlink (not followed)".into() });
-            return WalkState::Skip;
+            return None;
         }
         if is_dir {
-            self.enter_dir(path, chain, false);
-            return WalkState::Continue;
+            self.enter_dir(&path, chain, false);
+            return Some((path, rel, true));
         }
         if !ft.is_file() {
             local.skipped.push(Skipped { path: rel, reason: special_kind(&ft).into() });
-            return WalkState::Skip;
+            return None;
         }
-        match dent.metadata() {
+        // Relative to the open folder (fstatat), not a lookup of the whole path.
+        match dirent.metadata() {
             Ok(meta) => {
-                let file = selected_file(rel, path.to_path_buf(), &meta);
+                let file = selected_file(rel, path, &meta);
                 self.control.advance(1, file.size);
                 local.files.push(file);
             }
             Err(e) => {
-                local.skipped.push(Skipped { path: rel, reason: format!("unreadable: {}", io_reason(&e)) });
+                local.skipped.push(Skipped { path: rel, reason: format!("unreadable: {e}") });
             }
         }
-        WalkState::Continue
+        None
     }
+}
 
-    fn visit_error(&self, err: ignore::Error, local: &mut Selection) {
-        let (path, reason) = error_parts(&err);
-        let rel = match path {
-            Some(p) => self.rel_of(&p).unwrap_or_else(|lossy| lossy),
-            None => String::new(),
-        };
-        let rel = if rel.is_empty() { ".".to_string() } else { rel };
-        local.skipped.push(Skipped { path: rel, reason: format!("unreadable: {reason}") });
-    }
+/// A folder that could not be read (or listed to the end): reported, never fatal.
+fn unreadable(local: &mut Selection, dir_rel: &str, e: &std::io::Error) {
+    let path = if dir_rel.is_empty() { ".".to_string() } else { dir_rel.to_string() };
+    local.skipped.push(Skipped { path, reason: format!("unreadable: {e}") });
 }
 
 fn special_kind(ft: &std::fs::FileType) -> &'static str {
@@ -523,70 +581,6 @@ fn selected_file(rel: String, path: PathBuf, meta: &std::fs::Metadata) -> Select
     SelectedFile { rel, path, size: meta.len(), mtime_ns, file_id }
 }
 
-fn io_reason(e: &ignore::Error) -> String {
-    error_parts(e).1
-}
-
-/// The path an error is about (if any) and its innermost message.
-fn error_parts(err: &ignore::Error) -> (Option<PathBuf>, String) {
-    match err {
-        ignore::Error::WithPath { path, err } => {
-            let (inner, msg) = error_parts(err);
-            (inner.or_else(|| Some(path.clone())), msg)
-        }
-        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
-            error_parts(err)
-        }
-        ignore::Error::Partial(errs) => match errs.first() {
-            Some(e) => error_parts(e),
-            None => (None, err.to_string()),
-        },
-        ignore::Error::Loop { child, .. } => (Some(child.clone()), err.to_string()),
-        ignore::Error::Io(e) => (None, e.to_string()),
-        other => (None, other.to_string()),
-    }
-}
-
-/// One walker thread: collects locally, merges into the shared result on drop.
-struct Visitor<'w, 'a> {
-    walk: &'w Walk<'a>,
-    local: Selection,
-    seen: u32,
-}
-
-impl ParallelVisitor for Visitor<'_, '_> {
-    fn visit(&mut self, entry: std::result::Result<DirEntry, ignore::Error>) -> WalkState {
-        self.seen = self.seen.wrapping_add(1);
-        if self.seen.is_multiple_of(CANCEL_EVERY) && self.walk.control.is_cancelled() {
-            self.walk.cancelled.store(true, std::sync::atomic::Ordering::Relaxed);
-            return WalkState::Quit;
-        }
-        match entry {
-            Ok(dent) => self.walk.visit_entry(dent, &mut self.local),
-            Err(err) => {
-                self.walk.visit_error(err, &mut self.local);
-                WalkState::Continue
-            }
-        }
-    }
-}
-
-impl Drop for Visitor<'_, '_> {
-    fn drop(&mut self) {
-        if let Ok(mut out) = self.walk.out.lock() {
-            out.files.append(&mut self.local.files);
-            out.excluded.append(&mut self.local.excluded);
-            out.skipped.append(&mut self.local.skipped);
-        }
-    }
-}
-
-impl<'s, 'a: 's> ParallelVisitorBuilder<'s> for &'s Walk<'a> {
-    fn build(&mut self) -> Box<dyn ParallelVisitor + 's> {
-        Box::new(Visitor { walk: self, local: Selection::default(), seen: 0 })
-    }
-}
-
 /// Walk `root` and choose files. Errors name the path at fault.
 pub fn select(root: &Path, opts: &SelectOptions, control: &Control) -> Result<Selection> {
     let meta = std::fs::metadata(root).map_err(|e| Error::io("open source folder", root, e))?;
@@ -610,24 +604,23 @@ pub fn select(root: &Path, opts: &SelectOptions, control: &Control) -> Result<Se
         chains: RwLock::default(),
         excluded_dirs: RwLock::default(),
         out: Mutex::default(),
-        cancelled: Default::default(),
+        cancelled: AtomicBool::new(false),
     };
-    // Every filter of the `ignore` crate is off (hidden files, .ignore,
-    // .gitignore, parents): this module decides, so that every exclusion is
-    // reported with its rule. Links are never followed.
-    ignore::WalkBuilder::new(root)
-        .standard_filters(false)
-        .follow_links(false)
-        .require_git(false)
-        .build_parallel()
-        .visit(&mut &walk);
-    if walk.cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+    // Our own walk on the pool rather than the `ignore` crate's: every
+    // exclusion is decided (and reported with its rule) here, and each file
+    // is stat'ed relative to its open folder from the directory listing,
+    // where a walker handing out paths stats each path from the root again
+    // (a fifth of an unchanged run's CPU on a 71k-file tree).
+    walk.enter_dir(root, Chain::default(), true);
+    rayon::scope(|s| walk.walk_dir(s, root.to_path_buf(), String::new(), true));
+    if walk.cancelled.load(Relaxed) {
         return Err(Error::cancelled());
     }
     control.check()?;
 
     let mut sel = walk.out.into_inner().unwrap_or_else(|p| p.into_inner());
-    sel.files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    // Paths are unique, so an unstable sort gives the one order, moving less.
+    sel.files.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
     sel.excluded.sort_by(|a, b| a.path.cmp(&b.path));
     sel.skipped.sort_by(|a, b| a.path.cmp(&b.path).then_with(|| a.reason.cmp(&b.reason)));
     Ok(sel)
@@ -782,6 +775,25 @@ mod tests {
             prop_assume!(!rel.split('/').any(|c| c == "." || c == ".."));
             prop_assert_eq!(r.matched_rule(&rel, false), None);
             prop_assert_eq!(r.matched_rule(&rel, true), None);
+        }
+
+        /// The walk's shortcut: for a path whose every ancestor folder is
+        /// unmatched, matching the last component alone gives what matching
+        /// every component from the root gives. Rules mix names, paths,
+        /// anchored and folder-only globs over a small alphabet, so they hit.
+        #[test]
+        fn last_component_matching_equals_full_matching_below_clean_folders(
+            parts in prop::collection::vec("[abc]{1,2}(\\.x)?", 1..6),
+            rules in prop::collection::vec("(/)?[abc*]{1,2}(/[abc*]{1,2})?(/)?", 0..6),
+            is_dir: bool,
+        ) {
+            let rel = parts.join("/");
+            let rules: Vec<&str> = rules.iter().map(String::as_str).collect();
+            let Ok(set) = RuleSet::new(rules.iter().map(|r| (*r, "exclude"))) else { return Ok(()) };
+            let starts = component_starts(&rel);
+            let clean_ancestors = starts[1..].iter().all(|&s| set.first_match(&rel[..s - 1], true).is_none());
+            prop_assume!(clean_ancestors);
+            prop_assert_eq!(set.last_match(&rel, is_dir), set.first_match(&rel, is_dir));
         }
     }
 
