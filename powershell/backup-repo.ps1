@@ -234,57 +234,11 @@ if (-not $result) {
     exit 1
 }
 
-$created = @(@($result.Destinations).Where({ "$($_.Status)" -eq 'Created' }))
-$skipped = @(@($result.Destinations).Where({ "$($_.Status)" -eq 'Skipped' }))
-$failed = @(@($result.Destinations).Where({ "$($_.Status)" -eq 'Failed' }))
-# The original's statuses: success when an archive was created, skipped when
-# every destination was unchanged, failed when nothing was placed, else partial.
-$status = if ($dryRun) { 'planned' }
-          elseif ($created.Count -gt 0) { 'success' }
-          elseif ($skipped.Count -gt 0 -and $skipped.Count -eq $result.Destinations.Count) { 'skipped' }
-          elseif ($created.Count + $skipped.Count -eq 0) { 'failed' }
-          else { 'partial' }
-
-# Unchanged: report the size of the backup that already holds this content, as the original did.
-$sizeBytes = [double]$result.ArchiveBytes
-if ($sizeBytes -eq 0) {
-    $existing = $skipped.Where({ $_.ArchivePath -and [IO.File]::Exists($_.ArchivePath) }, 'First')
-    if ($existing.Count) { $sizeBytes = ([IO.FileInfo]::new($existing[0].ArchivePath)).Length }
-}
-
-$summary = [ordered]@{
-    repo             = $result.Repository
-    timestamp        = $result.Timestamp.ToString('o')
-    status           = $status
-    created          = @($created.ForEach({ $_.Name }))
-    skipped          = @($skipped.ForEach({ $_.Name }))
-    size_mb          = Get-MegaBytes $sizeBytes
-    duration_seconds = [math]::Round($result.Duration.TotalSeconds, 2)
-    file_count       = $result.FileCount
-    locations        = @(@($result.Destinations).ForEach({
-        [ordered]@{
-            name    = $_.Name
-            path    = if ($_.ArchivePath) { $_.ArchivePath } else { $_.Path }
-            created = $_.Status -eq 'Created'
-            status  = "$($_.Status)".ToLowerInvariant()
-            reason  = $_.Reason
-        }
-    }))
-    original_size_mb = Get-MegaBytes $result.SourceBytes
-    # schema/backup-result.schema.json; bumped only on an incompatible change.
-    schema_version   = 1
-    fingerprint      = $result.Fingerprint
-    archive_name     = $result.ArchiveName
-}
-if ($Verify) {
-    $summary.verification = @($result.Verification | ForEach-Object {
-        [ordered]@{ archive = $_.Archive; ok = $_.Ok; entries_checked = $_.EntriesChecked; first_error = $_.FirstError }
-    })
-}
-if ($dryRun) {
-    $summary.would_create = @(@($result.Destinations).Where({ "$($_.Status)" -eq 'WouldCreate' }).ForEach({ $_.Name }))
-    $summary.would_skip = @(@($result.Destinations).Where({ "$($_.Status)" -eq 'WouldSkip' }).ForEach({ $_.Name }))
-}
+# The original's keys and statuses (schema/backup-result.schema.json), built
+# by the module: in a fresh pwsh each script block here was compiled on its
+# first run, a sixth of an unchanged run.
+$summary = [BackupRepo.DropInSummary]::Of($result, $dryRun, $Verify.IsPresent)
+$status = $summary['status']
 
 if ($json) {
     [BackupRepo.PlainJson]::Serialize($summary)
@@ -328,8 +282,7 @@ if ($json) {
         Say ("  Files:         {0}" -f $result.FileCount)
         Say ("  Duration:      {0:N2} s" -f $result.Duration.TotalSeconds)
     }
-    $zip = @(@($created + $skipped).Where({ $_.ArchivePath }, 'First').ForEach({ $_.ArchivePath }))
-    $zip = if ($zip.Count) { $zip[0] } else { $null }
+    $zip = [BackupRepo.DropInSummary]::RestoreArchive($result)
     if ($zip) {
         Say ''
         Say 'To restore:'

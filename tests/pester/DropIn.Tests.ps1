@@ -51,6 +51,71 @@ Describe 'backup-repo.ps1 (drop-in)' {
         }
     }
 
+    Context 'the summary (BackupRepo.DropInSummary, what the script prints)' {
+        BeforeAll {
+            function New-Result([object[]]$Destinations, [uint64]$ArchiveBytes = 0) {
+                $r = [BackupRepo.BackupResult]::new()
+                $r.Repository = 'demo'
+                $r.Timestamp = [datetime]::new(2026, 12, 3, 10, 0, 0)
+                $r.SourceBytes = 3MB
+                $r.ArchiveBytes = $ArchiveBytes
+                $r.FileCount = 7
+                $r.Duration = [timespan]::FromSeconds(1.234)
+                $r.Destinations = $Destinations
+                $r
+            }
+            function New-Dest([string]$Name, [BackupRepo.DestinationStatus]$Status, [string]$ArchivePath) {
+                $d = [BackupRepo.BackupDestination]::new()
+                $d.Name = $Name; $d.Path = "/b/$Name"; $d.Status = $Status; $d.ArchivePath = $ArchivePath
+                $d
+            }
+        }
+
+        It 'statuses as the original: success, skipped, partial, failed, planned' {
+            $c = New-Dest 'c' Created '/b/c/x.zip'; $s = New-Dest 's' Skipped '/b/s/x.zip'; $f = New-Dest 'f' Failed
+            [BackupRepo.DropInSummary]::Status((New-Result $s, $c), $false) | Should -Be 'success'
+            [BackupRepo.DropInSummary]::Status((New-Result $s, $s), $false) | Should -Be 'skipped'
+            [BackupRepo.DropInSummary]::Status((New-Result $s, $f), $false) | Should -Be 'partial'
+            [BackupRepo.DropInSummary]::Status((New-Result $f, $f), $false) | Should -Be 'failed'
+            [BackupRepo.DropInSummary]::Status((New-Result $c), $true) | Should -Be 'planned'
+        }
+
+        It 'keys, sizes, locations; an unchanged run reports the existing backup''s size' {
+            $zip = Join-Path $TestHome 'summary-existing.zip'
+            [IO.File]::WriteAllBytes($zip, [byte[]]::new(1572864))
+            $text = [BackupRepo.PlainJson]::Serialize([BackupRepo.DropInSummary]::Of(
+                (New-Result (New-Dest 'one' Skipped $zip), (New-Dest 'two' Failed)), $false, $false))
+            $text | Should -Match '"timestamp": "2026-12-03T10:00:00\.0000000"'
+            $j = $text | ConvertFrom-Json
+            @($j.PSObject.Properties.Name) | Should -Be @($OriginalJsonKeys + 'original_size_mb', 'schema_version', 'fingerprint', 'archive_name')
+            $j.status | Should -Be 'partial'
+            $j.size_mb | Should -Be 1.5
+            $j.original_size_mb | Should -Be 3
+            $j.duration_seconds | Should -Be 1.23
+            @($j.skipped) | Should -Be @('one')
+            @($j.created).Count | Should -Be 0
+            $j.locations[0].path | Should -Be $zip
+            $j.locations[1].path | Should -Be '/b/two'
+            $j.locations[1].status | Should -Be 'failed'
+            $j.locations[1].created | Should -BeFalse
+        }
+
+        It '-WhatIf and -Verify add their keys; the restore hint names a created archive before an unchanged one' {
+            $plan = [BackupRepo.DropInSummary]::Of((New-Result (New-Dest 'a' WouldCreate), (New-Dest 'b' WouldSkip '/b/b/y.zip')), $true, $false)
+            $plan['would_create'] | Should -Be @('a')
+            $plan['would_skip'] | Should -Be @('b')
+            $plan.Contains('verification') | Should -BeFalse
+            $r = New-Result (New-Dest 's' Skipped '/b/s/old.zip'), (New-Dest 'c' Created '/b/c/new.zip') -ArchiveBytes 1MB
+            $v = [BackupRepo.VerificationResult]::new(); $v.Archive = '/b/c/new.zip'; $v.Ok = $true; $v.EntriesChecked = 5
+            $r.Verification = @($v)
+            $checked = [BackupRepo.DropInSummary]::Of($r, $false, $true)
+            $checked['verification'][0]['entries_checked'] | Should -Be 5
+            $checked['size_mb'] | Should -Be 1
+            [BackupRepo.DropInSummary]::RestoreArchive($r) | Should -Be '/b/c/new.zip'
+            [BackupRepo.DropInSummary]::RestoreArchive((New-Result (New-Dest 'f' Failed '/b/f/z.zip'))) | Should -BeNullOrEmpty
+        }
+    }
+
     Context 'a backup' {
         BeforeAll {
             $script:repo = New-TestRepo -BulkMB 1
