@@ -606,7 +606,11 @@ fn build_and_place(
     control.begin(Phase::Placing, dirs.len() as u64, 0);
     let results = placement.finish(control);
     report.timings.place_seconds = step.elapsed().as_secs_f64();
-    control.check()?;
+    // Cancelled before any rename: nothing was placed. A cancel that came
+    // later is too late for placing; the backups made are reported.
+    if results.iter().any(|r| matches!(r, Err(e) if e.kind == ErrorKind::Cancelled)) {
+        control.check()?;
+    }
     for (&i, result) in to_create.iter().zip(results) {
         let d = &mut destinations[i];
         match result {

@@ -199,10 +199,13 @@ impl Placement {
     }
 
     /// Flush every copy to its disk and give it its final name (never over
-    /// an existing file). One result per dir, in order.
+    /// an existing file). One result per dir, in order. Cancel is looked at
+    /// once, when every copy is written: then either no destination gets the
+    /// backup or every one that can does, never some of them.
     pub fn finish(self, control: &Control) -> Vec<Result<PathBuf>> {
         let Placement { sink, slots } = self;
         let mut written = sink.finish().into_iter();
+        let cancelled = control.is_cancelled();
         slots
             .into_iter()
             .map(|slot| {
@@ -212,7 +215,9 @@ impl Placement {
                     .map_err(|e| write_error(&slot.dir, &opened.partial, e))
                     .and_then(|file| {
                         drop(file);
-                        control.check().map_err(|_| cancelled_in(&slot.dir))?;
+                        if cancelled {
+                            return Err(cancelled_in(&slot.dir));
+                        }
                         rename_no_replace(&opened.partial, &opened.final_path)
                             .map_err(|e| Error::io("create", &opened.final_path, e))
                     });
