@@ -82,16 +82,27 @@ $repoName = [IO.Path]::GetFileName([IO.Path]::TrimEndingDirectorySeparator($repo
 
 # --- the module: beside this script (a checkout: BackupRepo/ next to it; the
 # package: this script sits in the module folder), else the installed one ---
-$beside = @('BackupRepo/BackupRepo.psd1', 'BackupRepo.psd1').ForEach({ [IO.Path]::Combine($PSScriptRoot, $_) }).
-    Where({ [IO.File]::Exists($_) }, 'First')
+# (Plain loops rather than .Where/.ForEach script blocks: each block is
+# compiled on its first run, which a fresh pwsh pays on every backup.)
+$beside = $null
+foreach ($candidate in 'BackupRepo/BackupRepo.psd1', 'BackupRepo.psd1') {
+    $path = [IO.Path]::Combine($PSScriptRoot, $candidate)
+    if ([IO.File]::Exists($path)) { $beside = $path; break }
+}
 # When this script is the whole pwsh process (pwsh -File backup-repo.ps1, as a
 # scheduler runs it), the module's assembly is imported without its manifest:
 # the manifest's table views would cost ~0.1 s to load and format nothing here,
 # and the session ends with the script. In a session that goes on, the full
 # module, so its views are there for whatever runs next.
-$commandLine = [Environment]::GetCommandLineArgs()
-$wholeProcess = -not $commandLine.Where({ $_ -like '-noe*' }, 'First') -and
-    $commandLine.Where({ try { [IO.Path]::GetFullPath($_) -eq $PSCommandPath } catch { $false } }, 'First')
+$namesThisScript = $false
+$noExit = $false
+foreach ($arg in [Environment]::GetCommandLineArgs()) {
+    if ($arg -like '-noe*') { $noExit = $true }
+    elseif (-not $namesThisScript) {
+        try { $namesThisScript = [IO.Path]::GetFullPath($arg) -eq $PSCommandPath } catch { }
+    }
+}
+$wholeProcess = $namesThisScript -and -not $noExit
 $assembly = if ($beside) { [IO.Path]::Combine([IO.Path]::GetDirectoryName($beside), 'bin', 'BackupRepo.dll') }
 if ($wholeProcess -and $assembly -and [IO.File]::Exists($assembly) -and -not (Get-Module BackupRepo)) {
     Import-Module $assembly -ErrorAction Stop -Verbose:$false
@@ -208,8 +219,9 @@ $result = $null
 # that failed, a full disk) go to standard error, like errors.
 if ($json) { $params.WarningAction = 'SilentlyContinue' }
 try {
-    $result = @(Backup-Repo @params -ErrorAction SilentlyContinue -ErrorVariable +errors -WarningVariable +warnings).Where({ $_ }, 'First')
-    $result = if ($result.Count) { $result[0] } else { $null }
+    foreach ($out in @(Backup-Repo @params -ErrorAction SilentlyContinue -ErrorVariable +errors -WarningVariable +warnings)) {
+        if ($out) { $result = $out; break }
+    }
 } catch {
     $errors += $_
 }
