@@ -105,6 +105,22 @@ def q(s):
 # Competitors
 # ---------------------------------------------------------------------------
 
+def isolated_env(work):
+    """The environment a benchmarked command runs in: its own HOME/XDG
+    folders under `work` (no cache or config leaks between tools or runs, and
+    the user's real folders are never touched), the release library, no
+    telemetry."""
+    home = os.path.join(work, "home")
+    e = dict(os.environ, HOME=home, XDG_CACHE_HOME=f"{home}/.cache", XDG_DATA_HOME=f"{home}/.local/share",
+             XDG_CONFIG_HOME=f"{home}/.config", LD_LIBRARY_PATH=LIB_DIR, CARGO_TARGET_DIR=TARGET_DIR,
+             RESTIC_PASSWORD="bench", BORG_PASSPHRASE="", BORG_BASE_DIR=f"{home}/borg",
+             BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK="yes", BORG_RELOCATED_REPO_ACCESS_IS_OK="yes",
+             DOTNET_CLI_TELEMETRY_OPTOUT="1", POWERSHELL_TELEMETRY_OPTOUT="1",
+             POWERSHELL_UPDATECHECK="Off")
+    e["PATH"] = os.path.dirname(PWSH) + ":" + e.get("PATH", "")
+    return e
+
+
 class Tool:
     """One competitor. `command(case)` is a bash string run in the tool's work
     folder; `check(case, timed)` says whether it did what it should (a
@@ -126,17 +142,7 @@ class Tool:
         return (not missing, "missing: " + ", ".join(missing) if missing else "")
 
     def env(self):
-        # Each tool gets its own HOME/XDG folders: no cache or config leaks
-        # between tools or runs, and the user's real folders are never touched.
-        home = os.path.join(self.work, "home")
-        e = dict(os.environ, HOME=home, XDG_CACHE_HOME=f"{home}/.cache", XDG_DATA_HOME=f"{home}/.local/share",
-                 XDG_CONFIG_HOME=f"{home}/.config", LD_LIBRARY_PATH=LIB_DIR, CARGO_TARGET_DIR=TARGET_DIR,
-                 RESTIC_PASSWORD="bench", BORG_PASSPHRASE="", BORG_BASE_DIR=f"{home}/borg",
-                 BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK="yes", BORG_RELOCATED_REPO_ACCESS_IS_OK="yes",
-                 DOTNET_CLI_TELEMETRY_OPTOUT="1", POWERSHELL_TELEMETRY_OPTOUT="1",
-                 POWERSHELL_UPDATECHECK="Off")
-        e["PATH"] = os.path.dirname(PWSH) + ":" + e.get("PATH", "")
-        return e
+        return isolated_env(self.work)
 
     def prepare(self):
         if os.path.exists(self.work):

@@ -16,6 +16,7 @@ of the two a user has. Per case the JIT-compiled method count is recorded too
 Used by `scripts/bench startup`; the smoke run covers the installed pwsh.
 """
 import glob
+import hashlib
 import json
 import os
 import platform
@@ -108,8 +109,9 @@ def r2r_pwsh(cache_root):
     if src is None:
         raise RuntimeError(f"cannot find pwsh.dll beside {harness.PWSH}")
     fw_ver, fw_dir = runtime_for(src)
-    with open(os.path.join(src, "pwsh.deps.json")) as f:
-        stamp = json.dumps({"pwsh": src, "deps": hash(f.read()), "runtime": fw_ver})
+    with open(os.path.join(src, "pwsh.deps.json"), "rb") as f:
+        # (hashlib, not hash(): str hashes differ between Python processes.)
+        stamp = json.dumps({"pwsh": src, "deps": hashlib.sha256(f.read()).hexdigest(), "runtime": fw_ver})
     out = os.path.join(cache_root, "pwsh-r2r")
     done = os.path.join(out, ".r2r-stamp")
     if os.path.exists(done) and open(done).read() == stamp:
@@ -154,18 +156,6 @@ def commands(src, dests, pwsh):
     }
 
 
-def isolated_env(work, dests):
-    """Like every benchmarked tool: its own HOME and XDG folders (so its own
-    stat cache and config), and the drop-in's destinations."""
-    home = os.path.join(work, "home")
-    os.makedirs(home, exist_ok=True)
-    return dict(os.environ, HOME=home, XDG_CACHE_HOME=f"{home}/.cache", XDG_DATA_HOME=f"{home}/.local/share",
-                XDG_CONFIG_HOME=f"{home}/.config", LD_LIBRARY_PATH=harness.LIB_DIR,
-                CARGO_TARGET_DIR=harness.TARGET_DIR, DOTNET_CLI_TELEMETRY_OPTOUT="1",
-                POWERSHELL_TELEMETRY_OPTOUT="1", POWERSHELL_UPDATECHECK="Off",
-                BACKUP_REPO_DESTINATIONS=":".join(dests))
-
-
 def run_checked(argv, cwd, env, expect, what):
     p = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     if p.returncode != 0 or expect not in p.stdout:
@@ -194,7 +184,10 @@ def measure(src, work, runs, flavours, jit=True):
     dests = [os.path.join(work, f"dest{i}") for i in (1, 2, 3)]
     for d in dests:
         os.makedirs(d, exist_ok=True)
-    env = isolated_env(work, dests)
+    # Like every benchmarked tool (its own HOME: its own stat cache and
+    # config), plus the drop-in's destinations.
+    os.makedirs(os.path.join(work, "home"), exist_ok=True)
+    env = dict(harness.isolated_env(work), BACKUP_REPO_DESTINATIONS=":".join(dests))
     table = {name: commands(src, dests, pwsh) for name, pwsh in flavours.items()}
     first = next(iter(table.values()))["module"]
     run_checked(first[0], first[1], env, "status=", "first backup")
