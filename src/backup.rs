@@ -609,7 +609,7 @@ fn build_and_place(
     // Cancelled before any rename: nothing was placed. A cancel that came
     // later is too late for placing; the backups made are reported.
     if results.iter().any(|r| matches!(r, Err(e) if e.kind == ErrorKind::Cancelled)) {
-        control.check()?;
+        return Err(Error::cancelled());
     }
     for (&i, result) in to_create.iter().zip(results) {
         let d = &mut destinations[i];

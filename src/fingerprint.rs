@@ -266,16 +266,11 @@ pub fn hashes_of(
     Ok((hashes, stats))
 }
 
-/// The stat cache's hashes for `files`, reading no file: files it does not
-/// answer get an empty hash, for the archive writer to compute as it reads
-/// them to compress (a first backup then reads each file once). Record the
-/// completed list with [`save_hashes`].
-pub fn look_up_cached(files: &[SelectedFile], cache: Option<&Path>, control: &Control) -> Result<(Vec<HashedFile>, HashStats)> {
-    let (hashes, stats) = cached_hashes_of(files, cache, control)?;
-    Ok((with_hashes(files.to_vec(), hashes), stats))
-}
-
-/// [`look_up_cached`] giving the hashes alone (see [`hashes_of`]).
+/// The stat cache's hashes for `files`, in their order, reading no file:
+/// files it does not answer get an empty hash, for the archive writer to
+/// compute as it reads them to compress (a first backup then reads each file
+/// once). Pair them with [`with_hashes`]; record the completed list with
+/// [`save_hashes`].
 pub fn cached_hashes_of(files: &[SelectedFile], cache: Option<&Path>, control: &Control) -> Result<(Vec<String>, HashStats)> {
     hash_or_look_up(files, cache, false, control).map(|(hashes, stats, _)| (hashes, stats))
 }
@@ -514,7 +509,8 @@ mod tests {
         // Only a look-up can succeed on a file that is gone.
         std::fs::remove_file(&files[2].path).unwrap();
         let started = SystemTime::now();
-        let (mut got, stats) = look_up_cached(&files, Some(&cache), &Control::default()).unwrap();
+        let (got, stats) = cached_hashes_of(&files, Some(&cache), &Control::default()).unwrap();
+        let mut got = with_hashes(files.clone(), got);
         assert_eq!(hashes(&got), [blake3::hash(b"a").to_hex().as_str(), "", ""]);
         assert_eq!(stats, HashStats { files_read: 0, bytes_read: 0, files_cached: 1 });
 

@@ -395,11 +395,7 @@ impl Walk<'_> {
     /// its entries; the folders to walk into go to the pool. One lock per
     /// folder to hand over what it selected.
     fn walk_dir<'s>(&'s self, scope: &rayon::Scope<'s>, dir: PathBuf, dir_rel: String, clean: bool) {
-        if self.cancelled.load(Relaxed) {
-            return;
-        }
-        if self.control.is_cancelled() {
-            self.cancelled.store(true, Relaxed);
+        if self.cancelled.load(Relaxed) || self.cancel_seen() {
             return;
         }
         let mut local = Selection::default();
@@ -408,8 +404,7 @@ impl Walk<'_> {
             Ok(entries) => {
                 for (i, entry) in entries.enumerate() {
                     // A huge folder is still cancellable part-way.
-                    if i % CANCEL_EVERY == CANCEL_EVERY - 1 && self.control.is_cancelled() {
-                        self.cancelled.store(true, Relaxed);
+                    if i % CANCEL_EVERY == CANCEL_EVERY - 1 && self.cancel_seen() {
                         break;
                     }
                     match entry {
@@ -434,6 +429,15 @@ impl Walk<'_> {
         }
     }
 
+    /// Whether cancel was requested; remembered for every walker.
+    fn cancel_seen(&self) -> bool {
+        let cancelled = self.control.is_cancelled();
+        if cancelled {
+            self.cancelled.store(true, Relaxed);
+        }
+        cancelled
+    }
+
     /// Decide one entry of folder `parent`: select it, report it, or return
     /// the folder to walk into (path, relative path, and whether it is
     /// clean: walked because no rule excludes it, rather than excluded and
@@ -447,15 +451,11 @@ impl Walk<'_> {
         local: &mut Selection,
     ) -> Option<(PathBuf, String, bool)> {
         let name = dirent.file_name();
-        let rel = match name.to_str() {
-            Some(name) if parent_rel.is_empty() => name.to_string(),
-            Some(name) => format!("{parent_rel}/{name}"),
-            None => {
-                let lossy = name.to_string_lossy();
-                let path = if parent_rel.is_empty() { lossy.into_owned() } else { format!("{parent_rel}/{lossy}") };
-                local.skipped.push(Skipped { path, reason: "name is not valid UTF-8".into() });
-                return None;
-            }
+        let join = |name: &str| if parent_rel.is_empty() { name.to_string() } else { format!("{parent_rel}/{name}") };
+        let Some(rel) = name.to_str().map(join) else {
+            let path = join(&name.to_string_lossy());
+            local.skipped.push(Skipped { path, reason: "name is not valid UTF-8".into() });
+            return None;
         };
         // From the directory entry where the file system says (no stat);
         // a symlink is a symlink: links are not followed.
