@@ -189,6 +189,9 @@ extern "C" {
  * Unknown keys: `BR_STATUS_INVALID_JSON`. `progress`/`userdata`: optional
  * callback (NULL allowed), called on this thread only; non-zero cancels,
  * partial files are removed and the call returns `BR_STATUS_CANCELLED`.
+ * A cancel after the archives were placed (while verifying or pruning)
+ * stops that step only: the call returns `BR_STATUS_OK` with the backups
+ * made, and a `warnings` entry says what was left undone.
  *
  * A run where some destinations fail still returns `BR_STATUS_OK`: the
  * report's `status` ("created", "skipped", "partial", "failed", "planned")

@@ -222,7 +222,11 @@ fn run_unlogged(
         let select::Selection { files: selected, excluded, skipped } = select::select(&source, &opts.select, control)?;
         timings.select_seconds = step.elapsed().as_secs_f64();
 
-        let archive_name = catalog::backup_file_name(&repo, now);
+        // A backup made within the same second as the last one (the content
+        // changed again) gets the next free `_<n>` name of that second.
+        let archive_name = catalog::free_backup_name(&repo, now, |name| {
+            roots.iter().any(|root| std::fs::symlink_metadata(root.join(&repo).join(name)).is_ok())
+        });
         if !opts.dry_run {
             // Leftovers of a killed run never look like backups; tidy them now.
             for root in &roots {
@@ -631,19 +635,30 @@ fn build_and_place(
     Ok(stats.hashes_learned)
 }
 
+/// Verify every archive this run placed. A cancel here is too late to undo
+/// the backups, so it only cuts verification short (a warning says so).
 fn verify_created(control: &Control, report: &mut BackupReport, destinations: &[DestinationReport]) -> Result<()> {
     let step = Instant::now();
-    for d in destinations.iter().filter(|d| d.status == DestinationStatus::Created) {
-        if let Some(path) = &d.archive_path {
-            let v = archive::verify(Path::new(path), &VerifyOptions::default(), control)?;
-            if !v.ok {
-                report.warnings.push(format!(
-                    "verification failed for '{path}': {}",
-                    v.first_error.as_deref().unwrap_or("unknown error")
-                ));
+    let placed: Vec<&String> = destinations
+        .iter()
+        .filter(|d| d.status == DestinationStatus::Created)
+        .filter_map(|d| d.archive_path.as_ref())
+        .collect();
+    for (checked, path) in placed.iter().enumerate() {
+        let v = match archive::verify(Path::new(path), &VerifyOptions::default(), control) {
+            Err(e) if e.kind == ErrorKind::Cancelled => {
+                report.warnings.push(cut_short("verification", checked, placed.len(), "archives verified"));
+                break;
             }
-            report.verification.push(v);
+            v => v?,
+        };
+        if !v.ok {
+            report.warnings.push(format!(
+                "verification failed for '{path}': {}",
+                v.first_error.as_deref().unwrap_or("unknown error")
+            ));
         }
+        report.verification.push(v);
     }
     report.timings.verify_seconds = step.elapsed().as_secs_f64();
     Ok(())
@@ -659,18 +674,28 @@ fn prune_destinations(
     destinations: &[DestinationReport],
 ) -> Result<()> {
     let step = Instant::now();
-    control.begin(Phase::Pruning, destinations.len() as u64, 0);
-    for d in destinations
+    let keeping: Vec<&DestinationReport> = destinations
         .iter()
         .filter(|d| matches!(d.status, DestinationStatus::Created | DestinationStatus::Skipped))
-    {
-        control.check()?;
+        .collect();
+    control.begin(Phase::Pruning, keeping.len() as u64, 0);
+    for d in &keeping {
+        if control.is_cancelled() {
+            report.warnings.push(cut_short("retention", report.retention.len(), keeping.len(), "destinations pruned"));
+            break;
+        }
         let entry = crate::history::prune_dir(Path::new(&d.path), &report.repo, policy, now)?;
         report.retention.push(entry);
         control.advance(1, 0);
     }
     report.timings.prune_seconds = step.elapsed().as_secs_f64();
     Ok(())
+}
+
+/// The warning for a step after placing that a cancel cut short: the
+/// backups stand, so the run still succeeds and says what was left undone.
+fn cut_short(step: &str, done: usize, of: usize, what: &str) -> String {
+    format!("{step} cancelled after the backups were placed ({done} of {of} {what})")
 }
 
 /// The run's status from its destinations (ORIGINAL.md's vocabulary, typed).
@@ -773,5 +798,65 @@ mod tests {
         }
         o.repo_name = None;
         assert_eq!(repo_name(&o, Path::new("/src/my repo")).unwrap(), "my repo");
+    }
+
+    /// Two placed backups of a small tree, and the run's report.
+    fn placed_twice(t: &Path) -> (BackupReport, Vec<PathBuf>) {
+        let src = t.join("repo");
+        std::fs::create_dir_all(src.join(".git")).unwrap();
+        std::fs::write(src.join("a.txt"), "hello ".repeat(100)).unwrap();
+        let dests = vec![t.join("d1"), t.join("d2")];
+        let opts = BackupOptions {
+            source: src,
+            destinations: dests.clone(),
+            cache_dir: Some(t.join("cache")),
+            now: Some("2026-11-25T10:00:00".parse().unwrap()),
+            ..Default::default()
+        };
+        let report = run(&opts, &Control::default()).unwrap();
+        assert_eq!(report.status, RunStatus::Created);
+        (report, dests)
+    }
+
+    fn cancelled() -> Control {
+        let control = Control::default();
+        control.cancel();
+        control
+    }
+
+    #[test]
+    fn a_cancel_during_verification_keeps_the_placed_backups_and_says_so() {
+        let t = tempfile::tempdir().unwrap();
+        let (mut report, _) = placed_twice(t.path());
+        let destinations = std::mem::take(&mut report.destinations);
+        verify_created(&cancelled(), &mut report, &destinations).expect("a late cancel is not a failed run");
+        assert!(report.verification.is_empty());
+        assert_eq!(report.warnings, ["verification cancelled after the backups were placed (0 of 2 archives verified)"]);
+        assert!(destinations.iter().all(|d| Path::new(d.archive_path.as_ref().unwrap()).is_file()));
+
+        let mut uncancelled = report.clone();
+        uncancelled.warnings.clear();
+        verify_created(&Control::default(), &mut uncancelled, &destinations).unwrap();
+        assert_eq!(uncancelled.verification.len(), 2);
+        assert!(uncancelled.verification.iter().all(|v| v.ok) && uncancelled.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_cancel_during_retention_prunes_nothing_more_and_says_so() {
+        let t = tempfile::tempdir().unwrap();
+        let (mut report, dests) = placed_twice(t.path());
+        let destinations = std::mem::take(&mut report.destinations);
+        let policy = Policy { keep_last: Some(1), ..Default::default() };
+        // An older backup that retention would delete, were it not cancelled.
+        let older = dests[0].join("repo").join(catalog::backup_file_name("repo", "2026-11-24T10:00:00".parse().unwrap()));
+        std::fs::copy(destinations[0].archive_path.as_ref().unwrap(), &older).unwrap();
+        let now = "2026-11-25T10:00:00".parse().unwrap();
+        prune_destinations(&policy, now, &cancelled(), &mut report, &destinations).expect("a late cancel is not a failed run");
+        assert!(report.retention.is_empty());
+        assert_eq!(report.warnings, ["retention cancelled after the backups were placed (0 of 2 destinations pruned)"]);
+        assert!(older.is_file());
+
+        prune_destinations(&policy, now, &Control::default(), &mut report, &destinations).unwrap();
+        assert!(!older.exists(), "not cancelled, retention deletes it");
     }
 }

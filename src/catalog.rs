@@ -1,6 +1,7 @@
 //! What backups exist. A file is one of ours only when its name matches
-//! `<repo>_backup_<yyyy-MM-dd_HH-mm-ss>.zip` AND it holds our manifest;
-//! nothing else in a folder is ever read as a backup or touched.
+//! `<repo>_backup_<yyyy-MM-dd_HH-mm-ss>.zip` (or, for a later backup within
+//! the same second, `..._<n>.zip`) AND it holds our manifest; nothing else in
+//! a folder is ever read as a backup or touched.
 //!
 //! Rules:
 //! - Names are matched exactly: the repository name is a known prefix, the
@@ -24,10 +25,22 @@ const EXTENSION: &str = ".zip";
 /// `<repo>_backup_<yyyy-MM-dd_HH-mm-ss>.zip`. Pure. Sub-seconds are dropped;
 /// years before 0 (never seen in practice) get a leading `-`.
 pub fn backup_file_name(repo: &str, at: DateTime) -> String {
+    nth_backup_file_name(repo, at, 1)
+}
+
+/// The most backups of one repository named within one second.
+const MAX_PER_SECOND: u32 = 999;
+
+/// The name of the `n`th backup of `repo` made within the second `at`: the
+/// first has the original shape, a later one (the content changed again
+/// within that second) `..._<n>.zip`, so it never collides with the first.
+/// Pure.
+fn nth_backup_file_name(repo: &str, at: DateTime, n: u32) -> String {
     let year = at.year();
     let sign = if year < 0 { "-" } else { "" };
+    let nth = if n > 1 { format!("_{n}") } else { String::new() };
     format!(
-        "{repo}{INFIX}{sign}{:04}-{:02}-{:02}_{:02}-{:02}-{:02}{EXTENSION}",
+        "{repo}{INFIX}{sign}{:04}-{:02}-{:02}_{:02}-{:02}-{:02}{nth}{EXTENSION}",
         year.unsigned_abs(),
         at.month(),
         at.day(),
@@ -37,12 +50,48 @@ pub fn backup_file_name(repo: &str, at: DateTime) -> String {
     )
 }
 
+/// The name for a backup of `repo` made at `at` that `taken` says is free: the
+/// original shape, else the next `_<n>` of that second. When all are taken, the
+/// original shape (placing it then fails, naming the file; nothing is
+/// overwritten). Pure but for `taken`.
+pub fn free_backup_name(repo: &str, at: DateTime, taken: impl Fn(&str) -> bool) -> String {
+    (1..=MAX_PER_SECOND)
+        .map(|n| nth_backup_file_name(repo, at, n))
+        .find(|name| !taken(name))
+        .unwrap_or_else(|| backup_file_name(repo, at))
+}
+
 /// The time encoded in a backup file name of `repo`, or None when the name is
-/// not ours. Pure.
+/// not ours. Pure. The `n`th backup of a second is `n` ticks of 100 ns past
+/// it, so that everything ordering backups by time (here, and .NET's
+/// `DateTime`, whose unit is that tick) puts it after the earlier ones.
 pub fn parse_backup_name(file_name: &str, repo: &str) -> Option<DateTime> {
     let stamp = file_name.strip_prefix(repo)?.strip_prefix(INFIX)?.strip_suffix(EXTENSION)?;
-    parse_stamp(stamp)
+    let (stamp, n) = match stamp.len().checked_sub(STAMP_LEN + usize::from(stamp.starts_with('-'))) {
+        Some(0) => (stamp, 0),
+        Some(extra) => {
+            let (stamp, nth) = stamp.split_at(stamp.len() - extra);
+            (stamp, parse_nth(nth)?)
+        }
+        None => return None,
+    };
+    parse_stamp(stamp)?.with().subsec_nanosecond(n as i32 * NANOS_PER_TICK).build().ok()
 }
+
+/// `_<n>` with 2 <= n <= MAX_PER_SECOND, digits only, no leading zero.
+fn parse_nth(suffix: &str) -> Option<u32> {
+    let digits = suffix.strip_prefix('_')?;
+    if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u32>().ok().filter(|n| (2..=MAX_PER_SECOND).contains(n))
+}
+
+/// .NET's `DateTime` unit.
+const NANOS_PER_TICK: i32 = 100;
+
+/// Length of `yyyy-MM-dd_HH-mm-ss`.
+const STAMP_LEN: usize = 19;
 
 /// `yyyy-MM-dd_HH-mm-ss` (optionally `-` before the year), digits exactly
 /// where they belong, and a real calendar date.
@@ -53,7 +102,7 @@ fn parse_stamp(stamp: &str) -> Option<DateTime> {
     };
     let b = s.as_bytes();
     // yyyy-MM-dd_HH-mm-ss
-    const SHAPE: &[u8; 19] = b"dddd-dd-dd_dd-dd-dd";
+    const SHAPE: &[u8; STAMP_LEN] = b"dddd-dd-dd_dd-dd-dd";
     if b.len() != SHAPE.len() {
         return None;
     }
@@ -86,7 +135,8 @@ pub struct BackupEntry {
     /// The per-repository folder the backup is in.
     pub destination: String,
     pub path: PathBuf,
-    /// Local time from the file name, `yyyy-MM-ddTHH:mm:ss`.
+    /// Local time from the file name, `yyyy-MM-ddTHH:mm:ss` (plus `n` ticks
+    /// of 100 ns for the `n`th backup within that second).
     pub created: DateTime,
     pub bytes: u64,
     pub file_count: u64,
@@ -242,6 +292,18 @@ pub(crate) mod tests {
     #[case("notes.txt", "repo", None)]
     #[case("repo_backup_2024-03-07_09-05-01.zip", "", None)]
     #[case("repo_backup_٢٠٢٤-03-07_09-05-01.zip", "repo", None)]
+    #[case("repo_backup_2024-03-07_09-05-01_2.zip", "repo", Some(date(2024, 3, 7).at(9, 5, 1, 200)))]
+    #[case("repo_backup_2024-03-07_09-05-01_999.zip", "repo", Some(date(2024, 3, 7).at(9, 5, 1, 99_900)))]
+    #[case("repo_backup_-0012-03-07_09-05-01_3.zip", "repo", Some(date(-12, 3, 7).at(9, 5, 1, 300)))]
+    #[case("repo_backup_2024-03-07_09-05-01_1.zip", "repo", None)]
+    #[case("repo_backup_2024-03-07_09-05-01_0.zip", "repo", None)]
+    #[case("repo_backup_2024-03-07_09-05-01_02.zip", "repo", None)]
+    #[case("repo_backup_2024-03-07_09-05-01_1000.zip", "repo", None)]
+    #[case("repo_backup_2024-03-07_09-05-01_.zip", "repo", None)]
+    #[case("repo_backup_2024-03-07_09-05-01_2x.zip", "repo", None)]
+    #[case("repo_backup_2024-03-07_09-05-01_+2.zip", "repo", None)]
+    #[case("repo_backup_2024-03-07_09-05-01-2.zip", "repo", None)]
+    #[case("repo_backup_2024-03-07_09-05-01_2.zip.partial", "repo", None)]
     fn parse_cases(#[case] name: &str, #[case] repo: &str, #[case] want: Option<DateTime>) {
         assert_eq!(parse_backup_name(name, repo), want);
     }
@@ -261,6 +323,27 @@ pub(crate) mod tests {
         }
 
         #[test]
+        fn the_nth_name_of_a_second_parses_to_n_ticks_past_it(
+            repo in "[A-Za-z0-9._ -]{1,20}(_backup_[a-z0-9]{0,5})?",
+            t in any_datetime(),
+            n in 1u32..=MAX_PER_SECOND,
+        ) {
+            let parsed = parse_backup_name(&nth_backup_file_name(&repo, t, n), &repo);
+            prop_assert_eq!(parsed, Some(t.with().subsec_nanosecond(if n > 1 { n as i32 * NANOS_PER_TICK } else { 0 }).build().unwrap()));
+        }
+
+        /// Backups sort by name time, later ones of a second after earlier
+        /// ones, and every one of a second before the next second's.
+        #[test]
+        fn nth_names_order_by_time_then_n(t in any_datetime(), a in 1u32..=MAX_PER_SECOND, b in 1u32..=MAX_PER_SECOND) {
+            let time = |n| parse_backup_name(&nth_backup_file_name("r", t, n), "r").unwrap();
+            prop_assert_eq!(time(a).cmp(&time(b)), a.cmp(&b));
+            if let Ok(next) = t.checked_add(jiff::Span::new().seconds(1)) {
+                prop_assert!(time(a) < parse_backup_name(&backup_file_name("r", next), "r").unwrap());
+            }
+        }
+
+        #[test]
         fn partial_of_a_name_never_parses(repo in "[a-z_]{1,12}", t in any_datetime()) {
             let name = format!("{}.partial", backup_file_name(&repo, t));
             prop_assert_eq!(parse_backup_name(&name, &repo), None);
@@ -270,6 +353,39 @@ pub(crate) mod tests {
         fn parse_never_panics(name in "\\PC{0,40}", repo in "\\PC{0,8}") {
             let _ = parse_backup_name(&name, &repo);
         }
+    }
+
+    #[test]
+    fn a_free_name_is_the_first_of_its_second_not_taken() {
+        let t = at(2024, 3, 7, 9, 5, 1);
+        let taken = |names: &'static [&'static str]| move |n: &str| names.contains(&n);
+        assert_eq!(free_backup_name("r", t, taken(&[])), "r_backup_2024-03-07_09-05-01.zip");
+        assert_eq!(
+            free_backup_name("r", t, taken(&["r_backup_2024-03-07_09-05-01.zip"])),
+            "r_backup_2024-03-07_09-05-01_2.zip"
+        );
+        // A gap is filled: names are per second, not a counter.
+        assert_eq!(
+            free_backup_name("r", t, taken(&["r_backup_2024-03-07_09-05-01.zip", "r_backup_2024-03-07_09-05-01_3.zip"])),
+            "r_backup_2024-03-07_09-05-01_2.zip"
+        );
+        // Every name of the second taken: the plain name, which placing refuses.
+        assert_eq!(free_backup_name("r", t, |_| true), "r_backup_2024-03-07_09-05-01.zip");
+    }
+
+    #[test]
+    fn backups_of_one_second_list_in_the_order_they_were_made() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let t = at(2024, 1, 2, 3, 4, 5);
+        // _10 sorts before _2 as text; by time it comes after.
+        for (n, fp) in [(10, "fp10"), (1, "fp1"), (2, "fp2")] {
+            write_our_archive(&d.join(nth_backup_file_name("repo", t, n)), "repo", fp);
+        }
+        write_our_archive(&d.join(backup_file_name("repo", at(2024, 1, 2, 3, 4, 4))), "repo", "fp0");
+        let fingerprints: Vec<_> = list_backups(d, "repo").unwrap().into_iter().map(|b| b.fingerprint).collect();
+        assert_eq!(fingerprints, ["fp0", "fp1", "fp2", "fp10"]);
+        assert_eq!(newest_fingerprint(d, "repo").unwrap().1, "fp10");
     }
 
     #[test]

@@ -184,6 +184,49 @@ fn keep_last_prunes_only_our_archives() {
 }
 
 #[test]
+fn backups_of_changed_content_within_one_second_each_get_a_name() {
+    let t = tempfile::tempdir().unwrap();
+    let src = sample_repo(t.path(), "demo");
+    let dests = vec![t.path().join("d1"), t.path().join("d2")];
+    let opts = options(&src, &dests, &t.path().join("cache"));
+    // The second destination already holds a file with the first name, not ours.
+    fs::create_dir_all(dests[1].join("demo")).unwrap();
+    fs::write(dests[1].join("demo/demo_backup_2026-11-25_10-00-00.zip"), "not ours").unwrap();
+
+    let first = run(&opts);
+    assert_eq!(first.status, RunStatus::Created);
+    assert_eq!(first.archive_name, "demo_backup_2026-11-25_10-00-00_2.zip", "the next free name of the second");
+    write(&src, "src/main.py", "print('changed within the second')\n");
+    let second = run(&opts);
+    assert_eq!(second.status, RunStatus::Created, "{:?}", second.destinations);
+    assert_eq!(second.archive_name, "demo_backup_2026-11-25_10-00-00_3.zip");
+    // Unchanged since the newest of that second: skipped, nothing named.
+    let third = run(&opts);
+    assert_eq!(third.status, RunStatus::Skipped);
+    assert_eq!(third.fingerprint, second.fingerprint);
+    assert_eq!(
+        listing(&dests[1].join("demo")),
+        [
+            "demo_backup_2026-11-25_10-00-00.zip",
+            "demo_backup_2026-11-25_10-00-00_2.zip",
+            "demo_backup_2026-11-25_10-00-00_3.zip"
+        ]
+    );
+    assert_eq!(fs::read(dests[1].join("demo/demo_backup_2026-11-25_10-00-00.zip")).unwrap(), b"not ours");
+
+    // Retention keeps the newest of the second, whatever its names sort as.
+    let mut prune = opts.clone();
+    prune.retention = Some(backup_repo::retention::Policy { keep_last: Some(1), ..Default::default() });
+    let report = run(&prune);
+    assert_eq!(report.status, RunStatus::Skipped);
+    assert_eq!(
+        listing(&dests[0].join("demo")),
+        ["demo_backup_2026-11-25_10-00-00_3.zip"],
+        "kept the newest, removed the older of the same second"
+    );
+}
+
+#[test]
 fn every_real_run_appends_one_metrics_line_with_the_original_keys() {
     let t = tempfile::tempdir().unwrap();
     let src = sample_repo(t.path(), "demo");

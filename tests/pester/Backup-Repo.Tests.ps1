@@ -79,19 +79,21 @@ Describe 'Backup-Repo' {
             Get-Listing $dests | Should -Be $before
         }
 
-        It 'backs up again after a change, and with -Force even without one' {
-            Start-Sleep -Milliseconds 1100   # archive names have one-second resolution
+        It 'backs up again after a change, and with -Force even without one, within the same second' {
+            # No pause: a backup in the same second as the last gets that second's next name (_2, _3).
             Add-Content -LiteralPath (Join-Path $repo 'README.md') -Value 'changed'
             $changed = Backup-Repo -Path $repo -Destination $dests
             $changed.Status | Should -Be 'Created'
             $changed.Fingerprint | Should -Not -Be $first.Fingerprint
-            Start-Sleep -Milliseconds 1100
-            (Backup-Repo -Path $repo -Destination $dests -Force).Status | Should -Be 'Created'
+            $forced = Backup-Repo -Path $repo -Destination $dests -Force
+            $forced.Status | Should -Be 'Created'
+            @($first.ArchiveName, $changed.ArchiveName, $forced.ArchiveName) | Sort-Object -Unique | Should -HaveCount 3
             (Get-ChildItem -LiteralPath (Join-Path $dests[0] $repoName) -Filter *.zip).Count | Should -Be 3
+            # The newest is the one made last, whatever the names sort as.
+            (Get-RepoBackup -Path $repo -Destination $dests[0] | Select-Object -Last 1).Path | Should -Be ($forced.Destinations | Where-Object Root -eq $dests[0]).ArchivePath
         }
 
         It '-KeepLast keeps only the newest N backups per destination' {
-            Start-Sleep -Milliseconds 1100
             $r = Backup-Repo -Path $repo -Destination $dests -Force -KeepLast 2
             $r.Status | Should -Be 'Created'
             foreach ($d in $dests) {

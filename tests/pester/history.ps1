@@ -18,8 +18,8 @@ function New-FixedRepo {
 }
 
 function New-BackupSeries {
-    <# -Count backups of -Repo in -Destination (one second apart: archive names have
-       one-second resolution), each after a small change; returns the archive paths, oldest first. #>
+    <# -Count backups of -Repo in -Destination (one second apart, as a real series
+       is), each after a small change; returns the archive paths, oldest first. #>
     param([string]$Repo, [string[]]$Destination, [int]$Count = 3)
     for ($i = 1; $i -le $Count; $i++) {
         if ($i -gt 1) {
