@@ -104,9 +104,8 @@ fn archive_write_fresh(b: divan::Bencher) {
     let f = fixture();
     let m = manifest(&f.hashed);
     let out = f.cache_dir.path().join("fresh.zip");
-    b.counter(divan::counter::BytesCount::new(bytes())).bench(|| {
-        archive::write_archive(&out, &m, &ArchiveOptions::default(), None, &Control::default()).unwrap()
-    });
+    b.counter(divan::counter::BytesCount::new(bytes()))
+        .bench(|| archive::write_archive(&out, &m, &ArchiveOptions::default(), None, &Control::default()).unwrap());
 }
 
 /// A one-file-changed backup's archive: every entry reused raw from the previous one.
@@ -116,7 +115,6 @@ fn archive_write_reuse(b: divan::Bencher) {
     let m = manifest(&f.hashed);
     let out = f.cache_dir.path().join("reuse.zip");
     b.counter(divan::counter::BytesCount::new(bytes())).bench(|| {
-        archive::write_archive(&out, &m, &ArchiveOptions::default(), Some(&f.previous), &Control::default())
-            .unwrap()
+        archive::write_archive(&out, &m, &ArchiveOptions::default(), Some(&f.previous), &Control::default()).unwrap()
     });
 }

@@ -191,11 +191,9 @@ fn run_unlogged(
     // something to it.
     let config_file = std::cell::OnceCell::new();
     let config = || config_file.get_or_init(config::load_current);
-    let roots = config::destination_roots_with(&opts.destinations, || {
-        match config() {
-            Ok(c) => Ok(c.clone()),
-            Err(e) => Err(Error::new(e.kind, e.message.clone())),
-        }
+    let roots = config::destination_roots_with(&opts.destinations, || match config() {
+        Ok(c) => Ok(c.clone()),
+        Err(e) => Err(Error::new(e.kind, e.message.clone())),
     })?;
     let warn_at = opts
         .disk_warning_percent
@@ -312,9 +310,8 @@ fn run_unlogged(
         };
 
         if !opts.dry_run {
-            let to_create: Vec<usize> = (0..destinations.len())
-                .filter(|&i| destinations[i].status == DestinationStatus::WouldCreate)
-                .collect();
+            let to_create: Vec<usize> =
+                (0..destinations.len()).filter(|&i| destinations[i].status == DestinationStatus::WouldCreate).collect();
             if !to_create.is_empty() {
                 let built =
                     build_and_place(opts, control, &mut report, &mut destinations, &to_create, &hashed, previous);
@@ -475,11 +472,7 @@ fn check_source(source: &Path) -> Result<PathBuf> {
     if !REPO_MARKERS.iter().any(|m| source.join(m).exists()) {
         return Err(Error::new(
             ErrorKind::NotARepository,
-            format!(
-                "'{}' is not a repository root (it has no {})",
-                source.display(),
-                REPO_MARKERS.join(", ")
-            ),
+            format!("'{}' is not a repository root (it has no {})", source.display(), REPO_MARKERS.join(", ")),
         ));
     }
     Ok(dunce_canonical(source))
@@ -561,9 +554,8 @@ fn summarize_kept(d: &mut DestinationReport, repo: &str) {
     let Ok(backups) = catalog::named_backups(Path::new(&d.path), repo) else { return };
     d.backups = Some(backups.len() as u64);
     d.backups_bytes = Some(backups.iter().map(|b| b.2).sum());
-    d.oldest_backup = backups.first().and_then(|b| {
-        jiff::tz::TimeZone::system().to_timestamp(b.0).ok().map(|t| t.to_string())
-    });
+    d.oldest_backup =
+        backups.first().and_then(|b| jiff::tz::TimeZone::system().to_timestamp(b.0).ok().map(|t| t.to_string()));
 }
 
 fn disk_warning(root: &Path, free: u64, total: u64, warn_at: f64) -> Option<String> {
@@ -571,7 +563,8 @@ fn disk_warning(root: &Path, free: u64, total: u64, warn_at: f64) -> Option<Stri
         return None;
     }
     let used = 100.0 * (total.saturating_sub(free)) as f64 / total as f64;
-    (used > warn_at).then(|| format!("destination '{}' is {used:.1} % full (warning above {warn_at} %)", root.display()))
+    (used > warn_at)
+        .then(|| format!("destination '{}' is {used:.1} % full (warning above {warn_at} %)", root.display()))
 }
 
 /// Build the archive once, straight into every destination that needs it
@@ -831,7 +824,10 @@ mod tests {
         let destinations = std::mem::take(&mut report.destinations);
         verify_created(&cancelled(), &mut report, &destinations).expect("a late cancel is not a failed run");
         assert!(report.verification.is_empty());
-        assert_eq!(report.warnings, ["verification cancelled after the backups were placed (0 of 2 archives verified)"]);
+        assert_eq!(
+            report.warnings,
+            ["verification cancelled after the backups were placed (0 of 2 archives verified)"]
+        );
         assert!(destinations.iter().all(|d| Path::new(d.archive_path.as_ref().unwrap()).is_file()));
 
         let mut uncancelled = report.clone();
@@ -848,10 +844,12 @@ mod tests {
         let destinations = std::mem::take(&mut report.destinations);
         let policy = Policy { keep_last: Some(1), ..Default::default() };
         // An older backup that retention would delete, were it not cancelled.
-        let older = dests[0].join("repo").join(catalog::backup_file_name("repo", "2026-11-24T10:00:00".parse().unwrap()));
+        let older =
+            dests[0].join("repo").join(catalog::backup_file_name("repo", "2026-11-24T10:00:00".parse().unwrap()));
         std::fs::copy(destinations[0].archive_path.as_ref().unwrap(), &older).unwrap();
         let now = "2026-11-25T10:00:00".parse().unwrap();
-        prune_destinations(&policy, now, &cancelled(), &mut report, &destinations).expect("a late cancel is not a failed run");
+        prune_destinations(&policy, now, &cancelled(), &mut report, &destinations)
+            .expect("a late cancel is not a failed run");
         assert!(report.retention.is_empty());
         assert_eq!(report.warnings, ["retention cancelled after the backups were placed (0 of 2 destinations pruned)"]);
         assert!(older.is_file());

@@ -366,7 +366,11 @@ pub(crate) mod tests {
         );
         // A gap is filled: names are per second, not a counter.
         assert_eq!(
-            free_backup_name("r", t, taken(&["r_backup_2024-03-07_09-05-01.zip", "r_backup_2024-03-07_09-05-01_3.zip"])),
+            free_backup_name(
+                "r",
+                t,
+                taken(&["r_backup_2024-03-07_09-05-01.zip", "r_backup_2024-03-07_09-05-01_3.zip"])
+            ),
             "r_backup_2024-03-07_09-05-01_2.zip"
         );
         // Every name of the second taken: the plain name, which placing refuses.
@@ -501,8 +505,18 @@ pub(crate) mod tests {
         let d = tmp.path();
         let older = backup_file_name("repo", at(2024, 1, 1, 0, 0, 0));
         let newer = backup_file_name("repo", at(2024, 1, 2, 0, 0, 0));
-        write_commented(&d.join(&older), &manifest_json("old"), &format!("backup-repo 0.1.0 {}", "01".repeat(32)), true);
-        write_commented(&d.join(&newer), &manifest_json("new"), &format!("backup-repo 0.1.0 {}", "02".repeat(32)), true);
+        write_commented(
+            &d.join(&older),
+            &manifest_json("old"),
+            &format!("backup-repo 0.1.0 {}", "01".repeat(32)),
+            true,
+        );
+        write_commented(
+            &d.join(&newer),
+            &manifest_json("new"),
+            &format!("backup-repo 0.1.0 {}", "02".repeat(32)),
+            true,
+        );
         // Cut inside the central directory: neither the comment nor the
         // manifest can be trusted, so the older backup answers.
         let len = std::fs::metadata(d.join(&newer)).unwrap().len();

@@ -78,7 +78,6 @@ pub fn free_space(path: &Path) -> Option<(u64, u64)> {
     Some((stats.available_space(), stats.total_space()))
 }
 
-
 /// Removes the partial file on drop unless disarmed.
 struct PartialGuard {
     path: PathBuf,
@@ -149,10 +148,11 @@ pub fn open(dirs: &[PathBuf], file_name: &str, expected: Option<u64>) -> Placeme
     let slots = dirs
         .iter()
         .map(|dir| {
-            let state = check_file_name(file_name).and_then(|()| open_one(dir, file_name, expected)).map(|(target, opened)| {
-                targets.push(target);
-                opened
-            });
+            let state =
+                check_file_name(file_name).and_then(|()| open_one(dir, file_name, expected)).map(|(target, opened)| {
+                    targets.push(target);
+                    opened
+                });
             Slot { dir: dir.clone(), state }
         })
         .collect();
@@ -211,16 +211,14 @@ impl Placement {
             .map(|slot| {
                 let opened = slot.state?;
                 let file = written.next().expect("one result per opened destination");
-                let placed = file
-                    .map_err(|e| write_error(&slot.dir, &opened.partial, e))
-                    .and_then(|file| {
-                        drop(file);
-                        if cancelled {
-                            return Err(cancelled_in(&slot.dir));
-                        }
-                        rename_no_replace(&opened.partial, &opened.final_path)
-                            .map_err(|e| Error::io("create", &opened.final_path, e))
-                    });
+                let placed = file.map_err(|e| write_error(&slot.dir, &opened.partial, e)).and_then(|file| {
+                    drop(file);
+                    if cancelled {
+                        return Err(cancelled_in(&slot.dir));
+                    }
+                    rename_no_replace(&opened.partial, &opened.final_path)
+                        .map_err(|e| Error::io("create", &opened.final_path, e))
+                });
                 let Opened { final_path, mut guard, .. } = opened;
                 placed?;
                 guard.armed = false;
@@ -296,7 +294,13 @@ mod tests {
     }
 
     /// Write `data` as the backup `name` into every dir, the way a run does.
-    fn place(data: &[u8], dirs: &[PathBuf], name: &str, expected: Option<u64>, control: &Control) -> Vec<Result<PathBuf>> {
+    fn place(
+        data: &[u8],
+        dirs: &[PathBuf],
+        name: &str,
+        expected: Option<u64>,
+        control: &Control,
+    ) -> Vec<Result<PathBuf>> {
         let mut p = open(dirs, name, expected);
         std::io::Write::write_all(p.sink(), data).unwrap_or_else(|_| assert!(!p.sink().any_alive()));
         p.finish(control)
@@ -457,7 +461,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let (free, _) = free_space(tmp.path()).unwrap();
         let d = tmp.path().join("d");
-        let got = place(b"small", std::slice::from_ref(&d), NAME, Some(free.saturating_add(1 << 30)), &Control::default());
+        let got =
+            place(b"small", std::slice::from_ref(&d), NAME, Some(free.saturating_add(1 << 30)), &Control::default());
         let e = got[0].as_ref().unwrap_err();
         assert_eq!(e.kind, ErrorKind::NoSpace);
         assert!(e.message.contains("not enough space") && e.message.contains("need"), "{}", e.message);
@@ -513,6 +518,5 @@ mod tests {
     }
 
     #[test]
-    fn human_sizes() {
-    }
+    fn human_sizes() {}
 }

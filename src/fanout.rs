@@ -246,7 +246,13 @@ impl Fanout {
 
     /// [`copy_from`](Self::copy_from), showing `inspect` each stretch of
     /// bytes as it is read (to checksum a copy without a second pass).
-    pub fn copy_inspecting(&mut self, src: &File, mut at: u64, len: u64, mut inspect: impl FnMut(&[u8])) -> io::Result<()> {
+    pub fn copy_inspecting(
+        &mut self,
+        src: &File,
+        mut at: u64,
+        len: u64,
+        mut inspect: impl FnMut(&[u8]),
+    ) -> io::Result<()> {
         let mut left = len;
         let mut asked_until = at;
         while left > 0 {
@@ -334,7 +340,12 @@ impl Drop for Fanout {
 
 /// One target's thread: do every job in order; after a failure, only
 /// release the blocks (the producer waits for them) and keep the error.
-fn write_target(mut t: Target, jobs: mpsc::Receiver<Job>, done: mpsc::Sender<()>, shared: Arc<Shared>) -> io::Result<File> {
+fn write_target(
+    mut t: Target,
+    jobs: mpsc::Receiver<Job>,
+    done: mpsc::Sender<()>,
+    shared: Arc<Shared>,
+) -> io::Result<File> {
     let mut failed: Option<io::Error> = None;
     for job in jobs {
         if failed.is_none() {

@@ -271,7 +271,11 @@ pub fn hashes_of(
 /// compute as it reads them to compress (a first backup then reads each file
 /// once). Pair them with [`with_hashes`]; record the completed list with
 /// [`save_hashes`].
-pub fn cached_hashes_of(files: &[SelectedFile], cache: Option<&Path>, control: &Control) -> Result<(Vec<String>, HashStats)> {
+pub fn cached_hashes_of(
+    files: &[SelectedFile],
+    cache: Option<&Path>,
+    control: &Control,
+) -> Result<(Vec<String>, HashStats)> {
     hash_or_look_up(files, cache, false, control).map(|(hashes, stats, _)| (hashes, stats))
 }
 
@@ -529,7 +533,8 @@ mod tests {
     fn cache_is_written_only_when_it_changes_and_never_read_only() {
         let dir = tempfile::tempdir().unwrap();
         let cache = dir.path().join("cache").join("c.json");
-        let mut files: Vec<_> = (0..5).map(|i| make(dir.path(), &format!("f{i}"), format!("x{i}").as_bytes())).collect();
+        let mut files: Vec<_> =
+            (0..5).map(|i| make(dir.path(), &format!("f{i}"), format!("x{i}").as_bytes())).collect();
 
         // Read-only without a cache: everything read, nothing written.
         let (_, stats) = hash_files_with(&files, Some(&cache), CacheMode::ReadOnly, &Control::default()).unwrap();
@@ -565,7 +570,8 @@ mod tests {
             .iter()
             .map(|r| SelectedFile { rel: r.to_string(), path: PathBuf::from(r), size: 1, mtime_ns: 1, file_id: None })
             .collect();
-        let entry = |r: &'static str| CacheEntry { rel: r.into(), size: 1, mtime_ns: 1, file_id: None, blake3: H1.into() };
+        let entry =
+            |r: &'static str| CacheEntry { rel: r.into(), size: 1, mtime_ns: 1, file_id: None, blake3: H1.into() };
         // Sorted as parse_cache returns it; entries for files gone are skipped.
         let got = match_cache(&files, vec![entry("0"), entry("a"), entry("b/d"), entry("zz")]);
         let got: Vec<Option<&str>> = got.iter().map(|e| e.as_ref().map(|e| &*e.rel)).collect();

@@ -16,9 +16,9 @@ use jiff::civil::DateTime;
 
 use crate::archive::{self, Manifest};
 use crate::catalog::{self, BackupEntry};
+use crate::destinations::DestinationStatus;
 use crate::metrics::{self, Record};
 use crate::retention::{self, Candidate, Decision, Policy};
-use crate::destinations::DestinationStatus;
 use crate::{config, Error, Result};
 
 /// What to look at; the JSON `br_history_list` / `br_history_summary` take.
@@ -223,12 +223,38 @@ const EXTENSIONS: &[(FileCategory, &[&str])] = &[
     (FileCategory::JavaScript, &["js", "mjs", "cjs", "jsx", "ts", "mts", "cts", "tsx", "vue", "svelte"]),
     (FileCategory::Rust, &["rs"]),
     (FileCategory::CCpp, &["c", "h", "cc", "cpp", "cxx", "hpp", "hh", "hxx", "inl"]),
-    (FileCategory::DotNet, &["cs", "csx", "csproj", "sln", "fs", "fsproj", "vb", "vbproj", "props", "targets", "resx", "razor", "xaml"]),
+    (
+        FileCategory::DotNet,
+        &["cs", "csx", "csproj", "sln", "fs", "fsproj", "vb", "vbproj", "props", "targets", "resx", "razor", "xaml"],
+    ),
     (FileCategory::PowerShell, &["ps1", "psm1", "psd1", "ps1xml"]),
     (FileCategory::Shell, &["sh", "bash", "zsh", "fish", "ksh", "bat", "cmd"]),
-    (FileCategory::Config, &["json", "jsonc", "yaml", "yml", "toml", "ini", "cfg", "conf", "xml", "env", "properties", "lock", "editorconfig"]),
+    (
+        FileCategory::Config,
+        &[
+            "json",
+            "jsonc",
+            "yaml",
+            "yml",
+            "toml",
+            "ini",
+            "cfg",
+            "conf",
+            "xml",
+            "env",
+            "properties",
+            "lock",
+            "editorconfig",
+        ],
+    ),
     (FileCategory::Docs, &["md", "markdown", "rst", "txt", "adoc", "asciidoc"]),
-    (FileCategory::Data, &["csv", "tsv", "jsonl", "ndjson", "parquet", "feather", "arrow", "avro", "sqlite", "sqlite3", "db", "h5", "hdf5", "npy", "npz", "pkl", "pickle", "xls", "xlsx"]),
+    (
+        FileCategory::Data,
+        &[
+            "csv", "tsv", "jsonl", "ndjson", "parquet", "feather", "arrow", "avro", "sqlite", "sqlite3", "db", "h5",
+            "hdf5", "npy", "npz", "pkl", "pickle", "xls", "xlsx",
+        ],
+    ),
     (FileCategory::Images, &["png", "jpg", "jpeg", "gif", "svg", "bmp", "ico", "webp", "tif", "tiff"]),
     (FileCategory::Archives, &["zip", "tar", "gz", "tgz", "bz2", "xz", "zst", "7z", "rar", "whl", "jar", "nupkg"]),
 ];
@@ -255,11 +281,7 @@ pub fn categorize(path: &str) -> FileCategory {
         Some((_, ext)) => ext,
         None => return FileCategory::Other,
     };
-    EXTENSIONS
-        .iter()
-        .find(|(_, exts)| exts.contains(&ext))
-        .map(|(c, _)| *c)
-        .unwrap_or(FileCategory::Other)
+    EXTENSIONS.iter().find(|(_, exts)| exts.contains(&ext)).map(|(c, _)| *c).unwrap_or(FileCategory::Other)
 }
 
 /// Files and bytes of one category.
@@ -477,7 +499,11 @@ pub fn prune_dir(dir: &Path, repo: &str, policy: &Policy, now: DateTime) -> Resu
 }
 
 fn retention_folders(opts: &RetentionOptions) -> Result<Vec<RepoFolder>> {
-    repo_folders(&HistoryOptions { destinations: opts.destinations.clone(), repo: opts.repo.clone(), ..Default::default() })
+    repo_folders(&HistoryOptions {
+        destinations: opts.destinations.clone(),
+        repo: opts.repo.clone(),
+        ..Default::default()
+    })
 }
 
 /// `now` when given (tests), else the clock's local civil time.
@@ -505,7 +531,9 @@ pub fn plan_retention(opts: &RetentionOptions) -> Result<Vec<RetentionPlan>> {
 /// "no rule" is a mistake, not a request to keep everything.
 pub fn apply_retention(opts: &RetentionOptions) -> Result<Vec<RetentionReport>> {
     if opts.policy.is_empty() {
-        return Err(Error::invalid("no retention rule given (keep_last, keep_within, keep_daily, keep_weekly or keep_monthly)"));
+        return Err(Error::invalid(
+            "no retention rule given (keep_last, keep_within, keep_daily, keep_weekly or keep_monthly)",
+        ));
     }
     let now = now_or(opts.now);
     retention_folders(opts)?.into_iter().map(|f| prune_dir(&f.dir(), &f.repo, &opts.policy, now)).collect()
@@ -568,7 +596,8 @@ mod tests {
             total_bytes: 0,
             files: vec![e("a.py", 10), e("b.py", 5), e(".git/HEAD", 100), e("README.md", 1)],
         };
-        let got: Vec<(FileCategory, u64, u64)> = file_types(&m).into_iter().map(|s| (s.category, s.files, s.bytes)).collect();
+        let got: Vec<(FileCategory, u64, u64)> =
+            file_types(&m).into_iter().map(|s| (s.category, s.files, s.bytes)).collect();
         assert_eq!(got, vec![(FileCategory::Git, 1, 100), (FileCategory::Python, 2, 15), (FileCategory::Docs, 1, 1)]);
     }
 

@@ -20,8 +20,8 @@ pub mod progress;
 pub mod retention;
 pub mod schedule;
 pub mod select;
-pub mod units;
 pub mod source_fingerprint;
+pub mod units;
 
 pub use error::{Error, ErrorKind, Result};
 

@@ -19,11 +19,39 @@ use crate::{Error, ErrorKind, Result};
 
 /// The original script's exclusions, always applied.
 pub const DEFAULT_EXCLUDES: &[&str] = &[
-    ".venv", "venv", "env", ".env", "__pycache__", ".mypy_cache", ".ruff_cache",
-    ".pytest_cache", "htmlcov", "node_modules", "*.pyc", "*.pyo", "*.pyd", ".DS_Store",
-    "Thumbs.db", ".windsurf", ".cursor", "*.log", ".vbox", "*.vdi", "*.vmdk", "*.vhd",
-    "*.vbox", "*.vbox-prev", "MagicMock", "sandboxes", "quarantine", "analysis", "backups",
-    "*.dxt", "samples/metadata.db", "samples/test_library.db", "test_data/*.db",
+    ".venv",
+    "venv",
+    "env",
+    ".env",
+    "__pycache__",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    "htmlcov",
+    "node_modules",
+    "*.pyc",
+    "*.pyo",
+    "*.pyd",
+    ".DS_Store",
+    "Thumbs.db",
+    ".windsurf",
+    ".cursor",
+    "*.log",
+    ".vbox",
+    "*.vdi",
+    "*.vmdk",
+    "*.vhd",
+    "*.vbox",
+    "*.vbox-prev",
+    "MagicMock",
+    "sandboxes",
+    "quarantine",
+    "analysis",
+    "backups",
+    "*.dxt",
+    "samples/metadata.db",
+    "samples/test_library.db",
+    "test_data/*.db",
 ];
 
 /// Build output, excluded unless `include_build`.
@@ -83,7 +111,6 @@ impl Selection {
         self.files.iter().map(|f| f.size).sum()
     }
 }
-
 
 // ---------------------------------------------------------------------------
 // Rules (pure)
@@ -171,9 +198,7 @@ impl RuleSet {
             }
             pats.push(Pattern { rule: rule.to_string(), dir_only, anchored });
         }
-        let build = |b: globset::GlobSetBuilder| {
-            b.build().map_err(|e| Error::invalid(format!("invalid glob: {e}")))
-        };
+        let build = |b: globset::GlobSetBuilder| b.build().map_err(|e| Error::invalid(format!("invalid glob: {e}")));
         Ok(RuleSet { pats, names: build(names)?, name_ids, paths: build(paths)?, path_ids })
     }
 
@@ -492,8 +517,8 @@ impl Walk<'_> {
         };
 
         if let Some(rule) = rule {
-            let quiet = self.rules.has_includes()
-                && self.excluded_dirs.read().map(|s| s.contains(parent)).unwrap_or(false);
+            let quiet =
+                self.rules.has_includes() && self.excluded_dirs.read().map(|s| s.contains(parent)).unwrap_or(false);
             let descend = is_dir && self.rules.has_includes();
             if descend {
                 // Something beneath may be included: walk on, quietly.
@@ -585,10 +610,7 @@ fn selected_file(rel: String, path: PathBuf, meta: &std::fs::Metadata) -> Select
 pub fn select(root: &Path, opts: &SelectOptions, control: &Control) -> Result<Selection> {
     let meta = std::fs::metadata(root).map_err(|e| Error::io("open source folder", root, e))?;
     if !meta.is_dir() {
-        return Err(Error::new(
-            ErrorKind::NotFound,
-            format!("source folder '{}' is not a directory", root.display()),
-        ));
+        return Err(Error::new(ErrorKind::NotFound, format!("source folder '{}' is not a directory", root.display())));
     }
     // A root we cannot list is an error, not an empty backup.
     std::fs::read_dir(root).map_err(|e| Error::io("read folder", root, e))?;
@@ -814,11 +836,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         for rel in [
-            "environment.py", "rebuild.py", "analysis_utils.py", "my.env.txt", "envelope/a.py",
-            "env/bin/python", "sub/env/x.py", ".env", "a/b/__pycache__/c.pyc", "x.log",
-            "build/out.o", "pkg-1.0.tar.gz", "samples/metadata.db", "test_data/foo.db",
-            ".git/HEAD", ".git/refs/heads/build", "node_modules/x/index.js", "src/main.rs",
-            "a.txt", "a/b.txt",
+            "environment.py",
+            "rebuild.py",
+            "analysis_utils.py",
+            "my.env.txt",
+            "envelope/a.py",
+            "env/bin/python",
+            "sub/env/x.py",
+            ".env",
+            "a/b/__pycache__/c.pyc",
+            "x.log",
+            "build/out.o",
+            "pkg-1.0.tar.gz",
+            "samples/metadata.db",
+            "test_data/foo.db",
+            ".git/HEAD",
+            ".git/refs/heads/build",
+            "node_modules/x/index.js",
+            "src/main.rs",
+            "a.txt",
+            "a/b.txt",
         ] {
             write(root, rel, rel);
         }
@@ -827,12 +864,19 @@ mod tests {
         assert_eq!(
             rels(&sel),
             [
-                ".git/HEAD", ".git/refs/heads/build", "a.txt", "a/b.txt", "analysis_utils.py",
-                "envelope/a.py", "environment.py", "my.env.txt", "rebuild.py", "src/main.rs",
+                ".git/HEAD",
+                ".git/refs/heads/build",
+                "a.txt",
+                "a/b.txt",
+                "analysis_utils.py",
+                "envelope/a.py",
+                "environment.py",
+                "my.env.txt",
+                "rebuild.py",
+                "src/main.rs",
             ]
         );
-        let excl: Vec<(&str, &str)> =
-            sel.excluded.iter().map(|e| (e.path.as_str(), e.rule.as_str())).collect();
+        let excl: Vec<(&str, &str)> = sel.excluded.iter().map(|e| (e.path.as_str(), e.rule.as_str())).collect();
         assert_eq!(
             excl,
             [
@@ -888,8 +932,7 @@ mod tests {
         o.include.push("incl.tmp".into());
         let sel = select(root, &o, &Control::default()).unwrap();
         assert_eq!(rels(&sel), [".gitignore", "b.rs", "incl.tmp", "keep.tmp", "local.txt", "sub/.gitignore"]);
-        let excl: Vec<(&str, &str)> =
-            sel.excluded.iter().map(|e| (e.path.as_str(), e.rule.as_str())).collect();
+        let excl: Vec<(&str, &str)> = sel.excluded.iter().map(|e| (e.path.as_str(), e.rule.as_str())).collect();
         assert_eq!(excl, [("a.tmp", ".gitignore"), ("out", ".gitignore"), ("sub/local.txt", ".gitignore")]);
     }
 
@@ -921,8 +964,7 @@ mod tests {
         std::fs::write(root.join(bad), "x").unwrap();
         let sel = select(root, &SelectOptions::default(), &Control::default()).unwrap();
         assert_eq!(rels(&sel), ["real/a.txt"]);
-        let mut skipped: Vec<(&str, &str)> =
-            sel.skipped.iter().map(|s| (s.path.as_str(), s.reason.as_str())).collect();
+        let mut skipped: Vec<(&str, &str)> = sel.skipped.iter().map(|s| (s.path.as_str(), s.reason.as_str())).collect();
         if made_fifo.unwrap_or(false) {
             assert!(skipped.contains(&("pipe", "fifo")), "{skipped:?}");
             skipped.retain(|s| s.0 != "pipe");

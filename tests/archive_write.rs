@@ -203,8 +203,8 @@ fn more_than_65535_entries_use_zip64() {
         .collect();
     files.sort_by(|a, b| a.file.rel.cmp(&b.file.rel));
     let out = tmp.path().join("many.zip");
-    let stats = write_archive(&out, &manifest_for(&files), &ArchiveOptions::default(), None, &Control::default())
-        .unwrap();
+    let stats =
+        write_archive(&out, &manifest_for(&files), &ArchiveOptions::default(), None, &Control::default()).unwrap();
     assert_eq!(stats.entries_stored + stats.entries_compressed, 70_000);
     let z = zip::ZipArchive::new(std::fs::File::open(&out).unwrap()).unwrap();
     assert_eq!(z.len(), 70_001);
@@ -307,14 +307,16 @@ fn a_stored_file_differing_from_its_previous_entry_is_an_error() {
         std::fs::write(&victim.file.path, &data).unwrap();
         let out = tmp.path().join("next.zip");
         // The old hashes: as a stat cache that missed the change would give.
-        let err = write_archive(&out, &manifest_for(&files), &ArchiveOptions::default(), Some(&first), &Control::default())
-            .unwrap_err();
+        let err =
+            write_archive(&out, &manifest_for(&files), &ArchiveOptions::default(), Some(&first), &Control::default())
+                .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Io);
         assert!(err.message.contains("changed during backup") && err.message.contains(rel), "{}", err.message);
         std::fs::write(&victim.file.path, &pristine).unwrap();
     }
     let out = tmp.path().join("ok.zip");
-    let s = write_archive(&out, &manifest_for(&files), &ArchiveOptions::default(), Some(&first), &Control::default()).unwrap();
+    let s = write_archive(&out, &manifest_for(&files), &ArchiveOptions::default(), Some(&first), &Control::default())
+        .unwrap();
     assert!(s.entries_reused >= 2, "{s:?}");
     assert_eq!(std::fs::read(&first).unwrap(), std::fs::read(&out).unwrap());
 }

@@ -80,7 +80,8 @@ fn two_backups_of_the_same_tree_are_byte_identical() {
     let src = sample_repo(t.path(), "demo");
     let a = run(&options(&src, &[t.path().join("a")], &t.path().join("cache-a")));
     let b = run(&options(&src, &[t.path().join("b")], &t.path().join("cache-b")));
-    let bytes = |r: &backup_repo::backup::BackupReport| fs::read(r.destinations[0].archive_path.as_ref().unwrap()).unwrap();
+    let bytes =
+        |r: &backup_repo::backup::BackupReport| fs::read(r.destinations[0].archive_path.as_ref().unwrap()).unwrap();
     assert_eq!(bytes(&a), bytes(&b));
 }
 
@@ -141,15 +142,15 @@ fn dry_run_writes_nothing_anywhere() {
 fn bad_sources_are_named_in_the_error() {
     let t = tempfile::tempdir().unwrap();
     let missing = t.path().join("nope");
-    let err = backup_repo::backup::run(&options(&missing, &[t.path().join("d")], t.path()), &Control::default())
-        .unwrap_err();
+    let err =
+        backup_repo::backup::run(&options(&missing, &[t.path().join("d")], t.path()), &Control::default()).unwrap_err();
     assert_eq!(err.kind, ErrorKind::NotFound);
     assert!(err.message.contains("nope"));
 
     let plain = t.path().join("plain");
     fs::create_dir(&plain).unwrap();
-    let err = backup_repo::backup::run(&options(&plain, &[t.path().join("d")], t.path()), &Control::default())
-        .unwrap_err();
+    let err =
+        backup_repo::backup::run(&options(&plain, &[t.path().join("d")], t.path()), &Control::default()).unwrap_err();
     assert_eq!(err.kind, ErrorKind::NotARepository);
     assert!(err.message.contains("plain") && err.message.contains(".git"));
 }
@@ -244,16 +245,20 @@ fn every_real_run_appends_one_metrics_line_with_the_original_keys() {
     bad.repo_name = Some("demo".into());
     assert!(backup_repo::backup::run(&bad, &Control::default()).is_err());
 
-    let lines: Vec<serde_json::Value> = fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<serde_json::Value> =
+        fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let statuses: Vec<&str> = lines.iter().map(|l| l["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["success", "skipped", "failed"]);
     for key in [
-        "timestamp", "repo", "status", "locations_created", "locations_skipped", "size_mb",
-        "duration_seconds", "file_count", "duplicate_detected",
+        "timestamp",
+        "repo",
+        "status",
+        "locations_created",
+        "locations_skipped",
+        "size_mb",
+        "duration_seconds",
+        "file_count",
+        "duplicate_detected",
     ] {
         assert!(lines.iter().all(|l| l.get(key).is_some()), "missing {key}");
     }
@@ -323,7 +328,8 @@ fn a_first_backup_hashes_while_compressing_and_records_the_true_hashes() {
     }
     write(&src, "src/main.py", "print('changed')\n".repeat(200));
     age_files(&src);
-    let again = backup_repo::backup::BackupOptions { now: Some("2026-11-25T11:00:00".parse().unwrap()), ..opts.clone() };
+    let again =
+        backup_repo::backup::BackupOptions { now: Some("2026-11-25T11:00:00".parse().unwrap()), ..opts.clone() };
     let second = run(&again);
     assert_eq!(second.status, RunStatus::Created);
     assert_eq!((second.files_hashed, second.files_cached), (1, second.file_count - 1));
@@ -373,7 +379,10 @@ fn a_stored_file_edited_behind_the_stat_cache_is_backed_up_as_it_is() {
     let mut got = String::new();
     std::io::Read::read_to_string(&mut z.by_name("img/logo.png").unwrap(), &mut got).unwrap();
     assert_eq!(got, new);
-    let manifest = backup_repo::archive::read_manifest(std::path::Path::new(&second.destinations[0].archive_path.clone().unwrap())).unwrap();
+    let manifest = backup_repo::archive::read_manifest(std::path::Path::new(
+        &second.destinations[0].archive_path.clone().unwrap(),
+    ))
+    .unwrap();
     let entry = manifest.files.iter().find(|m| m.path == "img/logo.png").unwrap();
     assert_eq!(entry.blake3, blake3::hash(new.as_bytes()).to_hex().as_str());
 }

@@ -72,7 +72,14 @@ fn list_and_summary_of_several_backups() {
     let created: Vec<String> = list.iter().map(|e| e.created.to_string()).collect();
     assert_eq!(
         created,
-        ["2026-01-01T10:00:00", "2026-01-01T10:00:00", "2026-01-03T10:00:00", "2026-01-03T10:00:00", "2026-01-11T10:00:00", "2026-01-11T10:00:00"]
+        [
+            "2026-01-01T10:00:00",
+            "2026-01-01T10:00:00",
+            "2026-01-03T10:00:00",
+            "2026-01-03T10:00:00",
+            "2026-01-11T10:00:00",
+            "2026-01-11T10:00:00"
+        ]
     );
     let e = &list[0];
     assert_eq!((e.repository.as_str(), e.destination.as_str()), ("demo", "d1"));
@@ -162,7 +169,8 @@ fn listing_reads_only_the_central_directory_and_manifest() {
     let v = archive::verify(&zip, &VerifyOptions::default(), &Control::default()).unwrap();
     assert!(!v.ok, "the data really is damaged");
 
-    let opts = HistoryOptions { destinations: vec![dest], metrics_log_dir: Some(t.path().join("m")), ..Default::default() };
+    let opts =
+        HistoryOptions { destinations: vec![dest], metrics_log_dir: Some(t.path().join("m")), ..Default::default() };
     let started = Instant::now();
     let list = history::list(&opts).unwrap();
     let sums = history::summary(&opts, at("2026-12-01T00:00:00")).unwrap();
@@ -204,7 +212,10 @@ fn retention_plans_and_applies_across_destinations_touching_only_ours() {
     let reports = history::apply_retention(&opts).unwrap();
     assert_eq!(reports.iter().map(|r| r.deleted.len()).sum::<usize>(), 4);
     assert!(reports.iter().all(|r| r.errors.is_empty()));
-    assert_eq!(listing(&f.dests[0]), ["demo/demo_backup_2026-03-03_08-00-00.zip", "demo/demo_backup_2026-03-04_08-00-00.zip"]);
+    assert_eq!(
+        listing(&f.dests[0]),
+        ["demo/demo_backup_2026-03-03_08-00-00.zip", "demo/demo_backup_2026-03-04_08-00-00.zip"]
+    );
     assert_eq!(
         listing(&f.dests[1]),
         [
@@ -235,7 +246,9 @@ fn compare_two_backups_and_a_backup_with_its_source() {
     age_files(&f.src);
 
     let cache = f._t.path().join("cache");
-    let vs_source = compare::compare_with_source(&old, &f.src, &SelectOptions::default(), Some(&cache), &Control::default()).unwrap();
+    let vs_source =
+        compare::compare_with_source(&old, &f.src, &SelectOptions::default(), Some(&cache), &Control::default())
+            .unwrap();
     let want = vec![
         ("rebuild.py".to_string(), Change::Removed),
         ("src/main.py".to_string(), Change::Modified),

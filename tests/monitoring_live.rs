@@ -62,7 +62,13 @@ fn free_port() -> u16 {
 
 fn percent_encode(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
@@ -92,7 +98,8 @@ fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
 }
 
 fn query(port: u16, expr: &str) -> Result<Vec<Value>, String> {
-    let (code, body) = get(port, &format!("/api/v1/query?query={}", percent_encode(expr))).map_err(|e| e.to_string())?;
+    let (code, body) =
+        get(port, &format!("/api/v1/query?query={}", percent_encode(expr))).map_err(|e| e.to_string())?;
     let v: Value = serde_json::from_str(&body).map_err(|e| format!("HTTP {code}: not JSON ({e}): {body}"))?;
     if v["status"] != "success" {
         return Err(format!("HTTP {code}: {}: {}", v["errorType"], v["error"]));
@@ -126,7 +133,14 @@ fn dashboard_exprs(dash: &Value) -> Vec<(String, String)> {
         for p in panels.as_array().into_iter().flatten() {
             for t in p["targets"].as_array().into_iter().flatten() {
                 if let Some(e) = t["expr"].as_str() {
-                    out.push((format!("panel '{}' {}", p["title"].as_str().unwrap_or("?"), t["refId"].as_str().unwrap_or("?")), e.to_string()));
+                    out.push((
+                        format!(
+                            "panel '{}' {}",
+                            p["title"].as_str().unwrap_or("?"),
+                            t["refId"].as_str().unwrap_or("?")
+                        ),
+                        e.to_string(),
+                    ));
                 }
             }
             walk(&p["panels"], out);
@@ -165,7 +179,12 @@ fn live_prometheus_pushgateway_exporter_dashboard_and_alerts() {
     let mut repos: Vec<String> = records.iter().map(|r| r.repo.clone()).collect();
     repos.sort();
     repos.dedup();
-    eprintln!("{} records of {} repositories ({})", records.len(), repos.len(), if real { "real runs" } else { "synthetic" });
+    eprintln!(
+        "{} records of {} repositories ({})",
+        records.len(),
+        repos.len(),
+        if real { "real runs" } else { "synthetic" }
+    );
 
     // 2. (a) the textfile for node_exporter.
     let textdir = w.join("textfile");
@@ -176,7 +195,10 @@ fn live_prometheus_pushgateway_exporter_dashboard_and_alerts() {
     let _pg = spawn(
         "pushgateway",
         "prometheus-pushgateway",
-        &[format!("--web.listen-address=127.0.0.1:{pg_port}"), format!("--persistence.file={}", w.join("pg.data").display())],
+        &[
+            format!("--web.listen-address=127.0.0.1:{pg_port}"),
+            format!("--persistence.file={}", w.join("pg.data").display()),
+        ],
         &w.join("pushgateway.log"),
     );
     wait_for("pushgateway", Duration::from_secs(30), || matches!(get(pg_port, "/-/ready"), Ok((200, _))));
@@ -194,7 +216,9 @@ fn live_prometheus_pushgateway_exporter_dashboard_and_alerts() {
     let exporter = metrics::serve("127.0.0.1:0", &logs).unwrap();
 
     // 5. node_exporter with only the textfile collector, when installed.
-    let ne_bin = ["prometheus-node-exporter", "node_exporter"].into_iter().find(|b| Command::new(b).arg("--version").output().is_ok());
+    let ne_bin = ["prometheus-node-exporter", "node_exporter"]
+        .into_iter()
+        .find(|b| Command::new(b).arg("--version").output().is_ok());
     let ne_port = free_port();
     let _ne = ne_bin.map(|bin| {
         let p = spawn(
@@ -208,7 +232,11 @@ fn live_prometheus_pushgateway_exporter_dashboard_and_alerts() {
             ],
             &w.join("node_exporter.log"),
         );
-        wait_for("node_exporter", Duration::from_secs(30), || matches!(get(ne_port, "/metrics"), Ok((200, b)) if b.contains("backup_repo_")));
+        wait_for(
+            "node_exporter",
+            Duration::from_secs(30),
+            || matches!(get(ne_port, "/metrics"), Ok((200, b)) if b.contains("backup_repo_")),
+        );
         p
     });
     if ne_bin.is_none() {
@@ -241,22 +269,33 @@ fn live_prometheus_pushgateway_exporter_dashboard_and_alerts() {
     let jobs = if ne_bin.is_some() { 3 } else { 2 };
     // Three samples per source: enough for increase() and predict_linear().
     wait_for("3 scrapes of every source", Duration::from_secs(60), || {
-        query(prom_port, "count by (job) (count_over_time(backup_repo_last_run_timestamp_seconds[5m]) >= 3)").is_ok_and(|r| r.len() == jobs)
+        query(prom_port, "count by (job) (count_over_time(backup_repo_last_run_timestamp_seconds[5m]) >= 3)")
+            .is_ok_and(|r| r.len() == jobs)
     });
     let up = query(prom_port, "up == 1").unwrap();
     assert_eq!(up.len(), jobs, "every target up: {up:?}");
     let by_job = query(prom_port, "count by (job) (backup_repo_last_run_timestamp_seconds)").unwrap();
     for j in by_job {
-        assert_eq!(j["value"][1].as_str(), Some(repos.len().to_string().as_str()), "every repository in job {}", j["metric"]["job"]);
+        assert_eq!(
+            j["value"][1].as_str(),
+            Some(repos.len().to_string().as_str()),
+            "every repository in job {}",
+            j["metric"]["job"]
+        );
     }
 
     // 7. Every expression of the dashboard and of the loaded rules.
-    let dash: Value = serde_json::from_str(&std::fs::read_to_string(root.join("monitoring/grafana/backup-repo.json")).unwrap()).unwrap();
-    let mut exprs: Vec<(String, String, bool)> = dashboard_exprs(&dash).into_iter().map(|(w, e)| (w, expand_grafana(&e), true)).collect();
+    let dash: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("monitoring/grafana/backup-repo.json")).unwrap())
+            .unwrap();
+    let mut exprs: Vec<(String, String, bool)> =
+        dashboard_exprs(&dash).into_iter().map(|(w, e)| (w, expand_grafana(&e), true)).collect();
     let (_, rules_body) = get(prom_port, "/api/v1/rules").unwrap();
     let rules_json: Value = serde_json::from_str(&rules_body).unwrap();
-    let loaded: Vec<&Value> = rules_json["data"]["groups"].as_array().unwrap().iter().flat_map(|g| g["rules"].as_array().unwrap()).collect();
-    let in_file = std::fs::read_to_string(&rules).unwrap().lines().filter(|l| l.trim_start().starts_with("- alert:")).count();
+    let loaded: Vec<&Value> =
+        rules_json["data"]["groups"].as_array().unwrap().iter().flat_map(|g| g["rules"].as_array().unwrap()).collect();
+    let in_file =
+        std::fs::read_to_string(&rules).unwrap().lines().filter(|l| l.trim_start().starts_with("- alert:")).count();
     assert_eq!(loaded.len(), in_file, "Prometheus loaded every rule of alerts.yml");
     for r in &loaded {
         // Synthetic data is built so that every alert fires; real runs need not.
@@ -288,7 +327,11 @@ fn live_prometheus_pushgateway_exporter_dashboard_and_alerts() {
             for a in v["data"]["alerts"].as_array().unwrap() {
                 if a["state"] == "firing" {
                     let l = &a["labels"];
-                    let who = format!("{}{}", l["repo"].as_str().unwrap_or(""), l["destination"].as_str().map(|d| format!("/{d}")).unwrap_or_default());
+                    let who = format!(
+                        "{}{}",
+                        l["repo"].as_str().unwrap_or(""),
+                        l["destination"].as_str().map(|d| format!("/{d}")).unwrap_or_default()
+                    );
                     firing.entry(l["alertname"].as_str().unwrap().to_string()).or_default().push(who);
                 }
             }

@@ -26,7 +26,13 @@ fn record_keys_and_status_mapping() {
         (RunStatus::Partial, "partial"),
         (RunStatus::Failed, "failed"),
     ] {
-        let r = Record::from_report(&report("repo", run, t, 3 * 1024 * 1024, vec![dest("desktop", DestinationStatus::Created, 1, 2)]));
+        let r = Record::from_report(&report(
+            "repo",
+            run,
+            t,
+            3 * 1024 * 1024,
+            vec![dest("desktop", DestinationStatus::Created, 1, 2)],
+        ));
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["status"], want);
     }
@@ -49,13 +55,36 @@ fn record_keys_and_status_mapping() {
     // The original's nine keys first, names unchanged.
     assert_eq!(
         &keys[..9],
-        ["timestamp", "repo", "status", "locations_created", "locations_skipped", "size_mb", "duration_seconds", "file_count", "duplicate_detected"]
+        [
+            "timestamp",
+            "repo",
+            "status",
+            "locations_created",
+            "locations_skipped",
+            "size_mb",
+            "duration_seconds",
+            "file_count",
+            "duplicate_detected"
+        ]
     );
-    for k in ["schema_version", "tool_version", "fingerprint", "source_bytes", "archive_bytes", "timings", "destinations", "files_hashed", "files_cached"] {
+    for k in [
+        "schema_version",
+        "tool_version",
+        "fingerprint",
+        "source_bytes",
+        "archive_bytes",
+        "timings",
+        "destinations",
+        "files_hashed",
+        "files_cached",
+    ] {
         assert!(keys.contains(&k), "missing {k}");
     }
     assert_eq!(v["timestamp"], "2026-03-10T09:00:00.5Z", "UTC");
-    assert_eq!((v["locations_created"].as_u64(), v["locations_skipped"].as_u64(), v["locations_failed"].as_u64()), (Some(1), Some(1), Some(1)));
+    assert_eq!(
+        (v["locations_created"].as_u64(), v["locations_skipped"].as_u64(), v["locations_failed"].as_u64()),
+        (Some(1), Some(1), Some(1))
+    );
     assert_eq!(v["size_mb"], 5.0);
     assert_eq!(v["duplicate_detected"], true);
     assert_eq!(v["schema_version"], 1);
@@ -98,7 +127,9 @@ fn concurrent_appends_never_interleave() {
         RunStatus::Created,
         now(),
         1024,
-        (0..12).map(|i| dest(&format!("destination-{i}-{}", "x".repeat(200)), DestinationStatus::Created, 1, 2)).collect(),
+        (0..12)
+            .map(|i| dest(&format!("destination-{i}-{}", "x".repeat(200)), DestinationStatus::Created, 1, 2))
+            .collect(),
     ));
     assert!(base.to_line().len() > 4096, "lines longer than a pipe buffer");
     std::thread::scope(|s| {
@@ -158,7 +189,8 @@ fn promtool_check(text: &str) {
 }
 
 fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')).map(|v| v.parse().unwrap()))
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')).map(|v| v.parse().unwrap()))
 }
 
 #[test]
@@ -178,11 +210,22 @@ fn renders_valid_exposition() {
     assert_eq!(sample(&text, "backup_repo_recent_runs{repo=\"gamma\",status=\"skipped\",window=\"7d\"}"), Some(7.0));
     assert_eq!(sample(&text, "backup_repo_archive_bytes{repo=\"gamma\"}"), Some(12.0 * 1048576.0));
     assert_eq!(sample(&text, "backup_repo_step_duration_seconds{repo=\"alpha\",step=\"compress\"}"), Some(2.5));
-    assert_eq!(sample(&text, "backup_repo_destination_free_bytes{repo=\"beta\",destination=\"usb\"}"), Some(5.0 * GIB as f64));
-    assert_eq!(sample(&text, "backup_repo_destination_last_status{repo=\"alpha\",destination=\"nas\",status=\"created\"}"), Some(1.0));
+    assert_eq!(
+        sample(&text, "backup_repo_destination_free_bytes{repo=\"beta\",destination=\"usb\"}"),
+        Some(5.0 * GIB as f64)
+    );
+    assert_eq!(
+        sample(&text, "backup_repo_destination_last_status{repo=\"alpha\",destination=\"nas\",status=\"created\"}"),
+        Some(1.0)
+    );
     assert_eq!(sample(&text, "backup_repo_destination_backups{repo=\"alpha\",destination=\"desktop\"}"), Some(10.0));
     // Escaping: backslash, quote; UTF-8 kept.
-    assert!(text.contains("backup_repo_destination_backups{repo=\"my repo ü \\\"q\\\"\",destination=\"desk top\\\\1\"} 3\n"), "{text}");
+    assert!(
+        text.contains(
+            "backup_repo_destination_backups{repo=\"my repo ü \\\"q\\\"\",destination=\"desk top\\\\1\"} 3\n"
+        ),
+        "{text}"
+    );
     // Each family's HELP/TYPE once, before its samples.
     let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE ")).collect();
     let mut uniq = types.clone();
@@ -224,7 +267,11 @@ fn one_shot(status: &'static str) -> (String, std::thread::JoinHandle<String>) {
             req.extend_from_slice(&buf[..n]);
             let t = String::from_utf8_lossy(&req);
             if let Some((head, body)) = t.split_once("\r\n\r\n") {
-                let len: usize = head.lines().find_map(|l| l.strip_prefix("Content-Length: ")).map(|v| v.parse().unwrap()).unwrap_or(0);
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Content-Length: "))
+                    .map(|v| v.parse().unwrap())
+                    .unwrap_or(0);
                 if body.len() >= len {
                     break;
                 }
@@ -233,7 +280,8 @@ fn one_shot(status: &'static str) -> (String, std::thread::JoinHandle<String>) {
                 break;
             }
         }
-        s.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 5\r\nConnection: close\r\n\r\noops\n").as_bytes()).unwrap();
+        s.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 5\r\nConnection: close\r\n\r\noops\n").as_bytes())
+            .unwrap();
         String::from_utf8(req).unwrap()
     });
     (addr.to_string(), h)
@@ -242,7 +290,8 @@ fn one_shot(status: &'static str) -> (String, std::thread::JoinHandle<String>) {
 #[test]
 fn push_puts_to_the_job_path_with_basic_auth() {
     let (addr, h) = one_shot("200 OK");
-    metrics::push_grouped(&format!("http://user:s%40cret@{addr}/gw/"), "backup_repo", &[("repo", "my repo")], "a 1\n").unwrap();
+    metrics::push_grouped(&format!("http://user:s%40cret@{addr}/gw/"), "backup_repo", &[("repo", "my repo")], "a 1\n")
+        .unwrap();
     let req = h.join().unwrap();
     assert!(req.starts_with("PUT /gw/metrics/job/backup_repo/repo@base64/bXkgcmVwbw== HTTP/1.1\r\n"), "{req}");
     assert!(req.contains("\r\nAuthorization: Basic dXNlcjpzQGNyZXQ=\r\n"), "{req}");
@@ -252,7 +301,11 @@ fn push_puts_to_the_job_path_with_basic_auth() {
     let (addr, h) = one_shot("400 Bad Request");
     let e = metrics::push(&format!("http://user:secret@{addr}"), "job", "a 1\n").unwrap_err();
     h.join().unwrap();
-    assert!(e.message.contains(&format!("http://***@{addr}")) && e.message.contains("400") && e.message.contains("oops"), "{}", e.message);
+    assert!(
+        e.message.contains(&format!("http://***@{addr}")) && e.message.contains("400") && e.message.contains("oops"),
+        "{}",
+        e.message
+    );
     assert!(!e.message.contains("secret"), "{}", e.message);
 
     let e = metrics::push("https://user:secret@gw.example:9091", "job", "").unwrap_err();
@@ -264,7 +317,11 @@ fn push_puts_to_the_job_path_with_basic_auth() {
     let started = std::time::Instant::now();
     let e = metrics::push(&format!("http://u:secret@127.0.0.1:{port}"), "job", "a 1\n").unwrap_err();
     assert!(started.elapsed() < std::time::Duration::from_secs(6));
-    assert!(e.message.contains(&format!("http://***@127.0.0.1:{port}")) && !e.message.contains("secret"), "{}", e.message);
+    assert!(
+        e.message.contains(&format!("http://***@127.0.0.1:{port}")) && !e.message.contains("secret"),
+        "{}",
+        e.message
+    );
 }
 
 fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
@@ -315,7 +372,13 @@ fn load_schema(name: &str) -> serde_json::Value {
 /// Checks `type` (string or list), `required`, `properties`,
 /// `additionalProperties: false`, `items`, `enum`, `const`, `minimum` and
 /// local `$ref`s (`#/$defs/...`). Returns every violation with its path.
-fn validate(schema: &serde_json::Value, root: &serde_json::Value, v: &serde_json::Value, at: &str, errs: &mut Vec<String>) {
+fn validate(
+    schema: &serde_json::Value,
+    root: &serde_json::Value,
+    v: &serde_json::Value,
+    at: &str,
+    errs: &mut Vec<String>,
+) {
     use serde_json::Value;
     if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
         let target = r.strip_prefix("#/").unwrap().split('/').fold(root, |s, k| &s[k]);
@@ -334,7 +397,9 @@ fn validate(schema: &serde_json::Value, root: &serde_json::Value, v: &serde_json
     };
     match schema.get("type") {
         Some(Value::String(t)) if !type_ok(t) => errs.push(format!("{at}: expected {t}, got {v}")),
-        Some(Value::Array(ts)) if !ts.iter().any(|t| type_ok(t.as_str().unwrap())) => errs.push(format!("{at}: expected one of {ts:?}, got {v}")),
+        Some(Value::Array(ts)) if !ts.iter().any(|t| type_ok(t.as_str().unwrap())) => {
+            errs.push(format!("{at}: expected one of {ts:?}, got {v}"))
+        }
         _ => {}
     }
     if let Some(e) = schema.get("enum").and_then(Value::as_array) {
@@ -362,7 +427,9 @@ fn validate(schema: &serde_json::Value, root: &serde_json::Value, v: &serde_json
         for (k, val) in obj {
             match props.and_then(|p| p.get(k)) {
                 Some(s) => validate(s, root, val, &format!("{at}.{k}"), errs),
-                None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => errs.push(format!("{at}: unexpected key {k}")),
+                None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
+                    errs.push(format!("{at}: unexpected key {k}"))
+                }
                 None => {}
             }
         }
@@ -431,7 +498,11 @@ fn result_schema_accepts_the_drop_in_shape() {
 fn dashboard_is_importable_and_every_target_has_an_expression() {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("monitoring/grafana/backup-repo.json");
     let d: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
-    assert!(d["__inputs"].as_array().unwrap().iter().any(|i| i["name"] == "DS_PROMETHEUS" && i["pluginId"] == "prometheus"));
+    assert!(d["__inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i["name"] == "DS_PROMETHEUS" && i["pluginId"] == "prometheus"));
     let vars = d["templating"]["list"].as_array().unwrap();
     assert!(vars.iter().any(|v| v["name"] == "repo" && v["includeAll"] == true && v["multi"] == true));
     let mut titles = Vec::new();
@@ -452,9 +523,18 @@ fn dashboard_is_importable_and_every_target_has_an_expression() {
     assert!(targets >= 15);
     // The panels IDEAS.md asks for.
     for want in [
-        "Success rate (7 days)", "Success rate (30 days)", "Backups created (last 24 h)", "Backups created (last 7 days)",
-        "Duplicate rate (7 days)", "Average backup size per repo", "Backup frequency (runs per interval)", "Size trend",
-        "Location status", "Last successful backup", "Backup storage per location", "Oldest backup per location",
+        "Success rate (7 days)",
+        "Success rate (30 days)",
+        "Backups created (last 24 h)",
+        "Backups created (last 7 days)",
+        "Duplicate rate (7 days)",
+        "Average backup size per repo",
+        "Backup frequency (runs per interval)",
+        "Size trend",
+        "Location status",
+        "Last successful backup",
+        "Backup storage per location",
+        "Oldest backup per location",
         "Projected growth (30 days ahead)",
     ] {
         assert!(titles.iter().any(|t| t == want), "missing panel {want}");

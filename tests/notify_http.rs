@@ -29,12 +29,8 @@ fn scripted_server(script: Vec<u16>) -> (String, Arc<Mutex<Vec<Recorded>>>) {
         for (i, mut req) in server.incoming_requests().enumerate() {
             let mut body = String::new();
             req.as_reader().read_to_string(&mut body).unwrap();
-            let header = |name: &'static str| {
-                req.headers()
-                    .iter()
-                    .find(|h| h.field.equiv(name))
-                    .map(|h| h.value.to_string())
-            };
+            let header =
+                |name: &'static str| req.headers().iter().find(|h| h.field.equiv(name)).map(|h| h.value.to_string());
             log.lock().unwrap().push(Recorded {
                 method: req.method().to_string(),
                 url: req.url().to_string(),
@@ -62,11 +58,7 @@ fn body_arrives_as_json_post() {
     let r = &reqs[0];
     assert_eq!(r.method, "POST");
     assert_eq!(r.url, "/hooks/T0SECRET?token=abc123");
-    assert!(r
-        .content_type
-        .as_deref()
-        .unwrap()
-        .starts_with("application/json"));
+    assert!(r.content_type.as_deref().unwrap().starts_with("application/json"));
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(v["text"], "✅ BackupRepo: my-repo backed up");
     assert!(r.authorization.is_none());
@@ -76,16 +68,8 @@ fn body_arrives_as_json_post() {
 fn userinfo_becomes_basic_auth() {
     let (base, seen) = scripted_server(vec![204]);
     let url = base.replace("http://", "http://bot:s3cret@") + "/x";
-    assert_eq!(
-        send_http(&url, "{}", Duration::from_secs(5), 0)
-            .unwrap()
-            .status,
-        204
-    );
-    assert_eq!(
-        seen.lock().unwrap()[0].authorization.as_deref(),
-        Some("Basic Ym90OnMzY3JldA==")
-    );
+    assert_eq!(send_http(&url, "{}", Duration::from_secs(5), 0).unwrap().status, 204);
+    assert_eq!(seen.lock().unwrap()[0].authorization.as_deref(), Some("Basic Ym90OnMzY3JldA=="));
 }
 
 #[test]
@@ -95,29 +79,16 @@ fn server_error_then_success_is_retried() {
     let out = send_http(&format!("{base}/hook"), BODY, Duration::from_secs(5), 2).unwrap();
     assert_eq!((out.status, out.attempts), (200, 2));
     assert_eq!(seen.lock().unwrap().len(), 2);
-    assert!(
-        started.elapsed() >= Duration::from_millis(450),
-        "waited the first backoff"
-    );
+    assert!(started.elapsed() >= Duration::from_millis(450), "waited the first backoff");
     assert!(seen.lock().unwrap().iter().all(|r| r.body == BODY));
 }
 
 #[test]
 fn too_many_requests_is_retried_until_attempts_run_out() {
     let (base, seen) = scripted_server(vec![429]);
-    let err = send_http(
-        &format!("{base}/LIMITSECRET"),
-        BODY,
-        Duration::from_secs(5),
-        1,
-    )
-    .unwrap_err();
+    let err = send_http(&format!("{base}/LIMITSECRET"), BODY, Duration::from_secs(5), 1).unwrap_err();
     assert_eq!(seen.lock().unwrap().len(), 2);
-    assert!(
-        err.message.contains("after 2 attempts: HTTP 429"),
-        "{}",
-        err.message
-    );
+    assert!(err.message.contains("after 2 attempts: HTTP 429"), "{}", err.message);
     assert!(!err.message.contains("LIMITSECRET"), "{}", err.message);
 }
 
@@ -127,16 +98,8 @@ fn client_errors_are_not_retried() {
     let url = format!("{base}/services/T0/B0/NOTFOUNDSECRET");
     let err = send_http(&url, BODY, Duration::from_secs(5), 2).unwrap_err();
     assert_eq!(seen.lock().unwrap().len(), 1);
-    assert!(
-        err.message.contains("HTTP 404") && err.message.contains("after 1 attempt:"),
-        "{}",
-        err.message
-    );
-    assert!(
-        err.message.contains(&format!("{base}/services/…")),
-        "{}",
-        err.message
-    );
+    assert!(err.message.contains("HTTP 404") && err.message.contains("after 1 attempt:"), "{}", err.message);
+    assert!(err.message.contains(&format!("{base}/services/…")), "{}", err.message);
     assert!(!err.message.contains("NOTFOUNDSECRET"));
 }
 
@@ -176,13 +139,7 @@ fn a_server_that_accepts_and_stalls_mid_response_times_out() {
         }
     });
     let started = Instant::now();
-    let err = send_http(
-        &format!("http://127.0.0.1:{port}/"),
-        BODY,
-        Duration::from_millis(300),
-        0,
-    )
-    .unwrap_err();
+    let err = send_http(&format!("http://127.0.0.1:{port}/"), BODY, Duration::from_millis(300), 0).unwrap_err();
     assert!(started.elapsed() < Duration::from_millis(1500));
     assert!(err.message.contains("timed out"), "{}", err.message);
 }
@@ -196,41 +153,20 @@ fn connection_refused_fails_quickly() {
     let url = format!("http://admin:PASSWORDSECRET@127.0.0.1:{port}/hook?key=KEYSECRET");
     let started = Instant::now();
     let err = send_http(&url, BODY, Duration::from_secs(5), 0).unwrap_err();
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
     assert!(err.message.contains("cannot connect"), "{}", err.message);
     for secret in ["PASSWORDSECRET", "KEYSECRET", "admin"] {
         assert!(!err.message.contains(secret), "{}", err.message);
     }
-    assert!(
-        err.message.contains(&format!("http://127.0.0.1:{port}/…")),
-        "{}",
-        err.message
-    );
+    assert!(err.message.contains(&format!("http://127.0.0.1:{port}/…")), "{}", err.message);
 }
 
 #[test]
 fn connection_refused_is_retried_with_backoff() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let started = Instant::now();
-    let err = send_http(
-        &format!("http://127.0.0.1:{port}/"),
-        BODY,
-        Duration::from_secs(5),
-        2,
-    )
-    .unwrap_err();
+    let err = send_http(&format!("http://127.0.0.1:{port}/"), BODY, Duration::from_secs(5), 2).unwrap_err();
     let took = started.elapsed();
-    assert!(
-        took >= Duration::from_millis(1450) && took < Duration::from_millis(2500),
-        "{took:?}"
-    );
+    assert!(took >= Duration::from_millis(1450) && took < Duration::from_millis(2500), "{took:?}");
     assert!(err.message.contains("after 3 attempts"), "{}", err.message);
 }

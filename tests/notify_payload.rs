@@ -3,40 +3,23 @@
 #[path = "support/report.rs"]
 mod support;
 
-use backup_repo::notify::{
-    detect_format, events_for, notifications, payload, redact_url, Event, WebhookFormat,
-};
+use backup_repo::notify::{detect_format, events_for, notifications, payload, redact_url, Event, WebhookFormat};
 use rstest::rstest;
 use serde_json::Value;
 use support::{created, dest, partial_with_warning, report};
 
 #[rstest]
-#[case(
-    "https://hooks.slack.com/services/T000/B000/XXXX",
-    WebhookFormat::Slack
-)]
-#[case(
-    "HTTPS://HOOKS.SLACK.COM/services/T000/B000/XXXX",
-    WebhookFormat::Slack
-)]
-#[case(
-    "https://contoso.webhook.office.com/webhookb2/a@b/IncomingWebhook/c/d",
-    WebhookFormat::Teams
-)]
+#[case("https://hooks.slack.com/services/T000/B000/XXXX", WebhookFormat::Slack)]
+#[case("HTTPS://HOOKS.SLACK.COM/services/T000/B000/XXXX", WebhookFormat::Slack)]
+#[case("https://contoso.webhook.office.com/webhookb2/a@b/IncomingWebhook/c/d", WebhookFormat::Teams)]
 #[case(
     "https://prod-12.westus.logic.azure.com:443/workflows/abc/triggers/manual/paths/invoke?sig=x",
     WebhookFormat::Teams
 )]
 #[case("https://outlook.office.com/webhook/abc", WebhookFormat::Teams)]
 #[case("https://discord.com/api/webhooks/123/token", WebhookFormat::Discord)]
-#[case(
-    "https://discordapp.com/api/webhooks/123/token",
-    WebhookFormat::Discord
-)]
-#[case(
-    "https://discord.com/api/v10/webhooks/123/token",
-    WebhookFormat::Discord
-)]
+#[case("https://discordapp.com/api/webhooks/123/token", WebhookFormat::Discord)]
+#[case("https://discord.com/api/v10/webhooks/123/token", WebhookFormat::Discord)]
 #[case("https://discord.com/channels/123", WebhookFormat::Json)]
 #[case("https://example.com/hook", WebhookFormat::Json)]
 #[case("http://127.0.0.1:8080/", WebhookFormat::Json)]
@@ -50,26 +33,14 @@ fn detect_format_table(#[case] url: &str, #[case] expected: WebhookFormat) {
 }
 
 #[rstest]
-#[case(
-    "https://hooks.slack.com/services/T000/B000/XXXX",
-    "https://hooks.slack.com/services/…"
-)]
-#[case(
-    "https://discord.com/api/webhooks/123/tok",
-    "https://discord.com/api/webhooks/…"
-)]
-#[case(
-    "https://x.webhook.office.com/webhookb2/g@g/IncomingWebhook/i/g",
-    "https://x.webhook.office.com/webhookb2/…"
-)]
+#[case("https://hooks.slack.com/services/T000/B000/XXXX", "https://hooks.slack.com/services/…")]
+#[case("https://discord.com/api/webhooks/123/tok", "https://discord.com/api/webhooks/…")]
+#[case("https://x.webhook.office.com/webhookb2/g@g/IncomingWebhook/i/g", "https://x.webhook.office.com/webhookb2/…")]
 #[case(
     "https://prod-1.logic.azure.com:443/workflows/abc/triggers?sig=s3cr3t",
     "https://prod-1.logic.azure.com:443/workflows/…"
 )]
-#[case(
-    "https://user:pa55@example.com/hook?token=abc#frag",
-    "https://example.com/…"
-)]
+#[case("https://user:pa55@example.com/hook?token=abc#frag", "https://example.com/…")]
 #[case("http://127.0.0.1:8080/", "http://127.0.0.1:8080/")]
 #[case("http://127.0.0.1:8080", "http://127.0.0.1:8080")]
 #[case("https://example.com/api?key=s3cr3t", "https://example.com/api?…")]
@@ -96,10 +67,7 @@ fn events_for_table(#[case] status: &str, #[case] dests: Vec<Value>, #[case] exp
 #[test]
 fn success_headline_reads_like_a_sentence() {
     let body = payload(WebhookFormat::Json, Event::Success, &created());
-    assert_eq!(
-        body["text"],
-        "✅ BackupRepo: my-repo backed up to 2 of 3 destinations (12.3 MB, 4.2 s)"
-    );
+    assert_eq!(body["text"], "✅ BackupRepo: my-repo backed up to 2 of 3 destinations (12.3 MB, 4.2 s)");
 }
 
 #[test]
@@ -108,9 +76,7 @@ fn slack_payload_has_text_and_blocks_with_fields() {
     let body = payload(WebhookFormat::Slack, Event::Failure, &r);
     let text = body["text"].as_str().unwrap();
     assert!(
-        text.starts_with(
-            "❌ BackupRepo: my-repo backup failed at 1 of 3 destinations: n-drive: no space left"
-        ),
+        text.starts_with("❌ BackupRepo: my-repo backup failed at 1 of 3 destinations: n-drive: no space left"),
         "{text}"
     );
     let blocks = body["blocks"].as_array().unwrap();
@@ -136,32 +102,19 @@ fn slack_escapes_markup_from_repo_names() {
     r.repo = "<!channel> & co".into();
     let body = payload(WebhookFormat::Slack, Event::Success, &r);
     let s = body.to_string();
-    assert!(
-        !s.contains("<!channel>") && s.contains("&lt;!channel&gt; &amp; co"),
-        "{s}"
-    );
+    assert!(!s.contains("<!channel>") && s.contains("&lt;!channel&gt; &amp; co"), "{s}");
 }
 
 #[test]
 fn teams_payload_is_an_adaptive_card_message() {
-    let body = payload(
-        WebhookFormat::Teams,
-        Event::DiskSpaceWarning,
-        &partial_with_warning(),
-    );
+    let body = payload(WebhookFormat::Teams, Event::DiskSpaceWarning, &partial_with_warning());
     assert_eq!(body["type"], "message");
     let att = &body["attachments"].as_array().unwrap()[0];
-    assert_eq!(
-        att["contentType"],
-        "application/vnd.microsoft.card.adaptive"
-    );
+    assert_eq!(att["contentType"], "application/vnd.microsoft.card.adaptive");
     let card = &att["content"];
     assert_eq!(card["type"], "AdaptiveCard");
     assert_eq!(card["version"], "1.4");
-    assert_eq!(
-        card["$schema"],
-        "http://adaptivecards.io/schemas/adaptive-card.json"
-    );
+    assert_eq!(card["$schema"], "http://adaptivecards.io/schemas/adaptive-card.json");
     let body_items = card["body"].as_array().unwrap();
     assert_eq!(body_items[0]["type"], "TextBlock");
     assert_eq!(body_items[0]["color"], "Warning");
@@ -171,12 +124,8 @@ fn teams_payload_is_an_adaptive_card_message() {
         .starts_with("⚠️ BackupRepo: low disk space (my-repo): desktop: 93.0 % used"));
     assert_eq!(body_items[1]["type"], "FactSet");
     let facts = body_items[1]["facts"].as_array().unwrap();
-    assert!(facts
-        .iter()
-        .all(|f| f["title"].is_string() && f["value"].is_string()));
-    assert!(facts
-        .iter()
-        .any(|f| f["title"] == "Repository" && f["value"] == "my-repo"));
+    assert!(facts.iter().all(|f| f["title"].is_string() && f["value"].is_string()));
+    assert!(facts.iter().any(|f| f["title"] == "Repository" && f["value"] == "my-repo"));
 }
 
 #[test]
@@ -184,19 +133,12 @@ fn discord_payload_has_content_and_coloured_embed() {
     let cases = [
         (Event::Success, 0x2ECC71, created()),
         (Event::Failure, 0xE74C3C, partial_with_warning()),
-        (
-            Event::Duplicate,
-            0x95A5A6,
-            report("skipped", vec![dest("a", "skipped", None, None)]),
-        ),
+        (Event::Duplicate, 0x95A5A6, report("skipped", vec![dest("a", "skipped", None, None)])),
         (Event::DiskSpaceWarning, 0xE67E22, partial_with_warning()),
     ];
     for (event, color, r) in cases {
         let body = payload(WebhookFormat::Discord, event, &r);
-        assert!(
-            body["content"].as_str().unwrap().contains("BackupRepo"),
-            "{event}"
-        );
+        assert!(body["content"].as_str().unwrap().contains("BackupRepo"), "{event}");
         assert_eq!(body["allowed_mentions"]["parse"], serde_json::json!([]));
         let embed = &body["embeds"][0];
         assert_eq!(embed["color"], color, "{event}");
@@ -204,9 +146,7 @@ fn discord_payload_has_content_and_coloured_embed() {
         let fields = embed["fields"].as_array().unwrap();
         assert!(
             fields.len() <= 25
-                && fields.iter().all(
-                    |f| f["name"].is_string() && f["value"].as_str().unwrap().len() <= 1024 * 4
-                )
+                && fields.iter().all(|f| f["name"].is_string() && f["value"].as_str().unwrap().len() <= 1024 * 4)
         );
     }
 }
@@ -254,23 +194,10 @@ fn notifications_carry_no_url_only_its_index_and_redacted_form() {
     let r = partial_with_warning();
     let all = notifications(&r, &urls, None).unwrap();
     assert_eq!(all.len(), 4); // 2 urls × (failure + warning)
-    assert_eq!(
-        (all[0].url_index, all[0].format, all[0].event),
-        (0, WebhookFormat::Slack, Event::Failure)
-    );
-    assert_eq!(
-        (all[3].url_index, all[3].format, all[3].event),
-        (1, WebhookFormat::Json, Event::DiskSpaceWarning)
-    );
+    assert_eq!((all[0].url_index, all[0].format, all[0].event), (0, WebhookFormat::Slack, Event::Failure));
+    assert_eq!((all[3].url_index, all[3].format, all[3].event), (1, WebhookFormat::Json, Event::DiskSpaceWarning));
     let json = serde_json::to_string(&all).unwrap();
-    for secret in [
-        "T0SECRET",
-        "B0SECRET",
-        "TOKENSECRET",
-        "PASSWORD9",
-        "QUERYSECRET",
-        "user:",
-    ] {
+    for secret in ["T0SECRET", "B0SECRET", "TOKENSECRET", "PASSWORD9", "QUERYSECRET", "user:"] {
         assert!(!json.contains(secret), "{secret} leaked");
     }
     for n in &all {
@@ -281,35 +208,20 @@ fn notifications_carry_no_url_only_its_index_and_redacted_form() {
     assert!(forced.iter().all(|n| n.format == WebhookFormat::Discord));
     let err = notifications(&r, &urls, Some("pager")).unwrap_err();
     assert!(err.message.contains("'pager'"));
-    let err = notifications(
-        &r,
-        &["hooks.slack.com/services/T/B/SECRETX".to_string()],
-        None,
-    )
-    .unwrap_err();
-    assert!(
-        err.message.contains("#1") && !err.message.contains("SECRETX"),
-        "{}",
-        err.message
-    );
+    let err = notifications(&r, &["hooks.slack.com/services/T/B/SECRETX".to_string()], None).unwrap_err();
+    assert!(err.message.contains("#1") && !err.message.contains("SECRETX"), "{}", err.message);
 }
 
 #[test]
 fn long_and_multiline_reasons_stay_within_each_service_limit() {
     let huge = format!("line one\nline two {}", "x".repeat(10_000));
-    let dests = (0..30)
-        .map(|i| dest(&format!("d{i}"), "failed", Some(&huge), Some(&huge)))
-        .collect();
+    let dests = (0..30).map(|i| dest(&format!("d{i}"), "failed", Some(&huge), Some(&huge))).collect();
     let r = report("failed", dests);
     let chars = |v: &Value| v.as_str().unwrap().chars().count();
     let d = payload(WebhookFormat::Discord, Event::Failure, &r);
     assert!(chars(&d["content"]) <= 2000);
     assert!(chars(&d["embeds"][0]["description"]) <= 4096);
-    assert!(d["embeds"][0]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|f| chars(&f["value"]) <= 1024));
+    assert!(d["embeds"][0]["fields"].as_array().unwrap().iter().all(|f| chars(&f["value"]) <= 1024));
     let s = payload(WebhookFormat::Slack, Event::Failure, &r);
     for b in s["blocks"].as_array().unwrap() {
         if b["text"]["text"].is_string() {

@@ -66,8 +66,7 @@ fn kill_at(phase: &str, delay: Duration, until_partial: bool, changed_since: boo
     if until_partial {
         // Kill while a copy is being written, if we can catch one.
         let end = std::time::Instant::now() + Duration::from_secs(5);
-        while std::time::Instant::now() < end
-            && !dirs.iter().any(|d| names(d).iter().any(|n| n.ends_with(".partial")))
+        while std::time::Instant::now() < end && !dirs.iter().any(|d| names(d).iter().any(|n| n.ends_with(".partial")))
         {
             std::thread::sleep(Duration::from_micros(200));
         }

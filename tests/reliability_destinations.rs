@@ -18,10 +18,7 @@ use reliability_support::*;
 fn repo(parent: &Path, mib: usize) -> PathBuf {
     let root = parent.join("fullrepo");
     let mut noise = vec![0u8; mib << 20];
-    blake3::Hasher::new()
-        .update(b"full")
-        .finalize_xof()
-        .fill(&mut noise);
+    blake3::Hasher::new().update(b"full").finalize_xof().fill(&mut noise);
     common::write(&root, "data/noise.bin", noise);
     common::write(&root, "src/lib.rs", "pub fn f() {}\n");
     common::write(&root, "pyproject.toml", "[project]\n");
@@ -30,10 +27,7 @@ fn repo(parent: &Path, mib: usize) -> PathBuf {
 }
 
 fn dest<'a>(r: &'a BackupReport, root: &Path) -> &'a backup_repo::destinations::DestinationReport {
-    r.destinations
-        .iter()
-        .find(|d| Path::new(&d.root) == root)
-        .expect("destination in report")
+    r.destinations.iter().find(|d| Path::new(&d.root) == root).expect("destination in report")
 }
 
 /// The good destinations got a verified backup; the bad one holds nothing of ours.
@@ -47,14 +41,9 @@ fn check_partial_run(r: &BackupReport, good: &[PathBuf], bad: &Path) {
     let d = dest(r, bad);
     assert_eq!(d.status, DestinationStatus::Failed);
     let reason = d.reason.as_deref().unwrap();
-    assert!(
-        reason.contains(&bad.display().to_string()),
-        "reason must name the destination: {reason}"
-    );
-    let leftovers: Vec<_> = names(&bad.join("fullrepo"))
-        .into_iter()
-        .filter(|n| n.starts_with("fullrepo_backup_"))
-        .collect();
+    assert!(reason.contains(&bad.display().to_string()), "reason must name the destination: {reason}");
+    let leftovers: Vec<_> =
+        names(&bad.join("fullrepo")).into_iter().filter(|n| n.starts_with("fullrepo_backup_")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -174,13 +163,8 @@ fn disk_filling_mid_write_fails_that_destination_only() {
         }
         check_partial_run(&r, &[good], &fs_dir);
         let reason = d.reason.clone().unwrap();
-        assert!(
-            reason.contains("no space left on device") || reason.starts_with("not enough space"),
-            "{reason}"
-        );
-        assert!(!names(&fs_dir.join("fullrepo"))
-            .iter()
-            .any(|n| n.ends_with(".partial")));
+        assert!(reason.contains("no space left on device") || reason.starts_with("not enough space"), "{reason}");
+        assert!(!names(&fs_dir.join("fullrepo")).iter().any(|n| n.ends_with(".partial")));
         assert_no_leftovers(&[fs_dir.join("fullrepo")], &cache);
         if reason.contains("no space left on device") {
             mid_write += 1;
@@ -194,10 +178,7 @@ fn disk_filling_mid_write_fails_that_destination_only() {
 fn rustix_fallocate(f: &std::fs::File, len: u64) -> std::io::Result<()> {
     let st = Command::new("fallocate")
         .args(["-l", &len.to_string()])
-        .arg(format!(
-            "/proc/self/fd/{}",
-            std::os::fd::AsRawFd::as_raw_fd(f)
-        ))
+        .arg(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(f)))
         .status();
     if st.map(|s| s.success()).unwrap_or(false) {
         return Ok(());
@@ -240,12 +221,7 @@ fn destination_on_a_read_only_mount() {
     };
     // The repo folder exists (as on a share mapped read-only), the mount is ro.
     std::fs::create_dir(ro.join("fullrepo")).unwrap();
-    assert!(Command::new("mount")
-        .args(["-o", "remount,ro"])
-        .arg(&ro)
-        .status()
-        .unwrap()
-        .success());
+    assert!(Command::new("mount").args(["-o", "remount,ro"]).arg(&ro).status().unwrap().success());
     unreachable_case(ro.clone());
     let reason_ok = names(&ro.join("fullrepo")).is_empty();
     assert!(reason_ok);
@@ -259,22 +235,13 @@ fn read_only_bind_mount_without_the_repo_folder() {
     std::fs::create_dir(&real).unwrap();
     let ro = tmp.path().join("robind");
     std::fs::create_dir(&ro).unwrap();
-    if !Command::new("mount")
-        .args(["--bind", "-o", "ro"])
-        .arg(&real)
-        .arg(&ro)
-        .status()
-        .is_ok_and(|s| s.success())
-    {
+    if !Command::new("mount").args(["--bind", "-o", "ro"]).arg(&real).arg(&ro).status().is_ok_and(|s| s.success()) {
         eprintln!("NOTE: bind mount not permitted: case skipped");
         return;
     }
     let _m = Mount(ro.clone());
     unreachable_case(ro.clone());
-    assert!(
-        names(&real).is_empty(),
-        "nothing written through the read-only mount"
-    );
+    assert!(names(&real).is_empty(), "nothing written through the read-only mount");
 }
 
 /// Every destination unusable: the run is Failed (not an error), each named.
@@ -283,19 +250,12 @@ fn all_destinations_bad_is_a_failed_run() {
     let tmp = tempfile::tempdir().unwrap();
     let src = repo(tmp.path(), 1);
     std::fs::write(tmp.path().join("f"), b"x").unwrap();
-    let bad = vec![
-        tmp.path().join("f/x"),
-        PathBuf::from("/mnt/nonexistent-drive/x"),
-    ];
+    let bad = vec![tmp.path().join("f/x"), PathBuf::from("/mnt/nonexistent-drive/x")];
     let r = common::run(&common::options(&src, &bad, &tmp.path().join("cache")));
     assert_eq!(r.status, RunStatus::Failed);
     for (d, b) in r.destinations.iter().zip(&bad) {
         assert_eq!(d.status, DestinationStatus::Failed);
-        assert!(d
-            .reason
-            .as_deref()
-            .unwrap()
-            .contains(&b.display().to_string()));
+        assert!(d.reason.as_deref().unwrap().contains(&b.display().to_string()));
     }
     let _ = ErrorKind::NoSpace;
 }

@@ -48,7 +48,8 @@ fn two_runs_on_one_repository_one_is_busy() {
     // One archive, whole; two metric lines (created + failed), each valid JSON.
     assert_eq!(assert_only_good_backups(&dest.join("same")), 1);
     let log = std::fs::read_to_string(tmp.path().join("metrics.jsonl")).unwrap();
-    let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).expect("a whole JSON line")).collect();
+    let lines: Vec<serde_json::Value> =
+        log.lines().map(|l| serde_json::from_str(l).expect("a whole JSON line")).collect();
     assert_eq!(lines.len(), 2, "{log}");
     let mut statuses: Vec<&str> = lines.iter().map(|l| l["status"].as_str().unwrap()).collect();
     statuses.sort();
@@ -75,7 +76,10 @@ fn two_repositories_into_one_destination_at_once() {
     }
     for name in ["alpha", "beta"] {
         assert_eq!(assert_only_good_backups(&dest.join(name)), 1);
-        let m = backup_repo::archive::read_manifest(&dest.join(name).join(format!("{name}_backup_2026-11-25_10-00-00.zip"))).unwrap();
+        let m = backup_repo::archive::read_manifest(
+            &dest.join(name).join(format!("{name}_backup_2026-11-25_10-00-00.zip")),
+        )
+        .unwrap();
         assert_eq!(m.repo, name);
         assert!(m.files.iter().all(|f| f.path == "pyproject.toml" || f.path.starts_with("src/")));
     }

@@ -28,11 +28,7 @@ fn child() {
 fn repo(parent: &Path) -> PathBuf {
     let root = parent.join("liverepo");
     for i in 0..40 {
-        common::write(
-            &root,
-            &format!("a/f{i:02}.txt"),
-            format!("text {i} compresses\n").repeat(4000),
-        );
+        common::write(&root, &format!("a/f{i:02}.txt"), format!("text {i} compresses\n").repeat(4000));
     }
     let big = std::fs::File::create_new({
         std::fs::create_dir_all(root.join("z")).unwrap();
@@ -40,9 +36,9 @@ fn repo(parent: &Path) -> PathBuf {
     })
     .unwrap();
     big.set_len((64 << 20) + 4096).unwrap(); // sparse, above the streaming threshold
-    // Written just before z/big.bin and slow to stream (tens of ms even in
-    // release): a change made while the writer is on it reliably lands before
-    // z/big.bin is opened, however busy the machine (the tests run in parallel).
+                                             // Written just before z/big.bin and slow to stream (tens of ms even in
+                                             // release): a change made while the writer is on it reliably lands before
+                                             // z/big.bin is opened, however busy the machine (the tests run in parallel).
     let spacer = std::fs::File::create_new({
         std::fs::create_dir_all(root.join("y")).unwrap();
         root.join("y/spacer.bin")
@@ -56,11 +52,7 @@ fn repo(parent: &Path) -> PathBuf {
 }
 
 fn options(src: &Path, base: &Path) -> BackupOptions {
-    let mut o = common::options(
-        src,
-        &[base.join("d1"), base.join("d2")],
-        &base.join("cache"),
-    );
+    let mut o = common::options(src, &[base.join("d1"), base.join("d2")], &base.join("cache"));
     o.archive.compression = archive::Compression::Store;
     o
 }
@@ -106,9 +98,7 @@ fn changed_once(mutate: impl FnOnce(&Path)) -> (BackupReport, PathBuf, tempfile:
     let r = run_mutating(&o, on_spacer, || mutate(&src)).expect("retried run succeeds");
     assert_eq!(r.status, RunStatus::Created);
     assert!(
-        r.warnings
-            .iter()
-            .any(|w| w.contains("changed during the backup") && w.contains("z/big.bin")),
+        r.warnings.iter().any(|w| w.contains("changed during the backup") && w.contains("z/big.bin")),
         "{:?}",
         r.warnings
     );
@@ -119,10 +109,7 @@ fn changed_once(mutate: impl FnOnce(&Path)) -> (BackupReport, PathBuf, tempfile:
 #[test]
 fn grown_between_hashing_and_compressing_is_rebuilt() {
     let (r, src, _t) = changed_once(|src| {
-        let f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(src.join("z/big.bin"))
-            .unwrap();
+        let f = std::fs::OpenOptions::new().append(true).open(src.join("z/big.bin")).unwrap();
         std::io::Write::write_all(&mut &f, b"grown").unwrap();
     });
     let m = archive::read_manifest(&created_paths(&r)[0]).unwrap();
@@ -134,18 +121,10 @@ fn grown_between_hashing_and_compressing_is_rebuilt() {
 #[test]
 fn truncated_between_hashing_and_compressing_is_rebuilt() {
     let (r, _src, _t) = changed_once(|src| {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(src.join("z/big.bin"))
-            .unwrap()
-            .set_len(100)
-            .unwrap();
+        std::fs::OpenOptions::new().write(true).open(src.join("z/big.bin")).unwrap().set_len(100).unwrap();
     });
     let m = archive::read_manifest(&created_paths(&r)[0]).unwrap();
-    assert_eq!(
-        m.files.iter().find(|f| f.path == "z/big.bin").unwrap().size,
-        100
-    );
+    assert_eq!(m.files.iter().find(|f| f.path == "z/big.bin").unwrap().size, 100);
 }
 
 #[test]
@@ -153,11 +132,7 @@ fn deleted_between_hashing_and_compressing_is_reported_skipped() {
     let (r, _src, _t) = changed_once(|src| std::fs::remove_file(src.join("z/big.bin")).unwrap());
     let m = archive::read_manifest(&created_paths(&r)[0]).unwrap();
     assert!(!m.files.iter().any(|f| f.path == "z/big.bin"));
-    let s = r
-        .skipped_paths
-        .iter()
-        .find(|s| s.path == "z/big.bin")
-        .expect("reported in skipped_paths");
+    let s = r.skipped_paths.iter().find(|s| s.path == "z/big.bin").expect("reported in skipped_paths");
     assert!(s.reason.contains("deleted during the backup"), "{s:?}");
 }
 
@@ -168,19 +143,13 @@ fn added_during_the_backup_waits_for_the_next_one() {
     let tmp = tempfile::tempdir().unwrap();
     let src = repo(tmp.path());
     let o = options(&src, tmp.path());
-    let r = run_mutating(&o, |s| s.phase == Phase::Compressing, || {
-        common::write(&src, "new.txt", "new")
-    })
-    .unwrap();
+    let r = run_mutating(&o, |s| s.phase == Phase::Compressing, || common::write(&src, "new.txt", "new")).unwrap();
     assert_eq!(r.status, RunStatus::Created);
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
     let m = archive::read_manifest(&created_paths(&r)[0]).unwrap();
     assert!(!m.files.iter().any(|f| f.path == "new.txt"));
     check_archives(&r, &src, tmp.path());
-    let next = BackupOptions {
-        now: Some("2026-11-25T11:00:00".parse().unwrap()),
-        ..o
-    };
+    let next = BackupOptions { now: Some("2026-11-25T11:00:00".parse().unwrap()), ..o };
     let r2 = common::run(&next);
     let m2 = archive::read_manifest(&created_paths(&r2)[0]).unwrap();
     assert!(m2.files.iter().any(|f| f.path == "new.txt"));
@@ -199,15 +168,10 @@ fn a_file_that_keeps_changing_fails_the_run_naming_it() {
         let h = s.spawn(|| backup_repo::backup::run(&o, &control));
         s.spawn(|| {
             // Wait for the first build, then keep appending until the run ends.
-            while control.snapshot().phase != Phase::Compressing
-                && !stop.load(std::sync::atomic::Ordering::Relaxed)
-            {
+            while control.snapshot().phase != Phase::Compressing && !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 std::hint::spin_loop();
             }
-            let f = std::fs::OpenOptions::new()
-                .append(true)
-                .open(src.join("z/big.bin"))
-                .unwrap();
+            let f = std::fs::OpenOptions::new().append(true).open(src.join("z/big.bin")).unwrap();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 std::io::Write::write_all(&mut &f, b"more").unwrap();
                 std::thread::sleep(Duration::from_millis(2));
@@ -220,15 +184,8 @@ fn a_file_that_keeps_changing_fails_the_run_naming_it() {
     .expect_err("a file changing throughout must fail the run");
     assert!(err.message.contains("kept changing"), "{}", err.message);
     assert!(err.message.contains("'z/big.bin'"), "{}", err.message);
-    assert!(
-        !err.message.contains("a/f"),
-        "only the changed file is named: {}",
-        err.message
-    );
-    let dirs = [
-        tmp.path().join("d1/liverepo"),
-        tmp.path().join("d2/liverepo"),
-    ];
+    assert!(!err.message.contains("a/f"), "only the changed file is named: {}", err.message);
+    let dirs = [tmp.path().join("d1/liverepo"), tmp.path().join("d2/liverepo")];
     for d in &dirs {
         assert!(names(d).is_empty(), "{:?}", names(d));
     }
@@ -250,16 +207,14 @@ fn deleted_after_selection_is_skipped_and_reported() {
     let o = common::options(&src, &[tmp.path().join("d")], &tmp.path().join("cache"));
     // Deleted before it is read: by the hashing pass, or (a first backup
     // hashes as it compresses) by the writer, which reaches zzz.txt last.
-    let r = run_mutating(&o, |s| matches!(s.phase, Phase::Hashing | Phase::Compressing), || {
-        std::fs::remove_file(src.join("zzz.txt")).unwrap()
-    })
+    let r = run_mutating(
+        &o,
+        |s| matches!(s.phase, Phase::Hashing | Phase::Compressing),
+        || std::fs::remove_file(src.join("zzz.txt")).unwrap(),
+    )
     .unwrap();
     assert_eq!(r.status, RunStatus::Created);
-    let s = r
-        .skipped_paths
-        .iter()
-        .find(|s| s.path == "zzz.txt")
-        .expect("reported");
+    let s = r.skipped_paths.iter().find(|s| s.path == "zzz.txt").expect("reported");
     assert!(s.reason.contains("deleted during the backup"), "{s:?}");
     assert_eq!(r.file_count, 3001);
     check_archives(&r, &src, tmp.path());
@@ -291,11 +246,8 @@ fn truncation_storm_never_crashes_the_process() {
     };
     for i in 0..4 {
         let out = tmp.path().join(format!("out{i}.json"));
-        let o = BackupOptions {
-            force: true,
-            now: Some(format!("2026-11-25T10:00:0{i}").parse().unwrap()),
-            ..o.clone()
-        };
+        let o =
+            BackupOptions { force: true, now: Some(format!("2026-11-25T10:00:0{i}").parse().unwrap()), ..o.clone() };
         let v = spawn_child(&o, &out).finish(Duration::from_secs(120));
         if let Some(e) = v.get("error") {
             assert!(e["message"].as_str().unwrap().contains("big.dat"), "{e}");
@@ -311,12 +263,7 @@ fn truncation_storm_never_crashes_the_process() {
 // ---------------------------------------------------------------------------
 
 fn mknod(path: &Path, kind: &str, extra: &[&str]) -> bool {
-    Command::new("mknod")
-        .arg(path)
-        .arg(kind)
-        .args(extra)
-        .status()
-        .is_ok_and(|s| s.success())
+    Command::new("mknod").arg(path).arg(kind).args(extra).status().is_ok_and(|s| s.success())
 }
 
 /// Every path below `root` (files and symlinks and specials, not folders),
@@ -369,7 +316,9 @@ fn zoo(parent: &Path) -> (PathBuf, Vec<(String, &'static str)>) {
     common::write(&root, &format!("long/{}", "n".repeat(255)), "long name");
     let mut deep = String::from("deep");
     while deep.len() < 3900 {
-        deep.push_str("/dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd");
+        deep.push_str(
+            "/dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd",
+        );
     }
     common::write(&root, &format!("{deep}/leaf.txt"), "deep leaf");
     // Not valid UTF-8.
@@ -387,11 +336,7 @@ fn zoo(parent: &Path) -> (PathBuf, Vec<(String, &'static str)>) {
         skipped.push((l.to_string(), "symlink"));
     }
     // Specials.
-    assert!(Command::new("mkfifo")
-        .arg(root.join("fifo"))
-        .status()
-        .unwrap()
-        .success());
+    assert!(Command::new("mkfifo").arg(root.join("fifo")).status().unwrap().success());
     skipped.push(("fifo".into(), "fifo"));
     let _sock = std::os::unix::net::UnixListener::bind(root.join("sock")).unwrap();
     std::mem::forget(_sock);
@@ -427,43 +372,21 @@ fn every_odd_entry_is_backed_up_or_reported_and_nothing_hangs() {
     for leaf in every_leaf(&src) {
         let places = [
             in_manifest.contains(&leaf),
-            r.excluded
-                .iter()
-                .any(|e| leaf == e.path || leaf.starts_with(&format!("{}/", e.path))),
+            r.excluded.iter().any(|e| leaf == e.path || leaf.starts_with(&format!("{}/", e.path))),
             r.skipped_paths.iter().any(|s| s.path == leaf),
         ];
-        assert_eq!(
-            places.iter().filter(|&&b| b).count(),
-            1,
-            "{leaf:?}: {places:?}"
-        );
+        assert_eq!(places.iter().filter(|&&b| b).count(), 1, "{leaf:?}: {places:?}");
     }
     for (path, reason) in &expect_skipped {
-        let s = r
-            .skipped_paths
-            .iter()
-            .find(|s| &s.path == path)
-            .unwrap_or_else(|| panic!("{path} not reported"));
+        let s = r.skipped_paths.iter().find(|s| &s.path == path).unwrap_or_else(|| panic!("{path} not reported"));
         assert!(s.reason.contains(reason), "{path}: {}", s.reason);
     }
     // Twins both kept, wildcards kept literally, long paths kept.
-    for p in [
-        "twins/caf\u{e9}.txt",
-        "twins/cafe\u{301}.txt",
-        "wild/[a]",
-        "wild/*",
-        "wild/?",
-        "wild/new\nline",
-    ] {
+    for p in ["twins/caf\u{e9}.txt", "twins/cafe\u{301}.txt", "wild/[a]", "wild/*", "wild/?", "wild/new\nline"] {
         assert!(in_manifest.contains(p), "{p:?} missing");
     }
-    assert!(in_manifest
-        .iter()
-        .any(|p| p.len() > 3900 && p.ends_with("/leaf.txt")));
+    assert!(in_manifest.iter().any(|p| p.len() > 3900 && p.ends_with("/leaf.txt")));
     // Bytes round-trip through restore.
-    assert_eq!(
-        assert_round_trip(archive_path, &src, tmp.path()),
-        in_manifest.len()
-    );
+    assert_eq!(assert_round_trip(archive_path, &src, tmp.path()), in_manifest.len());
     assert_only_good_backups(archive_path.parent().unwrap());
 }

@@ -133,7 +133,8 @@ impl<W: Write> ZipOut<W> {
         h.extend_from_slice(&time.to_le_bytes());
         h.extend_from_slice(&date.to_le_bytes());
         h.extend_from_slice(&meta.crc.to_le_bytes());
-        let (c32, s32) = if zip64 { (U32_MAX as u32, U32_MAX as u32) } else { (meta.compressed as u32, meta.size as u32) };
+        let (c32, s32) =
+            if zip64 { (U32_MAX as u32, U32_MAX as u32) } else { (meta.compressed as u32, meta.size as u32) };
         h.extend_from_slice(&c32.to_le_bytes());
         h.extend_from_slice(&s32.to_le_bytes());
         h.extend_from_slice(&(name.len() as u16).to_le_bytes());
@@ -198,7 +199,8 @@ impl<W: Write> ZipOut<W> {
             buf.extend_from_slice(&time.to_le_bytes());
             buf.extend_from_slice(&date.to_le_bytes());
             buf.extend_from_slice(&m.crc.to_le_bytes());
-            let (c32, s32) = if big_sizes { (U32_MAX as u32, U32_MAX as u32) } else { (m.compressed as u32, m.size as u32) };
+            let (c32, s32) =
+                if big_sizes { (U32_MAX as u32, U32_MAX as u32) } else { (m.compressed as u32, m.size as u32) };
             buf.extend_from_slice(&c32.to_le_bytes());
             buf.extend_from_slice(&s32.to_le_bytes());
             buf.extend_from_slice(&(name.len() as u16).to_le_bytes());

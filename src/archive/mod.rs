@@ -11,7 +11,7 @@ mod restore;
 mod write;
 
 pub use raw::comment_fingerprint;
-pub use read::{compare_manifests, read_manifest, verify, Comparison, Change, VerifyOptions, VerifyReport};
+pub use read::{compare_manifests, read_manifest, verify, Change, Comparison, VerifyOptions, VerifyReport};
 pub use restore::{restore, RestoreOptions, RestoreReport};
 pub use write::{write_archive, write_archive_to, ArchiveOptions, ArchiveStats, Compression};
 
@@ -168,4 +168,3 @@ mod tests {
         assert_eq!(back, expected);
     }
 }
-

@@ -12,8 +12,8 @@ use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use crate::fingerprint::HashedFile;
 
 use super::format::{METHOD_DEFLATE, METHOD_STORED, METHOD_ZSTD};
-use super::write::CHUNK;
 use super::raw::{self, u16_at, u32_at};
+use super::write::CHUNK;
 use super::{ManifestEntry, MANIFEST_FORMAT, MANIFEST_NAME};
 
 #[cfg(unix)]
@@ -72,7 +72,8 @@ impl Previous {
         let (mut manifest, mut duplicate) = (None, false);
         raw::each_central_entry(path, |c| {
             let Ok(name) = std::str::from_utf8(c.name) else { return };
-            let e = PrevEntry { header: c.header, method: c.method, crc: c.crc, compressed: c.compressed, size: c.size };
+            let e =
+                PrevEntry { header: c.header, method: c.method, crc: c.crc, compressed: c.compressed, size: c.size };
             if name == MANIFEST_NAME {
                 duplicate |= manifest.replace(e).is_some();
                 return;
@@ -119,7 +120,11 @@ impl Previous {
         let mut reader = io::BufReader::with_capacity(64 << 10, decoded.take(m.size + 1));
         let mut same = vec![false; files.len()];
         let mut de = serde_json::Deserializer::from_reader(&mut reader);
-        let ours = serde::de::Deserializer::deserialize_map(&mut de, ManifestMatch(FileMatches { files, index, same: &mut same })).ok()?;
+        let ours = serde::de::Deserializer::deserialize_map(
+            &mut de,
+            ManifestMatch(FileMatches { files, index, same: &mut same }),
+        )
+        .ok()?;
         de.end().ok()?;
         let checked = reader.into_inner().into_inner();
         (ours && checked.size == m.size && checked.crc.finalize() == m.crc).then_some(same)

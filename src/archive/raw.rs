@@ -42,7 +42,8 @@ fn end_record(f: &mut File) -> io::Result<End> {
         .find(|&i| tail[i..i + 4] == [0x50, 0x4b, 0x05, 0x06])
         .ok_or_else(|| bad("no end of central directory"))?;
     let comment_len = u16_at(&tail, eocd + 20) as usize;
-    let comment = tail.get(eocd + 22..eocd + 22 + comment_len).ok_or_else(|| bad("truncated archive comment"))?.to_vec();
+    let comment =
+        tail.get(eocd + 22..eocd + 22 + comment_len).ok_or_else(|| bad("truncated archive comment"))?.to_vec();
     let mut end = End {
         cd_start: u32_at(&tail, eocd + 16) as u64,
         cd_size: u32_at(&tail, eocd + 12) as u64,

@@ -156,8 +156,7 @@ pub fn verify(archive: &Path, opts: &VerifyOptions, control: &Control) -> Result
             _ => errs.push("duplicate entry names".to_string()),
         }
     }
-    let expected: HashMap<&str, &super::ManifestEntry> =
-        manifest.files.iter().map(|m| (m.path.as_str(), m)).collect();
+    let expected: HashMap<&str, &super::ManifestEntry> = manifest.files.iter().map(|m| (m.path.as_str(), m)).collect();
     if expected.len() != manifest.files.len() {
         errs.push("the manifest lists a path twice".to_string());
     }
@@ -235,7 +234,12 @@ pub(super) fn compare_with_source(
                 Err(_) => return Ok(Some(format!("'{}': missing from the source", m.path))),
             };
             if meta.len() != m.size {
-                return Ok(Some(format!("'{}': differs from the source ({} bytes there, {} here)", m.path, meta.len(), m.size)));
+                return Ok(Some(format!(
+                    "'{}': differs from the source ({} bytes there, {} here)",
+                    m.path,
+                    meta.len(),
+                    m.size
+                )));
             }
             let mut h = blake3::Hasher::new();
             h.update_reader(File::open(&p).map_err(|e| Error::io("open", &p, e))?)
@@ -247,7 +251,9 @@ pub(super) fn compare_with_source(
         .flatten()
         .collect();
     let known: HashSet<&str> = manifest.files.iter().map(|m| m.path.as_str()).collect();
-    out.extend(listed.iter().filter(|r| !known.contains(**r)).map(|r| format!("'{r}': in the source but not in the archive")));
+    out.extend(
+        listed.iter().filter(|r| !known.contains(**r)).map(|r| format!("'{r}': in the source but not in the archive")),
+    );
     Ok(out)
 }
 
@@ -274,7 +280,12 @@ pub fn compare_manifests(old: &Manifest, new: &Manifest) -> Vec<Comparison> {
     let mut out: Vec<Comparison> = Vec::new();
     for (path, n) in &after {
         match before.get(path) {
-            None => out.push(Comparison { path: path.to_string(), change: Change::Added, old_size: None, new_size: Some(n.size) }),
+            None => out.push(Comparison {
+                path: path.to_string(),
+                change: Change::Added,
+                old_size: None,
+                new_size: Some(n.size),
+            }),
             Some(o) if o.size != n.size || o.blake3 != n.blake3 => out.push(Comparison {
                 path: path.to_string(),
                 change: Change::Modified,
@@ -286,7 +297,12 @@ pub fn compare_manifests(old: &Manifest, new: &Manifest) -> Vec<Comparison> {
     }
     for (path, o) in &before {
         if !after.contains_key(path) {
-            out.push(Comparison { path: path.to_string(), change: Change::Removed, old_size: Some(o.size), new_size: None });
+            out.push(Comparison {
+                path: path.to_string(),
+                change: Change::Removed,
+                old_size: Some(o.size),
+                new_size: None,
+            });
         }
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
@@ -317,7 +333,8 @@ mod tests {
     fn compare_manifests_sorted_by_path() {
         let old = m(&[("b", 1, "x"), ("a", 1, "x"), ("c", 2, "y"), ("d", 3, "z")]);
         let new = m(&[("a", 1, "x"), ("c", 2, "Y"), ("d", 4, "z"), ("e", 5, "w")]);
-        let got: Vec<(String, Change)> = compare_manifests(&old, &new).into_iter().map(|c| (c.path, c.change)).collect();
+        let got: Vec<(String, Change)> =
+            compare_manifests(&old, &new).into_iter().map(|c| (c.path, c.change)).collect();
         assert_eq!(
             got,
             [
@@ -338,7 +355,8 @@ mod tests {
         std::fs::write(dir.path().join("s/edited"), b"new!").unwrap();
         std::fs::write(dir.path().join("grown"), b"longer").unwrap();
         let h = |b: &[u8]| blake3::hash(b).to_hex().to_string();
-        let man = m(&[("s/same", 4, &h(b"same")), ("s/edited", 4, &h(b"old!")), ("grown", 4, &h(b"long")), ("gone", 1, "x")]);
+        let man =
+            m(&[("s/same", 4, &h(b"same")), ("s/edited", 4, &h(b"old!")), ("grown", 4, &h(b"long")), ("gone", 1, "x")]);
         let errs = compare_with_source(&man, dir.path(), &["s/same", "new"], &Control::default()).unwrap();
         let has = |p: &str, w: &str| errs.iter().any(|e| e.contains(p) && e.contains(w));
         assert!(has("'s/edited'", "differs"), "{errs:?}");

@@ -250,7 +250,8 @@ pub fn restore(archive: &Path, target: &Path, opts: &RestoreOptions, control: &C
     }
     for m in &manifest.files {
         if !seen.contains(&m.path) && !refused.iter().any(|r| r.path == m.path) {
-            refused.push(Skipped { path: m.path.clone(), reason: "in the manifest but missing from the archive".into() });
+            refused
+                .push(Skipped { path: m.path.clone(), reason: "in the manifest but missing from the archive".into() });
         }
     }
     report.refused = refused;
@@ -278,7 +279,8 @@ mod tests {
 
     #[test]
     fn names_that_would_leave_the_target_are_unsafe() {
-        for bad in ["../evil", "a/../../x", "/etc/x", "C:\\x", "C:/x", "..\\x", "a\\b", "a//b", "./a", "a/", "", "a\0b"] {
+        for bad in ["../evil", "a/../../x", "/etc/x", "C:\\x", "C:/x", "..\\x", "a\\b", "a//b", "./a", "a/", "", "a\0b"]
+        {
             assert!(unsafe_name(bad).is_some(), "{bad:?}");
         }
         for ok in ["a", ".git/HEAD", "ünïcode/日本.txt", "a..b/c..", ".hidden"] {

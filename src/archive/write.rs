@@ -9,10 +9,10 @@ use crate::fingerprint::HashedFile;
 use crate::progress::{Control, Phase};
 use crate::{Error, ErrorKind, Result};
 
-use crate::fanout::Fanout;
 use super::format::{EntryMeta, ZipOut, METHOD_DEFLATE, METHOD_STORED, METHOD_ZSTD, ZIP64_STREAM_THRESHOLD};
 use super::previous::{PrevEntry, Previous};
 use super::{ManifestJson, ManifestOf, MANIFEST_NAME};
+use crate::fanout::Fanout;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -69,18 +69,16 @@ pub(super) const CHUNK: usize = 4 << 20;
 /// Extensions whose content is already compressed: stored without trying.
 const STORE_EXTENSIONS: &[&str] = &[
     "pack", "zip", "gz", "tgz", "xz", "txz", "zst", "bz2", "tbz2", "lz", "lz4", "lzma", "7z", "rar", "cab", "jar",
-    "war", "ear", "whl", "egg", "nupkg", "vsix", "apk", "aar", "ipa", "deb", "rpm", "dmg", "png", "jpg", "jpeg",
-    "gif", "webp", "avif", "heic", "heif", "jxl", "mp3", "mp4", "m4a", "m4v", "aac", "ogg", "opus", "flac",
-    "mkv", "avi", "mov", "webm", "wmv", "pdf", "woff", "woff2", "docx", "xlsx", "pptx", "odt", "ods", "odp",
-    "epub", "br", "sz", "parquet",
+    "war", "ear", "whl", "egg", "nupkg", "vsix", "apk", "aar", "ipa", "deb", "rpm", "dmg", "png", "jpg", "jpeg", "gif",
+    "webp", "avif", "heic", "heif", "jxl", "mp3", "mp4", "m4a", "m4v", "aac", "ogg", "opus", "flac", "mkv", "avi",
+    "mov", "webm", "wmv", "pdf", "woff", "woff2", "docx", "xlsx", "pptx", "odt", "ods", "odp", "epub", "br", "sz",
+    "parquet",
 ];
 
 fn store_by_name(rel: &str) -> bool {
     let name = rel.rsplit('/').next().unwrap_or(rel);
     match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() => {
-            STORE_EXTENSIONS.iter().any(|e| e.eq_ignore_ascii_case(ext))
-        }
+        Some((stem, ext)) if !stem.is_empty() => STORE_EXTENSIONS.iter().any(|e| e.eq_ignore_ascii_case(ext)),
         _ => false,
     }
 }
@@ -256,7 +254,14 @@ fn prepare(f: &HashedFile, policy: Policy, reuse: Option<(&Previous, &PrevEntry)
             data
         });
         if let Some(data) = fetched {
-            return Ok(Prepared { method: e.method, crc: e.crc, data, mode: file_mode(&meta), reused: true, learned: None });
+            return Ok(Prepared {
+                method: e.method,
+                crc: e.crc,
+                data,
+                mode: file_mode(&meta),
+                reused: true,
+                learned: None,
+            });
         }
     }
     let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
@@ -279,7 +284,14 @@ fn prepare(f: &HashedFile, policy: Policy, reuse: Option<(&Previous, &PrevEntry)
                 if crc32fast::hash(data) != crc {
                     return Err(changed(path));
                 }
-                return Ok(Prepared { method: METHOD_STORED, crc, data: data.to_vec(), mode, reused: true, learned: None });
+                return Ok(Prepared {
+                    method: METHOD_STORED,
+                    crc,
+                    data: data.to_vec(),
+                    mode,
+                    reused: true,
+                    learned: None,
+                });
             }
             let learned = learn_or_check(f, blake3::hash(data))?;
             let crc = crc32fast::hash(data);
@@ -568,7 +580,10 @@ fn write_with(
         let on_pool = rayon::current_thread_index().is_some();
         let mut manifest_started = false;
         for i in 0..files.len() {
-            while next < files.len() && next - i < WINDOW_ENTRIES && (next == i || inflight + cost(next) <= WINDOW_BYTES) {
+            while next < files.len()
+                && next - i < WINDOW_ENTRIES
+                && (next == i || inflight + cost(next) <= WINDOW_BYTES)
+            {
                 if !is_large(next) {
                     let tx = tx.clone();
                     let (f, stop) = (&files[next], &stop);
@@ -578,7 +593,12 @@ fn write_with(
                             Err(Error::cancelled())
                         } else {
                             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prepare(f, policy, reuse_of(idx))))
-                                .unwrap_or_else(|_| Err(Error::new(ErrorKind::Io, format!("'{}': compression failed", f.file.path.display()))))
+                                .unwrap_or_else(|_| {
+                                    Err(Error::new(
+                                        ErrorKind::Io,
+                                        format!("'{}': compression failed", f.file.path.display()),
+                                    ))
+                                })
                         };
                         let _ = tx.send((idx, r));
                     });
@@ -606,7 +626,9 @@ fn write_with(
             control.set_current(&f.file.rel);
             let (method, learned) = if is_large(i) {
                 let reused = match reuse_of(i) {
-                    Some((p, e)) => write_reused(&mut zip, f, p, e, out, &mut chunk_buf).map_err(fail)?.then_some(e.method),
+                    Some((p, e)) => {
+                        write_reused(&mut zip, f, p, e, out, &mut chunk_buf).map_err(fail)?.then_some(e.method)
+                    }
                     None => None,
                 };
                 match reused {
@@ -678,7 +700,9 @@ fn write_with(
     let mut json = ManifestJson { of: manifest, fingerprint: &manifest.fingerprint, learned: &hashes_learned };
     let learned_fingerprint = (!hashes_learned.is_empty()).then(|| {
         let json = &json;
-        crate::fingerprint::tree_fingerprint_of_pairs(files.iter().enumerate().map(|(i, f)| (f.file.rel.as_str(), json.blake3(i))))
+        crate::fingerprint::tree_fingerprint_of_pairs(
+            files.iter().enumerate().map(|(i, f)| (f.file.rel.as_str(), json.blake3(i))),
+        )
     });
     if let Some(fingerprint) = &learned_fingerprint {
         json.fingerprint = fingerprint;
@@ -723,9 +747,10 @@ impl<W: Write> Encoder<W> {
     fn new(w: W, method: u16, level: i32) -> io::Result<Encoder<W>> {
         Ok(match method {
             // libdeflate's levels run to 12, zlib's to 9.
-            METHOD_DEFLATE => {
-                Encoder::Deflate(flate2::write::DeflateEncoder::new(w, flate2::Compression::new(level.clamp(1, 9) as u32)))
-            }
+            METHOD_DEFLATE => Encoder::Deflate(flate2::write::DeflateEncoder::new(
+                w,
+                flate2::Compression::new(level.clamp(1, 9) as u32),
+            )),
             METHOD_ZSTD => Encoder::Zstd(zstd::stream::write::Encoder::new(w, level)?),
             _ => Encoder::Stored(w),
         })

@@ -35,7 +35,11 @@ pub fn redact_url(url: &str) -> String {
 impl std::fmt::Debug for Url {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the credentials.
-        f.debug_struct("Url").field("host", &self.host).field("port", &self.port).field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Url")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -105,7 +109,8 @@ fn base64(data: &[u8], url_safe: bool) -> String {
     };
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let n = (chunk[0] as u32) << 16 | (*chunk.get(1).unwrap_or(&0) as u32) << 8 | *chunk.get(2).unwrap_or(&0) as u32;
+        let n =
+            (chunk[0] as u32) << 16 | (*chunk.get(1).unwrap_or(&0) as u32) << 8 | *chunk.get(2).unwrap_or(&0) as u32;
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(table[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -132,7 +137,8 @@ fn grouping_segment(label: &str, value: &str) -> String {
 
 fn valid_label_name(s: &str) -> bool {
     let mut c = s.chars();
-    matches!(c.next(), Some(f) if f.is_ascii_alphabetic() || f == '_') && c.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    matches!(c.next(), Some(f) if f.is_ascii_alphabetic() || f == '_')
+        && c.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// PUT `text` to `<url>/metrics/job/<job>`: replaces every metric of that
@@ -166,14 +172,25 @@ pub fn push_grouped(url: &str, job: &str, grouping: &[(&str, &str)], text: &str)
         let body: String = body.chars().take(300).collect();
         return Err(Error::new(
             ErrorKind::Io,
-            format!("the Pushgateway at '{shown}' answered {} {}{}", status.0, status.1, if body.is_empty() { String::new() } else { format!(": {body}") }),
+            format!(
+                "the Pushgateway at '{shown}' answered {} {}{}",
+                status.0,
+                status.1,
+                if body.is_empty() { String::new() } else { format!(": {body}") }
+            ),
         ));
     }
     Ok(())
 }
 
 /// Send one request with `Connection: close`; returns ((code, reason), body).
-fn request(u: &Url, method: &str, path: &str, content_type: &str, body: &[u8]) -> std::io::Result<((u16, String), String)> {
+fn request(
+    u: &Url,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> std::io::Result<((u16, String), String)> {
     let addrs: Vec<_> = (u.host.as_str(), u.port).to_socket_addrs()?.collect();
     let mut last_err = std::io::Error::new(std::io::ErrorKind::NotFound, "the host name resolved to no address");
     let mut stream = None;
@@ -189,7 +206,8 @@ fn request(u: &Url, method: &str, path: &str, content_type: &str, body: &[u8]) -
     let mut s = stream.ok_or(last_err)?;
     s.set_read_timeout(Some(PUSH_TIMEOUT))?;
     s.set_write_timeout(Some(PUSH_TIMEOUT))?;
-    let host_header = if u.host.contains(':') { format!("[{}]:{}", u.host, u.port) } else { format!("{}:{}", u.host, u.port) };
+    let host_header =
+        if u.host.contains(':') { format!("[{}]:{}", u.host, u.port) } else { format!("{}:{}", u.host, u.port) };
     let path = if path.is_empty() { "/" } else { path };
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: backup-repo/{}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n",
@@ -212,8 +230,13 @@ fn request(u: &Url, method: &str, path: &str, content_type: &str, body: &[u8]) -
     let proto = parts.next().unwrap_or("");
     let code = parts.next().and_then(|c| c.parse::<u16>().ok());
     match code {
-        Some(code) if proto.starts_with("HTTP/") => Ok(((code, parts.next().unwrap_or("").to_string()), body.to_string())),
-        _ => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not an HTTP response: '{}'", status_line.chars().take(80).collect::<String>()))),
+        Some(code) if proto.starts_with("HTTP/") => {
+            Ok(((code, parts.next().unwrap_or("").to_string()), body.to_string()))
+        }
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not an HTTP response: '{}'", status_line.chars().take(80).collect::<String>()),
+        )),
     }
 }
 
@@ -230,7 +253,10 @@ mod tests {
     #[test]
     fn parses_urls() {
         let u = parse_url("http://u:p%3Aw@127.0.0.1:9091/base/").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.path.as_str(), u.userinfo.as_deref()), ("127.0.0.1", 9091, "/base", Some("u:p:w")));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path.as_str(), u.userinfo.as_deref()),
+            ("127.0.0.1", 9091, "/base", Some("u:p:w"))
+        );
         let u = parse_url("http://[::1]:8080").unwrap();
         assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("::1", 8080, ""));
         let u = parse_url("HTTP://gw").unwrap();

@@ -76,7 +76,11 @@ fn format_value(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {
-        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
     } else {
         format!("{v}")
     }
@@ -111,32 +115,92 @@ pub fn render_prometheus(records: &[Record], now: jiff::Timestamp) -> String {
         runs.sort_by_key(|(t, _)| *t); // stable: log order among equal times
     }
 
-    let mut first_run = Family::new("backup_repo_first_run_timestamp_seconds", "gauge", "Start time of the oldest run in the metrics log, Unix seconds.");
-    let mut created_total = Family::new("backup_repo_archives_created_total", "counter", "Runs that wrote a new archive (to one destination or more).");
+    let mut first_run = Family::new(
+        "backup_repo_first_run_timestamp_seconds",
+        "gauge",
+        "Start time of the oldest run in the metrics log, Unix seconds.",
+    );
+    let mut created_total = Family::new(
+        "backup_repo_archives_created_total",
+        "counter",
+        "Runs that wrote a new archive (to one destination or more).",
+    );
     let mut created_bytes_total = Family::new("backup_repo_created_archive_bytes_total", "counter", "Sum of the sizes of the archives created, bytes (divide by backup_repo_archives_created_total for the average).");
-    let mut last_run = Family::new("backup_repo_last_run_timestamp_seconds", "gauge", "Start time of the newest run (any status), Unix seconds.");
+    let mut last_run = Family::new(
+        "backup_repo_last_run_timestamp_seconds",
+        "gauge",
+        "Start time of the newest run (any status), Unix seconds.",
+    );
     let mut last_success = Family::new(
         "backup_repo_last_success_timestamp_seconds",
         "gauge",
         "Start time of the newest run that left the repository backed up and current (status success or skipped), Unix seconds.",
     );
-    let mut last_created = Family::new("backup_repo_last_created_timestamp_seconds", "gauge", "Start time of the newest run that wrote a new archive, Unix seconds.");
-    let mut last_status = Family::new("backup_repo_last_status", "gauge", "1 for the status of the newest run (success, skipped, partial, failed), 0 for the others.");
-    let mut runs_total = Family::new("backup_repo_runs_total", "counter", "Runs recorded in the metrics log, by status.");
-    let mut duplicates_total = Family::new("backup_repo_duplicates_total", "counter", "Runs that found the content unchanged in at least one destination.");
-    let mut recent = Family::new("backup_repo_recent_runs", "gauge", "Runs recorded in the metrics log within the window (1d, 7d, 30d) before the metrics were rendered, by status.");
-    let mut archive_bytes = Family::new("backup_repo_archive_bytes", "gauge", "Size of the newest archive created, bytes.");
-    let mut source_bytes = Family::new("backup_repo_source_bytes", "gauge", "Size of the files selected for backup in the newest run, bytes.");
+    let mut last_created = Family::new(
+        "backup_repo_last_created_timestamp_seconds",
+        "gauge",
+        "Start time of the newest run that wrote a new archive, Unix seconds.",
+    );
+    let mut last_status = Family::new(
+        "backup_repo_last_status",
+        "gauge",
+        "1 for the status of the newest run (success, skipped, partial, failed), 0 for the others.",
+    );
+    let mut runs_total =
+        Family::new("backup_repo_runs_total", "counter", "Runs recorded in the metrics log, by status.");
+    let mut duplicates_total = Family::new(
+        "backup_repo_duplicates_total",
+        "counter",
+        "Runs that found the content unchanged in at least one destination.",
+    );
+    let mut recent = Family::new(
+        "backup_repo_recent_runs",
+        "gauge",
+        "Runs recorded in the metrics log within the window (1d, 7d, 30d) before the metrics were rendered, by status.",
+    );
+    let mut archive_bytes =
+        Family::new("backup_repo_archive_bytes", "gauge", "Size of the newest archive created, bytes.");
+    let mut source_bytes = Family::new(
+        "backup_repo_source_bytes",
+        "gauge",
+        "Size of the files selected for backup in the newest run, bytes.",
+    );
     let mut files = Family::new("backup_repo_files", "gauge", "Files selected for backup in the newest run.");
     let mut duration = Family::new("backup_repo_duration_seconds", "gauge", "Duration of the newest run, seconds.");
-    let mut steps = Family::new("backup_repo_step_duration_seconds", "gauge", "Duration of each step of the newest run, seconds.");
-    let mut dest_free = Family::new("backup_repo_destination_free_bytes", "gauge", "Free space on the file system of the destination, bytes, as of the newest run that reported it.");
-    let mut dest_size = Family::new("backup_repo_destination_size_bytes", "gauge", "Total size of the file system of the destination, bytes.");
-    let mut dest_status = Family::new("backup_repo_destination_last_status", "gauge", "1 for the destination's status in the newest run that used it (created, skipped, failed), 0 for the others.");
-    let mut dest_last_created = Family::new("backup_repo_destination_last_created_timestamp_seconds", "gauge", "Start time of the newest run that created an archive in the destination, Unix seconds.");
-    let mut dest_backups = Family::new("backup_repo_destination_backups", "gauge", "Backups of the repository kept in the destination.");
-    let mut dest_backups_bytes = Family::new("backup_repo_destination_backups_bytes", "gauge", "Total size of the backups of the repository kept in the destination, bytes.");
-    let mut dest_oldest = Family::new("backup_repo_destination_oldest_backup_timestamp_seconds", "gauge", "Time of the oldest backup of the repository kept in the destination, Unix seconds.");
+    let mut steps =
+        Family::new("backup_repo_step_duration_seconds", "gauge", "Duration of each step of the newest run, seconds.");
+    let mut dest_free = Family::new(
+        "backup_repo_destination_free_bytes",
+        "gauge",
+        "Free space on the file system of the destination, bytes, as of the newest run that reported it.",
+    );
+    let mut dest_size = Family::new(
+        "backup_repo_destination_size_bytes",
+        "gauge",
+        "Total size of the file system of the destination, bytes.",
+    );
+    let mut dest_status = Family::new(
+        "backup_repo_destination_last_status",
+        "gauge",
+        "1 for the destination's status in the newest run that used it (created, skipped, failed), 0 for the others.",
+    );
+    let mut dest_last_created = Family::new(
+        "backup_repo_destination_last_created_timestamp_seconds",
+        "gauge",
+        "Start time of the newest run that created an archive in the destination, Unix seconds.",
+    );
+    let mut dest_backups =
+        Family::new("backup_repo_destination_backups", "gauge", "Backups of the repository kept in the destination.");
+    let mut dest_backups_bytes = Family::new(
+        "backup_repo_destination_backups_bytes",
+        "gauge",
+        "Total size of the backups of the repository kept in the destination, bytes.",
+    );
+    let mut dest_oldest = Family::new(
+        "backup_repo_destination_oldest_backup_timestamp_seconds",
+        "gauge",
+        "Time of the oldest backup of the repository kept in the destination, Unix seconds.",
+    );
 
     for (repo, runs) in &by_repo {
         let l = |_: ()| vec![("repo", repo.to_string())];
@@ -167,7 +231,10 @@ pub fn render_prometheus(records: &[Record], now: jiff::Timestamp) -> String {
             let since = now.as_second() - span;
             for s in Status::ALL {
                 let n = runs.iter().filter(|(t, r)| r.status == s && t.as_second() > since && *t <= now).count();
-                recent.add(vec![("repo", repo.to_string()), ("status", s.as_str().into()), ("window", w.into())], n as f64);
+                recent.add(
+                    vec![("repo", repo.to_string()), ("status", s.as_str().into()), ("window", w.into())],
+                    n as f64,
+                );
             }
         }
         // Size and counts: the newest run that selected files (a run that
@@ -186,12 +253,15 @@ pub fn render_prometheus(records: &[Record], now: jiff::Timestamp) -> String {
         }
 
         // Per destination: the newest record that mentions it.
-        let mut names: Vec<&str> = runs.iter().flat_map(|(_, r)| r.destinations.iter().map(|d| d.name.as_str())).collect();
+        let mut names: Vec<&str> =
+            runs.iter().flat_map(|(_, r)| r.destinations.iter().map(|d| d.name.as_str())).collect();
         names.sort_unstable();
         names.dedup();
         for name in names {
             let dl = || vec![("repo", repo.to_string()), ("destination", name.to_string())];
-            let mentions = || runs.iter().rev().filter_map(|(t, r)| r.destinations.iter().find(|d| d.name == name).map(|d| (*t, d)));
+            let mentions = || {
+                runs.iter().rev().filter_map(|(t, r)| r.destinations.iter().find(|d| d.name == name).map(|d| (*t, d)))
+            };
             if let Some((_, d)) = mentions().next() {
                 let st = dest_status_str(d.status);
                 for s in ["created", "skipped", "failed"] {
@@ -221,9 +291,28 @@ pub fn render_prometheus(records: &[Record], now: jiff::Timestamp) -> String {
 
     let mut out = String::new();
     for f in [
-        &first_run, &last_run, &last_success, &last_created, &last_status, &runs_total, &created_total, &created_bytes_total, &duplicates_total, &recent, &archive_bytes,
-        &source_bytes, &files, &duration, &steps, &dest_free, &dest_size, &dest_status, &dest_last_created,
-        &dest_backups, &dest_backups_bytes, &dest_oldest,
+        &first_run,
+        &last_run,
+        &last_success,
+        &last_created,
+        &last_status,
+        &runs_total,
+        &created_total,
+        &created_bytes_total,
+        &duplicates_total,
+        &recent,
+        &archive_bytes,
+        &source_bytes,
+        &files,
+        &duration,
+        &steps,
+        &dest_free,
+        &dest_size,
+        &dest_status,
+        &dest_last_created,
+        &dest_backups,
+        &dest_backups_bytes,
+        &dest_oldest,
     ] {
         f.render(&mut out);
     }
@@ -235,7 +324,11 @@ pub fn render_prometheus(records: &[Record], now: jiff::Timestamp) -> String {
 pub fn render_log_dir(dir: &Path, now: jiff::Timestamp) -> Result<String> {
     let logs = read_log_dir(dir)?;
     let mut out = render_prometheus(&logs.records, now);
-    let mut f = Family::new("backup_repo_log_unparsable_lines", "gauge", "Lines of the metrics logs that could not be parsed and were skipped.");
+    let mut f = Family::new(
+        "backup_repo_log_unparsable_lines",
+        "gauge",
+        "Lines of the metrics logs that could not be parsed and were skipped.",
+    );
     f.add(Vec::new(), logs.unparsable as f64);
     f.render(&mut out);
     Ok(out)

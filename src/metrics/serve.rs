@@ -48,7 +48,11 @@ impl Exporter {
         drop(server);
         let mut probe = self.addr;
         if probe.ip().is_unspecified() {
-            probe.set_ip(if probe.is_ipv4() { std::net::Ipv4Addr::LOCALHOST.into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
+            probe.set_ip(if probe.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
         }
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
         while std::time::Instant::now() < deadline
@@ -108,7 +112,9 @@ fn handle(req: tiny_http::Request, log_dir: &std::path::Path) {
         (true, "/metrics") => match render_log_dir(log_dir, jiff::Timestamp::now()) {
             Ok(text) => tiny_http::Response::from_string(text)
                 .with_header(header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")),
-            Err(e) => tiny_http::Response::from_string(format!("cannot read the metrics logs: {e}\n")).with_status_code(500),
+            Err(e) => {
+                tiny_http::Response::from_string(format!("cannot read the metrics logs: {e}\n")).with_status_code(500)
+            }
         },
         (true, "/") => tiny_http::Response::from_string(
             "BackupRepo exporter: metrics of the backup-*.jsonl logs at /metrics\n".to_string(),

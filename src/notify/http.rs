@@ -80,8 +80,8 @@ struct AttemptError {
 /// error: those are sent by the PowerShell module.
 pub fn send_http(url: &str, body: &str, timeout: Duration, retries: u32) -> Result<SendOutcome> {
     let shown = redact_url(url);
-    let parts = UrlParts::parse(url)
-        .ok_or_else(|| Error::invalid(format!("webhook URL {shown} is not an absolute URL")))?;
+    let parts =
+        UrlParts::parse(url).ok_or_else(|| Error::invalid(format!("webhook URL {shown} is not an absolute URL")))?;
     match parts.scheme.to_ascii_lowercase().as_str() {
         "http" => {}
         "https" => {
@@ -89,13 +89,13 @@ pub fn send_http(url: &str, body: &str, timeout: Duration, retries: u32) -> Resu
                 "webhook {shown}: https webhooks are sent by the PowerShell module (the engine has no TLS)"
             )))
         }
-        other => return Err(Error::invalid(format!("webhook {shown}: unsupported scheme '{other}' (expected http or https)"))),
+        other => {
+            return Err(Error::invalid(format!(
+                "webhook {shown}: unsupported scheme '{other}' (expected http or https)"
+            )))
+        }
     }
-    let timeout = if timeout.is_zero() {
-        DEFAULT_TIMEOUT
-    } else {
-        timeout
-    };
+    let timeout = if timeout.is_zero() { DEFAULT_TIMEOUT } else { timeout };
     let request = build_request(&parts, body);
     let delays = retry_delays(retries);
     let started = Instant::now();
@@ -104,27 +104,16 @@ pub fn send_http(url: &str, body: &str, timeout: Duration, retries: u32) -> Resu
         attempts += 1;
         let err = match attempt(&parts, &request, timeout) {
             Ok(status) if (200..300).contains(&status) => {
-                return Ok(SendOutcome {
-                    status,
-                    attempts,
-                    elapsed: started.elapsed(),
-                });
+                return Ok(SendOutcome { status, attempts, elapsed: started.elapsed() });
             }
-            Ok(status) => AttemptError {
-                message: format!("HTTP {status}"),
-                retryable: is_retryable_status(status),
-            },
+            Ok(status) => AttemptError { message: format!("HTTP {status}"), retryable: is_retryable_status(status) },
             Err(e) => e,
         };
         let retry_in = delays.get(attempts as usize - 1).filter(|_| err.retryable);
         match retry_in {
             Some(d) => std::thread::sleep(*d),
             None => {
-                let tries = if attempts == 1 {
-                    "1 attempt".to_string()
-                } else {
-                    format!("{attempts} attempts")
-                };
+                let tries = if attempts == 1 { "1 attempt".to_string() } else { format!("{attempts} attempts") };
                 let msg = format!("webhook {shown} failed after {tries}: {}", err.message);
                 return Err(Error::new(ErrorKind::Io, scrub(&msg, url)));
             }
@@ -149,10 +138,7 @@ fn build_request(p: &UrlParts, body: &str) -> Vec<u8> {
         body.len()
     );
     if let Some(userinfo) = p.userinfo {
-        head.push_str(&format!(
-            "Authorization: Basic {}\r\n",
-            base64(userinfo.as_bytes())
-        ));
+        head.push_str(&format!("Authorization: Basic {}\r\n", base64(userinfo.as_bytes())));
     }
     head.push_str("\r\n");
     let mut req = head.into_bytes();
@@ -167,47 +153,25 @@ fn io_error(what: &str, e: &std::io::Error, timeout: Duration) -> AttemptError {
         }
         _ => format!("cannot {what}: {e}"),
     };
-    AttemptError {
-        message,
-        retryable: true,
-    }
+    AttemptError { message, retryable: true }
 }
 
 fn timed_out(what: &str, timeout: Duration) -> AttemptError {
-    AttemptError {
-        message: format!("timed out after {:.1} s ({what})", timeout.as_secs_f64()),
-        retryable: true,
-    }
+    AttemptError { message: format!("timed out after {:.1} s ({what})", timeout.as_secs_f64()), retryable: true }
 }
 
 /// One connect + request + response-head read; returns the final status.
-fn attempt(
-    p: &UrlParts,
-    request: &[u8],
-    timeout: Duration,
-) -> std::result::Result<u16, AttemptError> {
+fn attempt(p: &UrlParts, request: &[u8], timeout: Duration) -> std::result::Result<u16, AttemptError> {
     let deadline = Instant::now() + timeout;
-    let remaining = || {
-        deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-    };
+    let remaining = || deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero());
     let port: u16 = match p.port {
-        Some(s) => s.parse().map_err(|_| AttemptError {
-            message: "invalid port".into(),
-            retryable: false,
-        })?,
+        Some(s) => s.parse().map_err(|_| AttemptError { message: "invalid port".into(), retryable: false })?,
         None => 80,
     };
     let host = p.host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| io_error("resolve the host", &e, timeout))?
-        .collect();
-    let mut last = AttemptError {
-        message: "the host has no address".into(),
-        retryable: true,
-    };
+    let addrs: Vec<SocketAddr> =
+        (host, port).to_socket_addrs().map_err(|e| io_error("resolve the host", &e, timeout))?.collect();
+    let mut last = AttemptError { message: "the host has no address".into(), retryable: true };
     let mut stream = None;
     for addr in addrs {
         let Some(left) = remaining() else {
@@ -224,13 +188,8 @@ fn attempt(
     let mut stream = stream.ok_or(last)?;
     let _ = stream.set_nodelay(true);
     let left = remaining().ok_or_else(|| timed_out("send", timeout))?;
-    stream
-        .set_write_timeout(Some(left))
-        .map_err(|e| io_error("send", &e, timeout))?;
-    stream
-        .write_all(request)
-        .and_then(|_| stream.flush())
-        .map_err(|e| io_error("send the request", &e, timeout))?;
+    stream.set_write_timeout(Some(left)).map_err(|e| io_error("send", &e, timeout))?;
+    stream.write_all(request).and_then(|_| stream.flush()).map_err(|e| io_error("send the request", &e, timeout))?;
 
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
@@ -245,15 +204,10 @@ fn attempt(
             return Ok(status);
         }
         if buf.len() > 64 * 1024 {
-            return Err(AttemptError {
-                message: "response headers too long".into(),
-                retryable: false,
-            });
+            return Err(AttemptError { message: "response headers too long".into(), retryable: false });
         }
         let left = remaining().ok_or_else(|| timed_out("waiting for the response", timeout))?;
-        stream
-            .set_read_timeout(Some(left))
-            .map_err(|e| io_error("read the response", &e, timeout))?;
+        stream.set_read_timeout(Some(left)).map_err(|e| io_error("read the response", &e, timeout))?;
         match stream.read(&mut chunk) {
             Ok(0) => {
                 return Err(AttemptError {
@@ -278,17 +232,11 @@ fn parse_status(head: &[u8]) -> std::result::Result<u16, AttemptError> {
     let line = String::from_utf8_lossy(line);
     let mut it = line.split_whitespace();
     let (Some(version), Some(code)) = (it.next(), it.next()) else {
-        return Err(AttemptError {
-            message: "malformed HTTP response".into(),
-            retryable: false,
-        });
+        return Err(AttemptError { message: "malformed HTTP response".into(), retryable: false });
     };
     match code.parse::<u16>() {
         Ok(c) if version.starts_with("HTTP/") && (100..600).contains(&c) => Ok(c),
-        _ => Err(AttemptError {
-            message: "malformed HTTP response".into(),
-            retryable: false,
-        }),
+        _ => Err(AttemptError { message: "malformed HTTP response".into(), retryable: false }),
     }
 }
 
@@ -296,21 +244,12 @@ fn base64(data: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
+        let n =
+            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
         out.push(A[(n >> 18) as usize & 63] as char);
         out.push(A[(n >> 12) as usize & 63] as char);
-        out.push(if c.len() > 1 {
-            A[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if c.len() > 2 {
-            A[n as usize & 63] as char
-        } else {
-            '='
-        });
+        out.push(if c.len() > 1 { A[(n >> 6) as usize & 63] as char } else { '=' });
+        out.push(if c.len() > 2 { A[n as usize & 63] as char } else { '=' });
     }
     out
 }
@@ -322,10 +261,7 @@ mod tests {
     #[test]
     fn delays_double_and_cap() {
         assert_eq!(retry_delays(0), Vec::<Duration>::new());
-        assert_eq!(
-            retry_delays(2),
-            vec![Duration::from_millis(500), Duration::from_secs(1)]
-        );
+        assert_eq!(retry_delays(2), vec![Duration::from_millis(500), Duration::from_secs(1)]);
         let long = retry_delays(8);
         assert_eq!(long[4], Duration::from_secs(8));
         assert_eq!(long[7], RETRY_MAX_DELAY);
@@ -365,10 +301,7 @@ mod tests {
     fn request_has_target_host_and_length() {
         let p = UrlParts::parse("http://u:p@127.0.0.1:81/hook?x=1").unwrap();
         let req = String::from_utf8(build_request(&p, "{}")).unwrap();
-        assert!(
-            req.starts_with("POST /hook?x=1 HTTP/1.1\r\nHost: 127.0.0.1:81\r\n"),
-            "{req}"
-        );
+        assert!(req.starts_with("POST /hook?x=1 HTTP/1.1\r\nHost: 127.0.0.1:81\r\n"), "{req}");
         assert!(
             req.contains("Content-Length: 2\r\n")
                 && req.contains("Authorization: Basic dTpw\r\n")
@@ -378,25 +311,10 @@ mod tests {
 
     #[test]
     fn https_and_other_schemes_are_refused_without_secrets() {
-        let e = send_http(
-            "https://hooks.slack.com/services/T1/B2/SECRETTOKEN",
-            "{}",
-            DEFAULT_TIMEOUT,
-            0,
-        )
-        .unwrap_err();
-        assert!(
-            e.message
-                .contains("https webhooks are sent by the PowerShell module"),
-            "{}",
-            e.message
-        );
+        let e = send_http("https://hooks.slack.com/services/T1/B2/SECRETTOKEN", "{}", DEFAULT_TIMEOUT, 0).unwrap_err();
+        assert!(e.message.contains("https webhooks are sent by the PowerShell module"), "{}", e.message);
         assert!(!e.message.contains("SECRETTOKEN"));
         let e = send_http("ftp://x/SECRETTOKEN", "{}", DEFAULT_TIMEOUT, 0).unwrap_err();
-        assert!(
-            e.message.contains("unsupported scheme") && !e.message.contains("SECRETTOKEN"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("unsupported scheme") && !e.message.contains("SECRETTOKEN"), "{}", e.message);
     }
 }

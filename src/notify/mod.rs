@@ -41,12 +41,8 @@ pub enum WebhookFormat {
 }
 
 impl WebhookFormat {
-    pub const ALL: [WebhookFormat; 4] = [
-        WebhookFormat::Slack,
-        WebhookFormat::Teams,
-        WebhookFormat::Discord,
-        WebhookFormat::Json,
-    ];
+    pub const ALL: [WebhookFormat; 4] =
+        [WebhookFormat::Slack, WebhookFormat::Teams, WebhookFormat::Discord, WebhookFormat::Json];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -70,14 +66,9 @@ impl FromStr for WebhookFormat {
     /// `slack`, `teams`, `discord` or `json`, any case, surrounding blanks ignored.
     fn from_str(s: &str) -> Result<Self> {
         let t = s.trim();
-        WebhookFormat::ALL
-            .into_iter()
-            .find(|f| f.as_str().eq_ignore_ascii_case(t))
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "unknown webhook format '{s}': expected slack, teams, discord or json"
-                ))
-            })
+        WebhookFormat::ALL.into_iter().find(|f| f.as_str().eq_ignore_ascii_case(t)).ok_or_else(|| {
+            Error::invalid(format!("unknown webhook format '{s}': expected slack, teams, discord or json"))
+        })
     }
 }
 
@@ -93,9 +84,7 @@ pub fn detect_format(url: &str) -> WebhookFormat {
     };
     let host = p.host_lower();
     let under = |suffix: &str| {
-        host.len() > suffix.len()
-            && host.ends_with(suffix)
-            && host[..host.len() - suffix.len()].ends_with('.')
+        host.len() > suffix.len() && host.ends_with(suffix) && host[..host.len() - suffix.len()].ends_with('.')
     };
     if host == "hooks.slack.com" {
         WebhookFormat::Slack
@@ -106,10 +95,8 @@ pub fn detect_format(url: &str) -> WebhookFormat {
         || under("api.powerplatform.com")
     {
         WebhookFormat::Teams
-    } else if matches!(
-        host.as_str(),
-        "discord.com" | "discordapp.com" | "ptb.discord.com" | "canary.discord.com"
-    ) && is_discord_webhook_path(p.path)
+    } else if matches!(host.as_str(), "discord.com" | "discordapp.com" | "ptb.discord.com" | "canary.discord.com")
+        && is_discord_webhook_path(p.path)
     {
         WebhookFormat::Discord
     } else {
@@ -123,11 +110,7 @@ fn is_discord_webhook_path(path: &str) -> bool {
         return false;
     };
     let rest = match rest.split_once('/') {
-        Some((v, r))
-            if v.len() > 1 && v.starts_with('v') && v[1..].bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            r
-        }
+        Some((v, r)) if v.len() > 1 && v.starts_with('v') && v[1..].bytes().all(|b| b.is_ascii_digit()) => r,
         _ => rest,
     };
     rest.starts_with("webhooks/")
@@ -185,12 +168,10 @@ pub fn events_for(report: &BackupReport) -> Vec<Event> {
         RunStatus::Planned => {}
     }
     let dry_run = report.status == RunStatus::Planned
-        || report.destinations.iter().any(|d| {
-            matches!(
-                d.status,
-                DestinationStatus::WouldCreate | DestinationStatus::WouldSkip
-            )
-        });
+        || report
+            .destinations
+            .iter()
+            .any(|d| matches!(d.status, DestinationStatus::WouldCreate | DestinationStatus::WouldSkip));
     if !dry_run && report.destinations.iter().any(|d| d.warning.is_some()) {
         events.push(Event::DiskSpaceWarning);
     }
@@ -222,10 +203,7 @@ pub fn notifications(
     let mut out = Vec::new();
     for (i, url) in urls.iter().enumerate() {
         if url::UrlParts::parse(url).is_none() {
-            return Err(Error::invalid(format!(
-                "webhook URL #{} is not an absolute URL (scheme://host/...)",
-                i + 1
-            )));
+            return Err(Error::invalid(format!("webhook URL #{} is not an absolute URL (scheme://host/...)", i + 1)));
         }
         let format = resolve_format(url, format_override)?;
         for &event in &events {
@@ -261,27 +239,14 @@ mod tests {
 
     #[test]
     fn format_parse_is_case_insensitive_and_names_bad_values() {
-        assert_eq!(
-            "Slack".parse::<WebhookFormat>().unwrap(),
-            WebhookFormat::Slack
-        );
-        assert_eq!(
-            " TEAMS ".parse::<WebhookFormat>().unwrap(),
-            WebhookFormat::Teams
-        );
-        assert_eq!(
-            "discord".parse::<WebhookFormat>().unwrap(),
-            WebhookFormat::Discord
-        );
-        assert_eq!(
-            "JSON".parse::<WebhookFormat>().unwrap(),
-            WebhookFormat::Json
-        );
+        assert_eq!("Slack".parse::<WebhookFormat>().unwrap(), WebhookFormat::Slack);
+        assert_eq!(" TEAMS ".parse::<WebhookFormat>().unwrap(), WebhookFormat::Teams);
+        assert_eq!("discord".parse::<WebhookFormat>().unwrap(), WebhookFormat::Discord);
+        assert_eq!("JSON".parse::<WebhookFormat>().unwrap(), WebhookFormat::Json);
         let err = "mattermost".parse::<WebhookFormat>().unwrap_err();
         assert_eq!(err.kind, crate::ErrorKind::InvalidArgument);
         assert!(
-            err.message.contains("'mattermost'")
-                && err.message.contains("slack, teams, discord or json"),
+            err.message.contains("'mattermost'") && err.message.contains("slack, teams, discord or json"),
             "{}",
             err.message
         );
@@ -291,10 +256,7 @@ mod tests {
     fn override_wins_over_host() {
         let url = "https://hooks.slack.com/services/a/b/c";
         assert_eq!(resolve_format(url, None).unwrap(), WebhookFormat::Slack);
-        assert_eq!(
-            resolve_format(url, Some("json")).unwrap(),
-            WebhookFormat::Json
-        );
+        assert_eq!(resolve_format(url, Some("json")).unwrap(), WebhookFormat::Json);
         assert_eq!(resolve_format(url, Some("")).unwrap(), WebhookFormat::Slack);
         assert!(resolve_format(url, Some("xml")).is_err());
     }

@@ -40,13 +40,9 @@ struct Summary<'a> {
 impl<'a> Summary<'a> {
     fn new(event: Event, r: &'a BackupReport) -> Self {
         let total = r.destinations.len();
-        let count =
-            |st: DestinationStatus| r.destinations.iter().filter(|d| d.status == st).count();
-        let (created, skipped, failed) = (
-            count(DestinationStatus::Created),
-            count(DestinationStatus::Skipped),
-            count(DestinationStatus::Failed),
-        );
+        let count = |st: DestinationStatus| r.destinations.iter().filter(|d| d.status == st).count();
+        let (created, skipped, failed) =
+            (count(DestinationStatus::Created), count(DestinationStatus::Skipped), count(DestinationStatus::Failed));
         let size = crate::units::human_bytes(r.archive_bytes);
         let took = format_duration(r.duration_seconds);
         let repo = one_line(&r.repo, 200);
@@ -81,10 +77,7 @@ impl<'a> Summary<'a> {
         let mut facts = vec![
             ("Repository", r.repo.clone()),
             ("Status", status_str(r.status).to_string()),
-            (
-                "Destinations",
-                format!("{created} created, {skipped} unchanged, {failed} failed of {total}"),
-            ),
+            ("Destinations", format!("{created} created, {skipped} unchanged, {failed} failed of {total}")),
             ("Archive size", size),
             ("Files", r.file_count.to_string()),
             ("Duration", took),
@@ -95,18 +88,8 @@ impl<'a> Summary<'a> {
         if !r.started_utc.is_empty() {
             facts.push(("Started (UTC)", r.started_utc.clone()));
         }
-        let destinations = r
-            .destinations
-            .iter()
-            .map(|d| (d.name.clone(), destination_line(d)))
-            .collect();
-        Summary {
-            event,
-            report: r,
-            headline: truncate(&headline, 1000),
-            facts,
-            destinations,
-        }
+        let destinations = r.destinations.iter().map(|d| (d.name.clone(), destination_line(d))).collect();
+        Summary { event, report: r, headline: truncate(&headline, 1000), facts, destinations }
     }
 
     fn footer(&self) -> String {
@@ -146,10 +129,9 @@ fn destination_line(d: &DestinationReport) -> String {
     let mut line = match d.status {
         DestinationStatus::Created => "✅ created".to_string(),
         DestinationStatus::Skipped => "⏭️ unchanged".to_string(),
-        DestinationStatus::Failed => format!(
-            "❌ failed: {}",
-            one_line(d.reason.as_deref().unwrap_or("no reason given"), 300)
-        ),
+        DestinationStatus::Failed => {
+            format!("❌ failed: {}", one_line(d.reason.as_deref().unwrap_or("no reason given"), 300))
+        }
         DestinationStatus::WouldCreate => "would create".to_string(),
         DestinationStatus::WouldSkip => "would skip (unchanged)".to_string(),
     };
@@ -159,14 +141,9 @@ fn destination_line(d: &DestinationReport) -> String {
     line
 }
 
-
 /// `4.2 s`, `3 min 5 s`.
 pub(crate) fn format_duration(secs: f64) -> String {
-    let secs = if secs.is_finite() && secs > 0.0 {
-        secs
-    } else {
-        0.0
-    };
+    let secs = if secs.is_finite() && secs > 0.0 { secs } else { 0.0 };
     if secs < 60.0 {
         format!("{secs:.1} s")
     } else {
@@ -177,10 +154,7 @@ pub(crate) fn format_duration(secs: f64) -> String {
 
 /// Control characters (newlines included) become spaces; at most `max` chars.
 fn one_line(s: &str, max: usize) -> String {
-    let flat: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let flat: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     truncate(&flat, max)
 }
 
@@ -197,9 +171,7 @@ fn truncate(s: &str, max: usize) -> String {
 
 /// Slack mrkdwn: `&`, `<`, `>` are control characters.
 fn slack_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// Discord markdown: backslash-escape the formatting characters.
@@ -231,7 +203,9 @@ fn slack(s: &Summary) -> Value {
         json!({"type": "section", "fields": fields}),
     ];
     if !dest_text.is_empty() {
-        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&dest_text.join("\n"), 3000)}}));
+        blocks.push(
+            json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&dest_text.join("\n"), 3000)}}),
+        );
     }
     blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": slack_escape(&s.footer())}]}));
     json!({ "text": slack_escape(&s.headline), "blocks": blocks })
@@ -244,22 +218,16 @@ fn teams(s: &Summary) -> Value {
         Event::Duplicate => "Default",
         Event::DiskSpaceWarning => "Warning",
     };
-    let facts: Vec<Value> = s
-        .facts
-        .iter()
-        .map(|(k, v)| json!({"title": k, "value": v}))
-        .collect();
+    let facts: Vec<Value> = s.facts.iter().map(|(k, v)| json!({"title": k, "value": v})).collect();
     let mut body = vec![
         json!({"type": "TextBlock", "text": s.headline, "weight": "Bolder", "size": "Medium", "color": color, "wrap": true}),
         json!({"type": "FactSet", "facts": facts}),
     ];
     if !s.destinations.is_empty() {
-        let dests: Vec<Value> = s
-            .destinations
-            .iter()
-            .map(|(n, l)| json!({"title": n, "value": l}))
-            .collect();
-        body.push(json!({"type": "TextBlock", "text": "Destinations", "weight": "Bolder", "wrap": true, "spacing": "Medium"}));
+        let dests: Vec<Value> = s.destinations.iter().map(|(n, l)| json!({"title": n, "value": l})).collect();
+        body.push(
+            json!({"type": "TextBlock", "text": "Destinations", "weight": "Bolder", "wrap": true, "spacing": "Medium"}),
+        );
         body.push(json!({"type": "FactSet", "facts": dests}));
     }
     body.push(json!({"type": "TextBlock", "text": s.footer(), "isSubtle": true, "size": "Small", "wrap": true}));
@@ -292,11 +260,8 @@ fn discord(s: &Summary) -> Value {
         .map(|(k, v)| json!({"name": k, "value": truncate(&discord_escape(v), 1024), "inline": true}))
         .collect();
     if !s.destinations.is_empty() {
-        let lines: Vec<String> = s
-            .destinations
-            .iter()
-            .map(|(n, l)| format!("**{}**: {}", discord_escape(n), discord_escape(l)))
-            .collect();
+        let lines: Vec<String> =
+            s.destinations.iter().map(|(n, l)| format!("**{}**: {}", discord_escape(n), discord_escape(l))).collect();
         fields.push(json!({"name": "Destinations", "value": truncate(&lines.join("\n"), 1024), "inline": false}));
     }
     let mut embed = json!({

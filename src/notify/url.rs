@@ -25,11 +25,7 @@ impl<'a> UrlParts<'a> {
     pub fn parse(url: &'a str) -> Option<UrlParts<'a>> {
         let url = url.trim();
         let (scheme, rest) = url.split_once("://")?;
-        if scheme.is_empty()
-            || !scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-        {
+        if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) {
             return None;
         }
         let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
@@ -53,23 +49,14 @@ impl<'a> UrlParts<'a> {
                 None => (hostport, None),
             }
         };
-        if host.is_empty()
-            || port.is_some_and(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
-        {
+        if host.is_empty() || port.is_some_and(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
             return None;
         }
         let (path, query) = match tail.split_once('?') {
             Some((p, q)) => (p, Some(q)),
             None => (tail, None),
         };
-        Some(UrlParts {
-            scheme,
-            userinfo,
-            host,
-            port,
-            path,
-            query,
-        })
+        Some(UrlParts { scheme, userinfo, host, port, path, query })
     }
 
     /// Lower-cased host without a trailing dot.
@@ -81,17 +68,8 @@ impl<'a> UrlParts<'a> {
 /// Leading path segments that are part of a webhook service's fixed layout
 /// and carry no secret; they are kept in the redacted form so a reader can
 /// tell the URLs apart. The first segment not in this list ends the display.
-const PUBLIC_SEGMENTS: &[&str] = &[
-    "services",
-    "api",
-    "webhooks",
-    "webhookb2",
-    "workflows",
-    "hooks",
-    "webhook",
-    "powerautomate",
-    "automations",
-];
+const PUBLIC_SEGMENTS: &[&str] =
+    &["services", "api", "webhooks", "webhookb2", "workflows", "hooks", "webhook", "powerautomate", "automations"];
 
 /// The URL for display, logs and errors: scheme, host and port, well-known
 /// leading path segments, then `…` for anything else (path secrets, query,
@@ -103,11 +81,7 @@ pub fn redact_url(url: &str) -> String {
     let Some(p) = UrlParts::parse(url) else {
         return "(invalid URL)".to_string();
     };
-    let mut out = format!(
-        "{}://{}",
-        p.scheme.to_ascii_lowercase(),
-        p.host.to_ascii_lowercase()
-    );
+    let mut out = format!("{}://{}", p.scheme.to_ascii_lowercase(), p.host.to_ascii_lowercase());
     if let Some(port) = p.port {
         out.push(':');
         out.push_str(port);
@@ -151,11 +125,7 @@ pub(crate) fn scrub(text: &str, url: &str) -> String {
             secrets.push(q);
             secrets.extend(q.split('&').flat_map(|kv| kv.split('=')));
         }
-        secrets.extend(
-            p.path
-                .split('/')
-                .filter(|s| !PUBLIC_SEGMENTS.contains(&s.to_ascii_lowercase().as_str())),
-        );
+        secrets.extend(p.path.split('/').filter(|s| !PUBLIC_SEGMENTS.contains(&s.to_ascii_lowercase().as_str())));
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         for s in secrets {
             // Short pieces ("v1", "0") are not secrets and would mangle text.
@@ -176,22 +146,12 @@ mod tests {
         let p = UrlParts::parse("http://u:p@127.0.0.1:8080/a/b?x=1#f").unwrap();
         assert_eq!(
             (p.scheme, p.userinfo, p.host, p.port, p.path, p.query),
-            (
-                "http",
-                Some("u:p"),
-                "127.0.0.1",
-                Some("8080"),
-                "/a/b",
-                Some("x=1")
-            )
+            ("http", Some("u:p"), "127.0.0.1", Some("8080"), "/a/b", Some("x=1"))
         );
         let p = UrlParts::parse("http://[::1]:9/x").unwrap();
         assert_eq!((p.host, p.port), ("[::1]", Some("9")));
         let p = UrlParts::parse("https://example.com").unwrap();
-        assert_eq!(
-            (p.host, p.port, p.path, p.query),
-            ("example.com", None, "", None)
-        );
+        assert_eq!((p.host, p.port, p.path, p.query), ("example.com", None, "", None));
         assert!(UrlParts::parse("hooks.slack.com/services/x").is_none());
         assert!(UrlParts::parse("http://host:port/").is_none());
         assert!(UrlParts::parse("http:///x").is_none());

@@ -18,9 +18,7 @@ use std::str::FromStr;
 
 use crate::{Error, Result};
 
-pub use quote::{
-    powershell_quote, sh_quote, systemd_quote, windows_join, windows_quote_arg, xml_escape,
-};
+pub use quote::{powershell_quote, sh_quote, systemd_quote, windows_join, windows_quote_arg, xml_escape};
 pub use unix::{cron_line, systemd_units, write_units, GENERATED_MARKER};
 pub use windows::{task_scheduler_xml, task_scheduler_xml_utf16le, TASK_START_DATE};
 
@@ -34,9 +32,7 @@ pub struct TimeOfDay {
 impl TimeOfDay {
     pub fn new(hour: u8, minute: u8) -> Result<Self> {
         if hour > 23 || minute > 59 {
-            return Err(Error::invalid(format!(
-                "invalid time {hour}:{minute:02}: expected HH:MM from 00:00 to 23:59"
-            )));
+            return Err(Error::invalid(format!("invalid time {hour}:{minute:02}: expected HH:MM from 00:00 to 23:59")));
         }
         Ok(TimeOfDay { hour, minute })
     }
@@ -53,22 +49,15 @@ impl FromStr for TimeOfDay {
 
     /// `HH:MM` or `H:MM`, 00:00 to 23:59.
     fn from_str(s: &str) -> Result<Self> {
-        let bad = || {
-            Error::invalid(format!(
-                "invalid time '{s}': expected HH:MM from 00:00 to 23:59 (for example 02:30)"
-            ))
-        };
+        let bad =
+            || Error::invalid(format!("invalid time '{s}': expected HH:MM from 00:00 to 23:59 (for example 02:30)"));
         let (h, m) = s.trim().split_once(':').ok_or_else(bad)?;
-        let digits = |t: &str, n: std::ops::RangeInclusive<usize>| {
-            n.contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit())
-        };
+        let digits =
+            |t: &str, n: std::ops::RangeInclusive<usize>| n.contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit());
         if !digits(h, 1..=2) || !digits(m, 2..=2) {
             return Err(bad());
         }
-        let (hour, minute) = (
-            h.parse::<u8>().map_err(|_| bad())?,
-            m.parse::<u8>().map_err(|_| bad())?,
-        );
+        let (hour, minute) = (h.parse::<u8>().map_err(|_| bad())?, m.parse::<u8>().map_err(|_| bad())?);
         if hour > 23 || minute > 59 {
             return Err(bad());
         }
@@ -85,8 +74,7 @@ impl serde::Serialize for TimeOfDay {
 impl<'de> serde::Deserialize<'de> for TimeOfDay {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        s.parse()
-            .map_err(|e: Error| serde::de::Error::custom(e.message))
+        s.parse().map_err(|e: Error| serde::de::Error::custom(e.message))
     }
 }
 
@@ -104,23 +92,16 @@ impl Trigger {
     /// From a kind (`daily`, `hourly`, `atlogon`/`at-logon`/`at_logon`/`logon`,
     /// any case) and, for daily, a time: what `-Trigger Daily -At 02:30` gives.
     pub fn from_parts(kind: &str, at: Option<&str>) -> Result<Self> {
-        let k = kind
-            .trim()
-            .to_ascii_lowercase()
-            .replace(['-', '_', ' '], "");
+        let k = kind.trim().to_ascii_lowercase().replace(['-', '_', ' '], "");
         match (k.as_str(), at.map(str::trim).filter(|s| !s.is_empty())) {
             ("daily", Some(at)) => Ok(Trigger::Daily { at: at.parse()? }),
-            ("daily", None) => Err(Error::invalid(
-                "a daily trigger needs a time of day (HH:MM)",
-            )),
+            ("daily", None) => Err(Error::invalid("a daily trigger needs a time of day (HH:MM)")),
             ("hourly", None) => Ok(Trigger::Hourly),
             ("atlogon" | "logon", None) => Ok(Trigger::AtLogon),
-            ("hourly" | "atlogon" | "logon", Some(at)) => Err(Error::invalid(format!(
-                "a time of day ('{at}') applies only to a daily trigger, not '{kind}'"
-            ))),
-            _ => Err(Error::invalid(format!(
-                "unknown trigger '{kind}': expected daily, hourly or atlogon"
-            ))),
+            ("hourly" | "atlogon" | "logon", Some(at)) => {
+                Err(Error::invalid(format!("a time of day ('{at}') applies only to a daily trigger, not '{kind}'")))
+            }
+            _ => Err(Error::invalid(format!("unknown trigger '{kind}': expected daily, hourly or atlogon"))),
         }
     }
 }
@@ -177,9 +158,7 @@ impl ScheduleSpec {
         if n.is_empty()
             || n.len() > 100
             || n.starts_with(['.', '-'])
-            || !n
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         {
             return Err(Error::invalid(format!(
                 "invalid schedule name '{n}': use 1 to 100 letters, digits, '.', '_' or '-', not starting with '.' or '-'"
@@ -191,22 +170,15 @@ impl ScheduleSpec {
         }
         let wd = self.working_dir.to_string_lossy();
         if !looks_absolute(&wd) {
-            return Err(Error::invalid(format!(
-                "the working folder '{wd}' must be an absolute path"
-            )));
+            return Err(Error::invalid(format!("the working folder '{wd}' must be an absolute path")));
         }
         if wd.trim() != wd {
-            return Err(Error::invalid(format!(
-                "the working folder '{wd}' must not start or end with blanks"
-            )));
+            return Err(Error::invalid(format!("the working folder '{wd}' must not start or end with blanks")));
         }
-        let texts = [
-            ("pwsh path", pwsh.as_ref()),
-            ("working folder", wd.as_ref()),
-        ]
-        .into_iter()
-        .chain(self.arguments.iter().map(|a| ("argument", a.as_str())))
-        .chain(self.user.iter().map(|u| ("user", u.as_str())));
+        let texts = [("pwsh path", pwsh.as_ref()), ("working folder", wd.as_ref())]
+            .into_iter()
+            .chain(self.arguments.iter().map(|a| ("argument", a.as_str())))
+            .chain(self.user.iter().map(|u| ("user", u.as_str())));
         for (what, text) in texts {
             if text.chars().any(char::is_control) {
                 return Err(Error::invalid(format!(
@@ -223,10 +195,7 @@ fn looks_absolute(p: &str) -> bool {
     let b = p.as_bytes();
     p.starts_with('/')
         || p.starts_with(r"\\")
-        || (b.len() >= 3
-            && b[0].is_ascii_alphabetic()
-            && b[1] == b':'
-            && (b[2] == b'\\' || b[2] == b'/'))
+        || (b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && (b[2] == b'\\' || b[2] == b'/'))
 }
 
 /// A token of `extra` passed through verbatim: a parameter name
@@ -253,15 +222,10 @@ fn is_parameter_token(t: &str) -> bool {
 /// is kept as is; every other token is quoted as a literal value, so
 /// `["-KeepLast", "10", "-WebhookUrl", "https://…"]` cannot inject code.
 pub fn backup_command(repo_path: &Path, destinations: &[PathBuf], extra: &[String]) -> Vec<String> {
-    let mut cmd = format!(
-        "Import-Module BackupRepo; Backup-Repo -Path {}",
-        powershell_quote(&repo_path.to_string_lossy())
-    );
+    let mut cmd =
+        format!("Import-Module BackupRepo; Backup-Repo -Path {}", powershell_quote(&repo_path.to_string_lossy()));
     if !destinations.is_empty() {
-        let list: Vec<String> = destinations
-            .iter()
-            .map(|d| powershell_quote(&d.to_string_lossy()))
-            .collect();
+        let list: Vec<String> = destinations.iter().map(|d| powershell_quote(&d.to_string_lossy())).collect();
         cmd.push_str(" -Destination ");
         cmd.push_str(&list.join(","));
     }
@@ -273,28 +237,14 @@ pub fn backup_command(repo_path: &Path, destinations: &[PathBuf], extra: &[Strin
             cmd.push_str(&powershell_quote(t));
         }
     }
-    vec![
-        "-NoProfile".into(),
-        "-NonInteractive".into(),
-        "-Command".into(),
-        cmd,
-    ]
+    vec!["-NoProfile".into(), "-NonInteractive".into(), "-Command".into(), cmd]
 }
 
 /// A task/unit name from a repository name: `BackupRepo-<repo>` with every
 /// character outside `[A-Za-z0-9._-]` replaced by `_`.
 pub fn default_schedule_name(repo: &str) -> String {
-    let clean: String = repo
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(80)
-        .collect();
+    let clean: String =
+        repo.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).take(80).collect();
     format!("BackupRepo-{clean}")
 }
 
@@ -335,24 +285,12 @@ mod tests {
 
     #[test]
     fn times_parse_and_reject_clearly() {
-        assert_eq!(
-            "02:30".parse::<TimeOfDay>().unwrap(),
-            TimeOfDay {
-                hour: 2,
-                minute: 30
-            }
-        );
+        assert_eq!("02:30".parse::<TimeOfDay>().unwrap(), TimeOfDay { hour: 2, minute: 30 });
         assert_eq!("7:05".parse::<TimeOfDay>().unwrap().to_string(), "07:05");
         assert_eq!("23:59".parse::<TimeOfDay>().unwrap().to_string(), "23:59");
-        for bad in [
-            "24:00", "12:60", "12", "12:5", "ab:cd", "", "-1:30", "123:00", "12:00:00", "+1:30",
-        ] {
+        for bad in ["24:00", "12:60", "12", "12:5", "ab:cd", "", "-1:30", "123:00", "12:00:00", "+1:30"] {
             let e = bad.parse::<TimeOfDay>().unwrap_err();
-            assert!(
-                e.message.contains(&format!("'{bad}'")) && e.message.contains("HH:MM"),
-                "{}",
-                e.message
-            );
+            assert!(e.message.contains(&format!("'{bad}'")) && e.message.contains("HH:MM"), "{}", e.message);
         }
     }
 
@@ -361,53 +299,19 @@ mod tests {
         assert_eq!("hourly".parse::<Trigger>().unwrap(), Trigger::Hourly);
         assert_eq!("AtLogon".parse::<Trigger>().unwrap(), Trigger::AtLogon);
         assert_eq!("at-logon".parse::<Trigger>().unwrap(), Trigger::AtLogon);
-        assert_eq!(
-            "Daily 02:30".parse::<Trigger>().unwrap(),
-            Trigger::Daily {
-                at: TimeOfDay {
-                    hour: 2,
-                    minute: 30
-                }
-            }
-        );
-        assert_eq!(
-            "daily@2:30".parse::<Trigger>().unwrap().to_string(),
-            "daily 02:30"
-        );
-        assert!("daily"
-            .parse::<Trigger>()
-            .unwrap_err()
-            .message
-            .contains("needs a time"));
-        assert!("hourly 02:00"
-            .parse::<Trigger>()
-            .unwrap_err()
-            .message
-            .contains("only to a daily"));
-        assert!("weekly"
-            .parse::<Trigger>()
-            .unwrap_err()
-            .message
-            .contains("'weekly'"));
-        assert!(Trigger::from_parts("daily", Some("25:00"))
-            .unwrap_err()
-            .message
-            .contains("'25:00'"));
+        assert_eq!("Daily 02:30".parse::<Trigger>().unwrap(), Trigger::Daily { at: TimeOfDay { hour: 2, minute: 30 } });
+        assert_eq!("daily@2:30".parse::<Trigger>().unwrap().to_string(), "daily 02:30");
+        assert!("daily".parse::<Trigger>().unwrap_err().message.contains("needs a time"));
+        assert!("hourly 02:00".parse::<Trigger>().unwrap_err().message.contains("only to a daily"));
+        assert!("weekly".parse::<Trigger>().unwrap_err().message.contains("'weekly'"));
+        assert!(Trigger::from_parts("daily", Some("25:00")).unwrap_err().message.contains("'25:00'"));
     }
 
     #[test]
     fn trigger_json_shape() {
-        let t = Trigger::Daily {
-            at: "02:30".parse().unwrap(),
-        };
-        assert_eq!(
-            serde_json::to_string(&t).unwrap(),
-            r#"{"kind":"daily","at":"02:30"}"#
-        );
-        assert_eq!(
-            serde_json::from_str::<Trigger>(r#"{"kind":"at_logon"}"#).unwrap(),
-            Trigger::AtLogon
-        );
+        let t = Trigger::Daily { at: "02:30".parse().unwrap() };
+        assert_eq!(serde_json::to_string(&t).unwrap(), r#"{"kind":"daily","at":"02:30"}"#);
+        assert_eq!(serde_json::from_str::<Trigger>(r#"{"kind":"at_logon"}"#).unwrap(), Trigger::AtLogon);
         let e = serde_json::from_str::<Trigger>(r#"{"kind":"daily","at":"9am"}"#).unwrap_err();
         assert!(e.to_string().contains("'9am'"), "{e}");
     }
@@ -416,42 +320,22 @@ mod tests {
     fn backup_command_quotes_paths_and_values() {
         let args = backup_command(
             Path::new("/home/me/src/O'Brien's repo"),
-            &[
-                PathBuf::from("/mnt/backup"),
-                PathBuf::from("/media/usb ’drive"),
-            ],
-            &[
-                "-Verify".into(),
-                "-KeepLast".into(),
-                "10".into(),
-                "-Verify:$false".into(),
-                "$(rm -rf ~)".into(),
-            ],
+            &[PathBuf::from("/mnt/backup"), PathBuf::from("/media/usb ’drive")],
+            &["-Verify".into(), "-KeepLast".into(), "10".into(), "-Verify:$false".into(), "$(rm -rf ~)".into()],
         );
         assert_eq!(&args[..3], ["-NoProfile", "-NonInteractive", "-Command"]);
         assert_eq!(
             args[3],
             "Import-Module BackupRepo; Backup-Repo -Path '/home/me/src/O''Brien''s repo' -Destination '/mnt/backup','/media/usb ’’drive' -Verify -KeepLast '10' -Verify:$false '$(rm -rf ~)'"
         );
-        assert_eq!(
-            powershell_unquote("'/home/me/src/O''Brien''s repo'").unwrap(),
-            "/home/me/src/O'Brien's repo"
-        );
+        assert_eq!(powershell_unquote("'/home/me/src/O''Brien''s repo'").unwrap(), "/home/me/src/O'Brien's repo");
         let bare = backup_command(Path::new(r"C:\src\x"), &[], &[]);
-        assert_eq!(
-            bare[3],
-            r"Import-Module BackupRepo; Backup-Repo -Path 'C:\src\x'"
-        );
+        assert_eq!(bare[3], r"Import-Module BackupRepo; Backup-Repo -Path 'C:\src\x'");
     }
 
     #[test]
     fn parameter_tokens() {
-        for ok in [
-            "-Verify",
-            "-KeepLast",
-            "-Verify:$true",
-            "-IncludeBuild:$FALSE",
-        ] {
+        for ok in ["-Verify", "-KeepLast", "-Verify:$true", "-IncludeBuild:$FALSE"] {
             assert!(is_parameter_token(ok), "{ok}");
         }
         for no in ["-", "10", "-1", "-Verify:$(x)", "-Verify;rm", "--x", "-a b"] {
@@ -474,48 +358,17 @@ mod tests {
     fn validation() {
         assert!(spec().validate().is_ok());
         for name in ["", ".x", "-x", "a/b", "a b", "ä"] {
-            let s = ScheduleSpec {
-                name: name.into(),
-                ..spec()
-            };
-            assert!(
-                s.validate()
-                    .unwrap_err()
-                    .message
-                    .contains("invalid schedule name"),
-                "{name}"
-            );
+            let s = ScheduleSpec { name: name.into(), ..spec() };
+            assert!(s.validate().unwrap_err().message.contains("invalid schedule name"), "{name}");
         }
-        let s = ScheduleSpec {
-            arguments: vec!["a\nb".into()],
-            ..spec()
-        };
-        assert!(s
-            .validate()
-            .unwrap_err()
-            .message
-            .contains("control character"));
-        let s = ScheduleSpec {
-            working_dir: "relative/dir".into(),
-            ..spec()
-        };
+        let s = ScheduleSpec { arguments: vec!["a\nb".into()], ..spec() };
+        assert!(s.validate().unwrap_err().message.contains("control character"));
+        let s = ScheduleSpec { working_dir: "relative/dir".into(), ..spec() };
         assert!(s.validate().unwrap_err().message.contains("absolute"));
         for abs in [r"C:\src", "D:/src", r"\\srv\share", "/x"] {
-            assert!(
-                ScheduleSpec {
-                    working_dir: abs.into(),
-                    ..spec()
-                }
-                .validate()
-                .is_ok(),
-                "{abs}"
-            );
+            assert!(ScheduleSpec { working_dir: abs.into(), ..spec() }.validate().is_ok(), "{abs}");
         }
-        assert!(export(&ScheduleSpec {
-            name: "a b".into(),
-            ..spec()
-        })
-        .is_err());
+        assert!(export(&ScheduleSpec { name: "a b".into(), ..spec() }).is_err());
         assert_eq!(default_schedule_name("my repo/ü"), "BackupRepo-my_repo__");
     }
 }

@@ -5,8 +5,7 @@
 
 /// Characters PowerShell treats as a single quote (ASCII and the typographic
 /// ones): inside a single-quoted string each must be doubled.
-pub const POWERSHELL_SINGLE_QUOTES: [char; 5] =
-    ['\'', '\u{2018}', '\u{2019}', '\u{201A}', '\u{201B}'];
+pub const POWERSHELL_SINGLE_QUOTES: [char; 5] = ['\'', '\u{2018}', '\u{2019}', '\u{201A}', '\u{201B}'];
 
 /// A PowerShell single-quoted (verbatim) string: `O'Brien` → `'O''Brien'`.
 /// No `$`, backtick or double-quote is special inside it.
@@ -83,10 +82,7 @@ pub fn windows_quote_arg(s: &str) -> String {
 
 /// Arguments joined into one Windows command line.
 pub fn windows_join(args: &[String]) -> String {
-    args.iter()
-        .map(|a| windows_quote_arg(a))
-        .collect::<Vec<_>>()
-        .join(" ")
+    args.iter().map(|a| windows_quote_arg(a)).collect::<Vec<_>>().join(" ")
 }
 
 /// Text content or attribute value for XML: `& < > " '` escaped.
@@ -250,10 +246,7 @@ mod tests {
         assert_eq!(windows_quote_arg(""), "\"\"");
         assert_eq!(windows_quote_arg(r"C:\My Repo\"), r#""C:\My Repo\\""#);
         assert_eq!(windows_quote_arg(r#"say "hi""#), r#""say \"hi\"""#);
-        assert_eq!(
-            xml_escape(r#"<a href="x">&'"#),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&apos;"
-        );
+        assert_eq!(xml_escape(r#"<a href="x">&'"#), "&lt;a href=&quot;x&quot;&gt;&amp;&apos;");
     }
 
     proptest! {

@@ -22,11 +22,8 @@ pub fn cron_line(spec: &ScheduleSpec) -> String {
         Trigger::Hourly => "0 * * * *".to_string(),
         Trigger::AtLogon => "@reboot".to_string(),
     };
-    let mut cmd = format!(
-        "cd {} && {}",
-        sh_quote(&spec.working_dir.to_string_lossy()),
-        sh_quote(&spec.pwsh.to_string_lossy())
-    );
+    let mut cmd =
+        format!("cd {} && {}", sh_quote(&spec.working_dir.to_string_lossy()), sh_quote(&spec.pwsh.to_string_lossy()));
     for a in &spec.arguments {
         cmd.push(' ');
         cmd.push_str(&sh_quote(a));
@@ -137,21 +134,13 @@ fn write_atomic(folder: &Path, path: &Path, bytes: &[u8], replace: bool) -> Resu
         .suffix(".tmp")
         .tempfile_in(folder)
         .map_err(|e| Error::io("create a temporary file in", folder, e))?;
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .map_err(|e| Error::io("write", tmp.path(), e))?;
+    tmp.write_all(bytes).and_then(|_| tmp.as_file().sync_all()).map_err(|e| Error::io("write", tmp.path(), e))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))
             .map_err(|e| Error::io("set permissions on", tmp.path(), e))?;
     }
-    let persisted = if replace {
-        tmp.persist(path)
-    } else {
-        tmp.persist_noclobber(path)
-    };
-    persisted
-        .map(|_| ())
-        .map_err(|e| Error::io("write", path, e.error))
+    let persisted = if replace { tmp.persist(path) } else { tmp.persist_noclobber(path) };
+    persisted.map(|_| ()).map_err(|e| Error::io("write", path, e.error))
 }

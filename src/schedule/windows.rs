@@ -19,11 +19,7 @@ pub const TASK_START_DATE: &str = "2025-01-01";
 /// stopped after 2 hours, on battery too. Task Scheduler expands
 /// `%VARIABLES%` in Command and Arguments.
 pub fn task_scheduler_xml(spec: &ScheduleSpec) -> String {
-    let user = spec
-        .user
-        .as_deref()
-        .map(|u| format!("\n      <UserId>{}</UserId>", xml_escape(u)))
-        .unwrap_or_default();
+    let user = spec.user.as_deref().map(|u| format!("\n      <UserId>{}</UserId>", xml_escape(u))).unwrap_or_default();
     let trigger = match spec.trigger {
         Trigger::Daily { at } => format!(
             "    <CalendarTrigger>
@@ -50,11 +46,7 @@ pub fn task_scheduler_xml(spec: &ScheduleSpec) -> String {
     </LogonTrigger>"
         ),
     };
-    let description = format!(
-        "BackupRepo: back up {} ({})",
-        spec.working_dir.display(),
-        spec.trigger
-    );
+    let description = format!("BackupRepo: back up {} ({})", spec.working_dir.display(), spec.trigger);
     format!(
         r#"<?xml version="1.0" encoding="UTF-16"?>
 <Task version="1.2" xmlns="http://schemas.microsoft.com/windows/2004/02/mit/task">

@@ -128,8 +128,11 @@ pub fn external_tools_accept(zip: &Path) {
         assert!(out.contains("Everything is Ok"), "{out}");
     }
     if Command::new("python3").arg("-V").output().is_ok() {
-        run_ok(Command::new("python3").arg("-c").arg(
-            "import sys,zipfile\nz=zipfile.ZipFile(sys.argv[1])\nbad=z.testzip()\nassert bad is None, bad",
-        ).arg(zip));
+        run_ok(
+            Command::new("python3")
+                .arg("-c")
+                .arg("import sys,zipfile\nz=zipfile.ZipFile(sys.argv[1])\nbad=z.testzip()\nassert bad is None, bad")
+                .arg(zip),
+        );
     }
 }

@@ -32,7 +32,13 @@ pub fn dest(name: &str, status: DestinationStatus, free: u64, total: u64) -> Des
     }
 }
 
-pub fn report(repo: &str, status: RunStatus, started: jiff::Timestamp, archive_bytes: u64, dests: Vec<DestinationReport>) -> BackupReport {
+pub fn report(
+    repo: &str,
+    status: RunStatus,
+    started: jiff::Timestamp,
+    archive_bytes: u64,
+    dests: Vec<DestinationReport>,
+) -> BackupReport {
     BackupReport {
         tool_version: backup_repo::VERSION.to_string(),
         repo: repo.to_string(),
@@ -92,28 +98,59 @@ pub fn synthetic_records(now: jiff::Timestamp) -> Vec<Record> {
     let half = 500 * GIB;
     for day in (0..10).rev() {
         let t = ago(now, day * 24 + 1);
-        let (st, nas) = if day == 5 { (RunStatus::Partial, Failed) } else if day % 3 == 1 { (RunStatus::Skipped, Skipped) } else { (RunStatus::Created, Created) };
+        let (st, nas) = if day == 5 {
+            (RunStatus::Partial, Failed)
+        } else if day % 3 == 1 {
+            (RunStatus::Skipped, Skipped)
+        } else {
+            (RunStatus::Created, Created)
+        };
         let desk = if st == RunStatus::Skipped { Skipped } else { Created };
         let bytes = if st == RunStatus::Skipped { 0 } else { (40 + (10 - day) as u64) * 1024 * 1024 };
-        let r = report("alpha", st, t, bytes, vec![dest("desktop", desk, half, 2 * half), dest("nas", nas, 3 * half, 4 * half)]);
+        let r = report(
+            "alpha",
+            st,
+            t,
+            bytes,
+            vec![dest("desktop", desk, half, 2 * half), dest("nas", nas, 3 * half, 4 * half)],
+        );
         out.push(with_inventory(Record::from_report(&r), ago(now, 24 * 40), 10 - day as u64));
     }
     for day in (3..8).rev() {
         let t = ago(now, day * 24);
-        let r = report("beta", RunStatus::Created, t, 300 * 1024 * 1024, vec![dest("usb", Created, 5 * GIB, 100 * GIB)]);
+        let r =
+            report("beta", RunStatus::Created, t, 300 * 1024 * 1024, vec![dest("usb", Created, 5 * GIB, 100 * GIB)]);
         out.push(with_inventory(Record::from_report(&r), ago(now, 24 * 8), 8 - day as u64));
     }
     let r = report("beta", RunStatus::Failed, ago(now, 1), 0, vec![dest("usb", Failed, 5 * GIB, 100 * GIB)]);
     out.push(with_inventory(Record::from_report(&r), ago(now, 24 * 8), 5));
     out.push(Record::failed("beta", now - jiff::SignedDuration::from_secs(60), 0.3, "Must run from repository root"));
-    let first = report("gamma", RunStatus::Created, ago(now, 24 * 30), 12 * 1024 * 1024, vec![dest("desktop", Created, half, 2 * half)]);
+    let first = report(
+        "gamma",
+        RunStatus::Created,
+        ago(now, 24 * 30),
+        12 * 1024 * 1024,
+        vec![dest("desktop", Created, half, 2 * half)],
+    );
     out.push(with_inventory(Record::from_report(&first), ago(now, 24 * 30), 1));
     for day in (0..29).rev() {
-        let r = report("gamma", RunStatus::Skipped, ago(now, day * 24 + 2), 0, vec![dest("desktop", Skipped, half, 2 * half)]);
+        let r = report(
+            "gamma",
+            RunStatus::Skipped,
+            ago(now, day * 24 + 2),
+            0,
+            vec![dest("desktop", Skipped, half, 2 * half)],
+        );
         out.push(with_inventory(Record::from_report(&r), ago(now, 24 * 30), 1));
     }
     for day in (0..3).rev() {
-        let r = report("my repo ü \"q\"", RunStatus::Created, ago(now, day * 24 + 3), 2 * 1024 * 1024, vec![dest("desk top\\1", Created, half, 2 * half)]);
+        let r = report(
+            "my repo ü \"q\"",
+            RunStatus::Created,
+            ago(now, day * 24 + 3),
+            2 * 1024 * 1024,
+            vec![dest("desk top\\1", Created, half, 2 * half)],
+        );
         out.push(with_inventory(Record::from_report(&r), ago(now, 24 * 3), 3 - day as u64));
     }
     out

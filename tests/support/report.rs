@@ -39,18 +39,8 @@ pub fn partial_with_warning() -> BackupReport {
     report(
         "partial",
         vec![
-            dest(
-                "desktop",
-                "created",
-                None,
-                Some("93.0 % used (threshold 90 %)"),
-            ),
-            dest(
-                "n-drive",
-                "failed",
-                Some("no space left: needs 12.3 MB, 1.0 KB free"),
-                None,
-            ),
+            dest("desktop", "created", None, Some("93.0 % used (threshold 90 %)")),
+            dest("n-drive", "failed", Some("no space left: needs 12.3 MB, 1.0 KB free"), None),
             dest("onedrive", "created", None, None),
         ],
     )
