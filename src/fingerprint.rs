@@ -432,7 +432,9 @@ mod tests {
         let path = root.join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, body).unwrap();
-        let old = FileTime::from_unix_time(FileTime::now().unix_seconds() - 3600, 123_456_789);
+        // Long before any run (so never "too recent to trust"), and the same
+        // instant on every call, so a file made twice keeps its stat.
+        let old = FileTime::from_unix_time(1_700_000_000, 123_456_789);
         filetime::set_file_mtime(&path, old).unwrap();
         stat(root, rel)
     }

@@ -104,7 +104,6 @@ Describe 'Backup-Repo' {
         }
 
         It '-Verify verifies every archive written' {
-            Start-Sleep -Milliseconds 1100
             $r = Backup-Repo -Path $repo -Destination $dests[0] -Force -Verify -ErrorVariable verr
             $verr | Should -BeNullOrEmpty
             $r.Verification.Count | Should -BeGreaterOrEqual 1

@@ -12,7 +12,6 @@ BeforeAll {
     Set-Content -LiteralPath (Join-Path $repo 'src/added.py') -Value 'new = True'
     Remove-Item -LiteralPath (Join-Path $repo 'environment.py')
     Set-Content -LiteralPath (Join-Path $repo 'README.md') -Value 'rewritten, and longer than before...........................'
-    Start-Sleep -Milliseconds 1100
     $script:new = (Backup-Repo -Path $repo -Destination $dest).Destinations[0].ArchivePath
 }
 

@@ -168,7 +168,6 @@ Describe 'backup-repo.ps1 (drop-in)' {
         }
 
         It 'JSON mode after a change: status success, created and locations filled' {
-            Start-Sleep -Milliseconds 1100
             Add-Content -LiteralPath (Join-Path $repo 'src/main.py') -Value '# changed'
             $r = Invoke-DropIn -In $repo -Arguments '-OutputFormat', 'json', '-Destination', $dest
             $r.ExitCode | Should -Be 0 -Because $r.StdErr
@@ -304,7 +303,6 @@ Describe 'backup-repo.ps1 (drop-in)' {
 
         It '-KeepLast N leaves the newest N backups; -Verify checks the new one' {
             foreach ($i in 1..2) {
-                Start-Sleep -Milliseconds 1100
                 Add-Content -LiteralPath (Join-Path $repo2 'README.md') -Value "change $i"
                 $r = Invoke-DropIn -In $repo2 -Arguments '-KeepLast', '2', '-Verify', '-Destination', $dest2
                 $r.ExitCode | Should -Be 0 -Because $r.StdErr
@@ -316,14 +314,12 @@ Describe 'backup-repo.ps1 (drop-in)' {
         It '-Verify prints the verification of each destination (text) and lists it (JSON)' {
             $dest3 = New-TestDestination
             $cmd = "& '$DropIn' -Verify -Destination '$dest2', '$dest3'"
-            Start-Sleep -Milliseconds 1100
             Add-Content -LiteralPath (Join-Path $repo2 'README.md') -Value 'verify text'
             $r = Invoke-Pwsh -Command $cmd -WorkingDirectory $repo2
             $r.ExitCode | Should -Be 0 -Because $r.StdErr
             foreach ($d in $dest2, $dest3) {
                 $r.StdOut | Should -Match ('\[verified\] ' + [regex]::Escape((Join-Path $d $repo2Name)) + '.+\(\d+ entries\)')
             }
-            Start-Sleep -Milliseconds 1100
             Add-Content -LiteralPath (Join-Path $repo2 'README.md') -Value 'verify json'
             $j = (Invoke-Pwsh -Command "$cmd -OutputFormat json" -WorkingDirectory $repo2).StdOut | ConvertFrom-Json
             @($j.verification).Count | Should -Be 2
@@ -352,7 +348,6 @@ Describe 'backup-repo.ps1 (drop-in)' {
                 }
             }
             Start-Sleep -Milliseconds 300
-            Start-Sleep -Milliseconds 1100
             Add-Content -LiteralPath (Join-Path $repo2 'README.md') -Value 'webhook'
             $r = Invoke-DropIn -In $repo2 -Arguments '-WebhookUrl', "http://127.0.0.1:$port/hook", '-Destination', $dest2
             $r.ExitCode | Should -Be 0 -Because $r.StdErr
@@ -367,7 +362,6 @@ Describe 'backup-repo.ps1 (drop-in)' {
         It '-WebhookUrl that cannot be reached: a warning with the URL redacted, exit 0' {
             $probe = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
             $probe.Start(); $port = $probe.LocalEndpoint.Port; $probe.Stop()
-            Start-Sleep -Milliseconds 1100
             Add-Content -LiteralPath (Join-Path $repo2 'README.md') -Value 'webhook down'
             $r = Invoke-DropIn -In $repo2 -Arguments '-OutputFormat', 'json', '-WebhookUrl', "http://127.0.0.1:$port/hook/SECRET-abc123", '-Destination', $dest2
             $r.ExitCode | Should -Be 0 -Because $r.StdErr

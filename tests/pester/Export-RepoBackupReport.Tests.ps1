@@ -45,7 +45,6 @@ BeforeAll {
         $log = Join-Path $MetricsDir "backup-$name.jsonl"
         $null = Backup-Repo -Path $repo -Destination $dests -MetricsLog $log
         $null = Backup-Repo -Path $repo -Destination $dests -MetricsLog $log          # unchanged: skipped
-        Start-Sleep -Milliseconds 1100
         Add-BulkData -Root $repo -MB 1
         $null = Backup-Repo -Path $repo -Destination $dests -MetricsLog $log          # bigger
     }

@@ -76,7 +76,6 @@ Describe 'Remove-RepoBackup' {
     }
 
     It 'outputs nothing without -PassThru' {
-        Start-Sleep -Milliseconds 1100
         $null = Backup-Repo -Path $f.Repo -Destination $f.Dest -Force
         $out = Remove-RepoBackup -Repository $f.Name -Destination $f.Dest -KeepLast 2 -Confirm:$false
         $out | Should -BeNullOrEmpty

@@ -88,7 +88,6 @@ Describe 'Test-RepoBackup' {
     }
 
     It 'Backup-Repo | Select-Object -ExpandProperty Destinations | Test-RepoBackup verifies what was written' {
-        Start-Sleep -Milliseconds 1100
         $dests = @(New-TestDestination; New-TestDestination)
         $b = Backup-Repo -Path $repo -Destination $dests -Force
         $r = @($b | Select-Object -ExpandProperty Destinations | Test-RepoBackup)
