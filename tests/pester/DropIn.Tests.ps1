@@ -329,11 +329,12 @@ Describe 'backup-repo.ps1 (drop-in)' {
         It '-WebhookUrl posts the run through Backup-Repo (plain JSON for an unknown host)' {
             $probe = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
             $probe.Start(); $port = $probe.LocalEndpoint.Port; $probe.Stop()
-            $job = Start-ThreadJob -ArgumentList $port -ScriptBlock {
-                param($port)
-                $listener = [System.Net.HttpListener]::new()
-                $listener.Prefixes.Add("http://127.0.0.1:$port/")
-                $listener.Start()
+            # Listening before the drop-in starts (no wait for the job to get there).
+            $listener = [System.Net.HttpListener]::new()
+            $listener.Prefixes.Add("http://127.0.0.1:$port/")
+            $listener.Start()
+            $job = Start-ThreadJob -ArgumentList $listener -ScriptBlock {
+                param($listener)
                 try {
                     $task = $listener.GetContextAsync()
                     if (-not $task.Wait(60000)) { return 'TIMEOUT' }
@@ -347,7 +348,6 @@ Describe 'backup-repo.ps1 (drop-in)' {
                     $listener.Stop()
                 }
             }
-            Start-Sleep -Milliseconds 300
             Add-Content -LiteralPath (Join-Path $repo2 'README.md') -Value 'webhook'
             $r = Invoke-DropIn -In $repo2 -Arguments '-WebhookUrl', "http://127.0.0.1:$port/hook", '-Destination', $dest2
             $r.ExitCode | Should -Be 0 -Because $r.StdErr
