@@ -140,7 +140,8 @@ fn a_server_that_accepts_and_stalls_mid_response_times_out() {
     });
     let started = Instant::now();
     let err = send_http(&format!("http://127.0.0.1:{port}/"), BODY, Duration::from_millis(300), 0).unwrap_err();
-    assert!(started.elapsed() < Duration::from_millis(1500));
+    // Far below "never": a loaded machine may be slow, the 300 ms timeout still ends it.
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     assert!(err.message.contains("timed out"), "{}", err.message);
 }
 
@@ -153,7 +154,8 @@ fn connection_refused_fails_quickly() {
     let url = format!("http://admin:PASSWORDSECRET@127.0.0.1:{port}/hook?key=KEYSECRET");
     let started = Instant::now();
     let err = send_http(&url, BODY, Duration::from_secs(5), 0).unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    // Refused at once, not after the 5 s timeout (with room for a loaded machine).
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
     assert!(err.message.contains("cannot connect"), "{}", err.message);
     for secret in ["PASSWORDSECRET", "KEYSECRET", "admin"] {
         assert!(!err.message.contains(secret), "{}", err.message);

@@ -237,12 +237,12 @@ mod tests {
         let mut seen = Seen::new(Some(2)); // 1 = before start, 2 = first poll
         let steps = AtomicUsize::new(0);
         let reporter = Reporter::new(Some(record), &mut seen as *mut Seen as *mut c_void);
-        let started = Instant::now();
         let r = run_with_progress_every(&reporter, Duration::from_millis(50), |c| long_op(c, &steps));
         let e = r.unwrap_err();
         assert_eq!(e.status, br_status::Cancelled);
+        // Stopped early by the count of steps done, not by the clock (a loaded
+        // machine may be slow, never wrong).
         assert!(steps.load(Ordering::Relaxed) < 50, "the operation ran to the end");
-        assert!(started.elapsed() < Duration::from_millis(450));
         assert_eq!(seen.calls, 3, "start, the cancelling poll, the end");
         assert_eq!(seen.wrong_thread, 0);
     }
