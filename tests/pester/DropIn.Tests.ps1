@@ -259,6 +259,32 @@ Describe 'backup-repo.ps1 (drop-in)' {
             $r.StdOut | Should -Match 'silent=0'
         }
 
+        It 'JSON inside a session is pipeline output (captured, redirected with >) and sets $LASTEXITCODE' {
+            # A `pwsh -File` run writes the JSON to standard output itself; a
+            # session must still get it as output, and `exit`'s exit code.
+            $file = Join-Path $TestHome ('result-' + [guid]::NewGuid().ToString('N').Substring(0, 6) + '.json')
+            $r = Invoke-Pwsh -WorkingDirectory $repo -Command @"
+`$global:LASTEXITCODE = 7
+`$out = & '$DropIn' -Destination '$dest' -OutputFormat json
+[Console]::Out.WriteLine("captured=`$((`$out | ConvertFrom-Json).status) exit=`$LASTEXITCODE")
+& '$DropIn' -Destination '$dest' -OutputFormat json > '$file'
+"@
+            $r.ExitCode | Should -Be 0 -Because $r.StdErr
+            $r.StdOut.Trim() | Should -Be 'captured=skipped exit=0'
+            (Get-Content -LiteralPath $file -Raw | ConvertFrom-Json).status | Should -Be 'skipped'
+        }
+
+        It 'run as the whole process: JSON alone on standard output, exit code 0 or 1 from the status' {
+            $ok = Invoke-DropIn -In $repo -Arguments '-OutputFormat', 'json', '-Destination', $dest
+            $ok.ExitCode | Should -Be 0 -Because $ok.StdErr
+            ($ok.StdOut | ConvertFrom-Json).status | Should -Be 'skipped'
+            $blocked = Join-Path $TestHome ('file-not-folder-' + [guid]::NewGuid().ToString('N').Substring(0, 6))
+            Set-Content -LiteralPath $blocked -Value 'a file where a destination folder should be'
+            $failed = Invoke-DropIn -In $repo -Arguments '-OutputFormat', 'json', '-Destination', $blocked
+            $failed.ExitCode | Should -Be 1
+            ($failed.StdOut | ConvertFrom-Json).status | Should -Be 'failed'
+        }
+
         It 'does not load Microsoft.PowerShell.Utility on its run path (text and JSON)' {
             foreach ($format in 'text', 'json') {
                 $r = Invoke-Pwsh -WorkingDirectory $repo -Command "`$null = & '$DropIn' -Destination '$dest' -OutputFormat $format 6>`$null; [Console]::Out.WriteLine('utility=' + @(Get-Module Microsoft.PowerShell.Utility).Count)"
