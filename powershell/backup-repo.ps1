@@ -134,6 +134,20 @@ function Write-Json($Value) {
     if ($wholeProcess) { [Console]::Out.WriteLine($text) } else { $text }
 }
 
+# Each error's message, once. -ErrorVariable holds error records and, for a
+# terminating error, the exception itself, whose text would carry a stack
+# trace; a catch block then sees the same error again.
+function Get-ErrorMessages($Errors) {
+    $messages = [Collections.Generic.List[string]]::new()
+    foreach ($e in $Errors) {
+        $text = if ($e -is [Management.Automation.ErrorRecord]) {
+            if ($e.ErrorDetails -and $e.ErrorDetails.Message) { $e.ErrorDetails.Message } else { $e.Exception.Message }
+        } elseif ($e -is [Exception]) { $e.Message } else { "$e" }
+        if ($text -and -not $messages.Contains($text)) { $messages.Add($text) }
+    }
+    , $messages
+}
+
 function Get-MetricsLogPath {
     # [Environment] rather than $env:, which throws (and catches) an exception
     # inside pwsh for every variable that is not set: the first costs a fresh pwsh.
@@ -154,8 +168,13 @@ if ($List) {
     # No -Destination: the engine's defaults (config file, $env:BACKUP_REPO_DESTINATIONS, platform).
     if ($Destination) { $listParams.Destination = $Destination }
     $listErrors = @()
-    $summaries = @(Get-RepoBackup @listParams -ErrorAction SilentlyContinue -ErrorVariable +listErrors)
-    foreach ($e in $listErrors) { [Console]::Error.WriteLine("ERROR: $e") }
+    $summaries = @()
+    try {
+        $summaries = @(Get-RepoBackup @listParams -ErrorAction SilentlyContinue -ErrorVariable +listErrors)
+    } catch {
+        $listErrors += $_
+    }
+    foreach ($message in (Get-ErrorMessages $listErrors)) { [Console]::Error.WriteLine("ERROR: $message") }
     $rows = foreach ($s in $summaries) {
         [ordered]@{
             name              = $s.Destination
@@ -239,8 +258,9 @@ try {
 if ($json) {
     foreach ($w in $warnings) { [Console]::Error.WriteLine("WARNING: $w") }
 }
-foreach ($e in $errors) {
-    if ($json) { [Console]::Error.WriteLine("ERROR: $e") } else { Say "ERROR: $e" Red }
+$errorMessages = Get-ErrorMessages $errors
+foreach ($message in $errorMessages) {
+    if ($json) { [Console]::Error.WriteLine("ERROR: $message") } else { Say "ERROR: $message" Red }
 }
 
 if (-not $result) {
@@ -249,7 +269,7 @@ if (-not $result) {
             repo = $repoName; timestamp = $started.ToString('o'); status = 'failed'
             created = @(); skipped = @(); size_mb = 0
             duration_seconds = [math]::Round(([datetime]::Now - $started).TotalSeconds, 2)
-            file_count = 0; locations = @(); error = "$($errors.Where({ $_ }, 'First'))"; schema_version = 1
+            file_count = 0; locations = @(); error = $(if ($errorMessages.Count) { $errorMessages[0] } else { '' }); schema_version = 1
         })
     } else {
         Say "Backup of $repoName failed." Red

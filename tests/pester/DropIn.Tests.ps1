@@ -43,6 +43,22 @@ Describe 'backup-repo.ps1 (drop-in)' {
             $r.StdErr | Should -Match 'OutputFormat'
         }
 
+        It 'a library that cannot be loaded: its message once, no stack trace, exit 1 (backup, JSON and -List)' -ForEach @(
+            @{ Arguments = @() }
+            @{ Arguments = @('-OutputFormat', 'json') }
+            @{ Arguments = @('-List') }
+        ) {
+            $r = Invoke-DropIn -In (New-TestRepo) -Arguments ($Arguments + @('-Destination', (New-TestDestination))) -Environment @{ BACKUP_REPO_LIBRARY = '/nonexistent/libbackup_repo.so' }
+            $r.ExitCode | Should -Be 1
+            $all = $r.StdOut + $r.StdErr
+            ([regex]::Matches($all, 'ERROR: The BackupRepo native library')).Count | Should -Be 1 -Because $all
+            $all | Should -Match 'BACKUP_REPO_LIBRARY'
+            $all | Should -Not -Match 'CmdletInvocationException|\bat BackupRepo\.|--- End of inner exception'
+            if ($Arguments -contains 'json') {
+                ($r.StdOut | ConvertFrom-Json).error | Should -BeLike 'The BackupRepo native library*'
+            }
+        }
+
         It 'has the original switches plus -KeepLast, -Verify, -WebhookUrl, and ShouldProcess' {
             $cmd = Get-Command $DropIn
             foreach ($p in 'IncludeBuild', 'List', 'OutputFormat', 'KeepLast', 'Verify', 'WebhookUrl', 'Destination', 'WhatIf', 'Confirm', 'Verbose') {
