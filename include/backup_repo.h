@@ -171,7 +171,8 @@ typedef struct br_progress {
  * `br_*` function: once before the work starts, then about every 200 ms,
  * then once at the end. Return 0 to continue; any other value cancels the
  * operation, which then cleans up and returns `BR_STATUS_CANCELLED` (the
- * return value of the final call is ignored). `userdata` is passed through
+ * return value of the final call is ignored; `br_backup` once its archives
+ * are placed returns `BR_STATUS_OK`, see there). `userdata` is passed through
  * untouched. The callback must not unwind (no C++ exceptions, no longjmp
  * out of it) and must not call back into the library on this operation.
  */
@@ -187,11 +188,13 @@ extern "C" {
  *
  * `options_json`: a BackupOptions JSON object; `source` is required.
  * Unknown keys: `BR_STATUS_INVALID_JSON`. `progress`/`userdata`: optional
- * callback (NULL allowed), called on this thread only; non-zero cancels,
- * partial files are removed and the call returns `BR_STATUS_CANCELLED`.
- * A cancel after the archives were placed (while verifying or pruning)
- * stops that step only: the call returns `BR_STATUS_OK` with the backups
- * made, and a `warnings` entry says what was left undone.
+ * callback (NULL allowed), called on this thread only; non-zero cancels.
+ * Before the archives are placed (every copy is written and flushed, then
+ * all are renamed or none), partial files are removed and the call returns
+ * `BR_STATUS_CANCELLED`. Later it is too late to undo the backups: the call
+ * returns `BR_STATUS_OK` with the backups made; a cancel during
+ * verification or retention stops that step, and a `warnings` entry says
+ * what was left undone.
  *
  * A run where some destinations fail still returns `BR_STATUS_OK`: the
  * report's `status` ("created", "skipped", "partial", "failed", "planned")

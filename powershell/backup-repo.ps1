@@ -94,12 +94,15 @@ foreach ($candidate in 'BackupRepo/BackupRepo.psd1', 'BackupRepo.psd1') {
 # the manifest's table views would cost ~0.1 s to load and format nothing here,
 # and the session ends with the script. In a session that goes on, the full
 # module, so its views are there for whatever runs next.
+# pwsh runs the first .ps1 on its command line; what follows it is that
+# script's own arguments (a wrapper's argument naming this script included).
 $namesThisScript = $false
 $noExit = $false
 foreach ($arg in [Environment]::GetCommandLineArgs()) {
     if ($arg -like '-noe*') { $noExit = $true }
-    elseif (-not $namesThisScript) {
+    elseif ($arg -like '*.ps1') {
         try { $namesThisScript = [IO.Path]::GetFullPath($arg) -eq $PSCommandPath } catch { }
+        break
     }
 }
 $wholeProcess = $namesThisScript -and -not $noExit
@@ -125,13 +128,15 @@ function Say([string]$Text = '', [string]$Color) {
 
 function Get-MegaBytes([double]$Bytes) { [math]::Round($Bytes / 1MB, 2) }
 
-# The JSON on standard output. When this script is the whole process, written
-# to it directly: as pipeline output it would go through pwsh's formatter,
-# whose first use costs a fresh pwsh ~0.05 s. In a session it is pipeline
-# output, so "> backup-result.json" and "$r = & backup-repo.ps1" still work.
+# The JSON on standard output. When this script is the whole process and its
+# output goes to a file or a pipe, written there directly: as pipeline output
+# it would go through pwsh's formatter, whose first use costs a fresh pwsh
+# ~0.05 s. To a console (pwsh writes it as Unicode, [Console]::Out in the
+# console's code page) and in a session it is pipeline output, so
+# "> backup-result.json" and "$r = & backup-repo.ps1" work as before.
 function Write-Json($Value) {
     $text = [BackupRepo.PlainJson]::Serialize($Value)
-    if ($wholeProcess) { [Console]::Out.WriteLine($text) } else { $text }
+    if ($wholeProcess -and [Console]::IsOutputRedirected) { [Console]::Out.WriteLine($text) } else { $text }
 }
 
 # Each error's message, once. -ErrorVariable holds error records and, for a
@@ -153,7 +158,9 @@ function Get-MetricsLogPath {
     # inside pwsh for every variable that is not set: the first costs a fresh pwsh.
     $dir = [Environment]::GetEnvironmentVariable('BACKUP_REPO_METRICS_DIR')
     if (-not $dir -and $IsWindows) {
-        $dir = [IO.Path]::Combine([Environment]::GetEnvironmentVariable('APPDATA'), 'backup-metrics')
+        $appData = [Environment]::GetEnvironmentVariable('APPDATA')
+        if (-not $appData) { $appData = [Environment]::GetFolderPath('ApplicationData') }
+        $dir = [IO.Path]::Combine($appData, 'backup-metrics')
     } elseif (-not $dir) {
         $data = [Environment]::GetEnvironmentVariable('XDG_DATA_HOME')
         if (-not $data) { $data = [IO.Path]::Combine($HOME, '.local/share') }

@@ -221,10 +221,9 @@ fn run_unlogged(
         timings.select_seconds = step.elapsed().as_secs_f64();
 
         // A backup made within the same second as the last one (the content
-        // changed again) gets the next free `_<n>` name of that second.
-        let archive_name = catalog::free_backup_name(&repo, now, |name| {
-            roots.iter().any(|root| std::fs::symlink_metadata(root.join(&repo).join(name)).is_ok())
-        });
+        // changed again) gets the next `_<n>` name of that second.
+        let existing: Vec<String> = roots.iter().flat_map(|root| catalog::names_in(&root.join(&repo))).collect();
+        let archive_name = catalog::next_backup_name(&repo, now, existing.iter().map(String::as_str));
         if !opts.dry_run {
             // Leftovers of a killed run never look like backups; tidy them now.
             for root in &roots {
@@ -804,6 +803,8 @@ mod tests {
             destinations: dests.clone(),
             cache_dir: Some(t.join("cache")),
             now: Some("2026-11-25T10:00:00".parse().unwrap()),
+            // The tests compare warnings: none about this machine's disk.
+            disk_warning_percent: Some(100.0),
             ..Default::default()
         };
         let report = run(&opts, &Control::default()).unwrap();

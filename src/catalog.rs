@@ -50,15 +50,40 @@ fn nth_backup_file_name(repo: &str, at: DateTime, n: u32) -> String {
     )
 }
 
-/// The name for a backup of `repo` made at `at` that `taken` says is free: the
-/// original shape, else the next `_<n>` of that second. When all are taken, the
-/// original shape (placing it then fails, naming the file; nothing is
-/// overwritten). Pure but for `taken`.
-pub fn free_backup_name(repo: &str, at: DateTime, taken: impl Fn(&str) -> bool) -> String {
-    (1..=MAX_PER_SECOND)
-        .map(|n| nth_backup_file_name(repo, at, n))
-        .find(|name| !taken(name))
-        .unwrap_or_else(|| backup_file_name(repo, at))
+/// The name for a new backup of `repo` made at `at`, given the names already
+/// in its folders: the original shape when that second has no backup yet,
+/// else the number after the highest one of that second. Never a lower one
+/// (freed by retention, say): it would sort before the backups it follows,
+/// and retention would take the new backup for the oldest. When the second
+/// is full, the original shape (placing it then fails, naming the file;
+/// nothing is overwritten). Pure.
+pub fn next_backup_name<'a>(repo: &str, at: DateTime, existing: impl IntoIterator<Item = &'a str>) -> String {
+    let (second, _) = second_and_n(at);
+    let highest = existing
+        .into_iter()
+        .filter_map(|name| parse_backup_name(name, repo))
+        .map(second_and_n)
+        .filter(|(s, _)| *s == second)
+        .map(|(_, n)| n)
+        .max();
+    match highest {
+        Some(n) if n < MAX_PER_SECOND => nth_backup_file_name(repo, at, n + 1),
+        _ => backup_file_name(repo, at),
+    }
+}
+
+/// A parsed backup time as (its second, its number within that second).
+fn second_and_n(t: DateTime) -> (DateTime, u32) {
+    let n = (t.subsec_nanosecond() / NANOS_PER_TICK).max(1) as u32;
+    (t.with().subsec_nanosecond(0).build().unwrap_or(t), n)
+}
+
+/// The names of the entries of `dir` (none when it cannot be read): what a
+/// new backup's name must not collide with. One directory read.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect())
+        .unwrap_or_default()
 }
 
 /// The time encoded in a backup file name of `repo`, or None when the name is
@@ -70,7 +95,8 @@ pub fn parse_backup_name(file_name: &str, repo: &str) -> Option<DateTime> {
     let (stamp, n) = match stamp.len().checked_sub(STAMP_LEN + usize::from(stamp.starts_with('-'))) {
         Some(0) => (stamp, 0),
         Some(extra) => {
-            let (stamp, nth) = stamp.split_at(stamp.len() - extra);
+            // At a byte index: a name with a multi-byte character there is not ours.
+            let (stamp, nth) = stamp.split_at_checked(stamp.len() - extra)?;
             (stamp, parse_nth(nth)?)
         }
         None => return None,
@@ -304,6 +330,10 @@ pub(crate) mod tests {
     #[case("repo_backup_2024-03-07_09-05-01_+2.zip", "repo", None)]
     #[case("repo_backup_2024-03-07_09-05-01-2.zip", "repo", None)]
     #[case("repo_backup_2024-03-07_09-05-01_2.zip.partial", "repo", None)]
+    #[case("repo_backup_2024-03-07_09-05-0é.zip", "repo", None)]
+    #[case("repo_backup_-2024-03-07_09-05-0é.zip", "repo", None)]
+    #[case("repo_backup_2024-03-07_09-05-01é.zip", "repo", None)]
+    #[case("repo_backup_é2024-03-07_09-05-01.zip", "repo", None)]
     fn parse_cases(#[case] name: &str, #[case] repo: &str, #[case] want: Option<DateTime>) {
         assert_eq!(parse_backup_name(name, repo), want);
     }
@@ -353,28 +383,53 @@ pub(crate) mod tests {
         fn parse_never_panics(name in "\\PC{0,40}", repo in "\\PC{0,8}") {
             let _ = parse_backup_name(&name, &repo);
         }
+
+        /// Past our prefix, any stamp-sized text (multi-byte characters
+        /// included) is parsed or refused, never a panic.
+        #[test]
+        fn parse_never_panics_on_a_stamp_shaped_name(stamp in "-?[0-9_é€-]{15,26}") {
+            let _ = parse_backup_name(&format!("r_backup_{stamp}.zip"), "r");
+        }
     }
 
     #[test]
-    fn a_free_name_is_the_first_of_its_second_not_taken() {
+    fn a_new_name_follows_the_highest_of_its_second() {
         let t = at(2024, 3, 7, 9, 5, 1);
-        let taken = |names: &'static [&'static str]| move |n: &str| names.contains(&n);
-        assert_eq!(free_backup_name("r", t, taken(&[])), "r_backup_2024-03-07_09-05-01.zip");
+        let next = |names: &[&str]| next_backup_name("r", t, names.iter().copied());
+        assert_eq!(next(&[]), "r_backup_2024-03-07_09-05-01.zip");
+        // Other seconds, other repositories and other files do not count.
         assert_eq!(
-            free_backup_name("r", t, taken(&["r_backup_2024-03-07_09-05-01.zip"])),
-            "r_backup_2024-03-07_09-05-01_2.zip"
+            next(&[
+                "r_backup_2024-03-07_09-05-00.zip",
+                "r_backup_2024-03-07_09-05-02_5.zip",
+                "x_backup_2024-03-07_09-05-01.zip",
+                "notes.txt"
+            ]),
+            "r_backup_2024-03-07_09-05-01.zip"
         );
-        // A gap is filled: names are per second, not a counter.
+        assert_eq!(next(&["r_backup_2024-03-07_09-05-01.zip"]), "r_backup_2024-03-07_09-05-01_2.zip");
+        // A gap (retention deleted the first and _2) is never filled: the new
+        // backup must sort after _3.
+        assert_eq!(next(&["r_backup_2024-03-07_09-05-01_3.zip"]), "r_backup_2024-03-07_09-05-01_4.zip");
         assert_eq!(
-            free_backup_name(
-                "r",
-                t,
-                taken(&["r_backup_2024-03-07_09-05-01.zip", "r_backup_2024-03-07_09-05-01_3.zip"])
-            ),
-            "r_backup_2024-03-07_09-05-01_2.zip"
+            next(&["r_backup_2024-03-07_09-05-01_10.zip", "r_backup_2024-03-07_09-05-01_9.zip"]),
+            "r_backup_2024-03-07_09-05-01_11.zip"
         );
-        // Every name of the second taken: the plain name, which placing refuses.
-        assert_eq!(free_backup_name("r", t, |_| true), "r_backup_2024-03-07_09-05-01.zip");
+        // A partial of a killed run is cleaned up before placing; it does not count.
+        assert_eq!(next(&["r_backup_2024-03-07_09-05-01.zip.partial"]), "r_backup_2024-03-07_09-05-01.zip");
+        // The second is full: the plain name, which placing refuses.
+        assert_eq!(next(&["r_backup_2024-03-07_09-05-01_999.zip"]), "r_backup_2024-03-07_09-05-01.zip");
+    }
+
+    #[test]
+    fn names_in_lists_a_folder_and_nothing_for_a_missing_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("a.zip"), b"").unwrap();
+        std::fs::create_dir(tmp.path().join("sub")).unwrap();
+        let mut names = names_in(tmp.path());
+        names.sort();
+        assert_eq!(names, ["a.zip", "sub"]);
+        assert!(names_in(&tmp.path().join("missing")).is_empty());
     }
 
     #[test]

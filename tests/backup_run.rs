@@ -225,6 +225,15 @@ fn backups_of_changed_content_within_one_second_each_get_a_name() {
         ["demo_backup_2026-11-25_10-00-00_3.zip"],
         "kept the newest, removed the older of the same second"
     );
+
+    // The names retention freed are not reused: the next backup of that
+    // second sorts after the one kept, so retention keeps it.
+    write(&src, "src/main.py", "print('changed again, same second')\n");
+    let fourth = run(&prune);
+    assert_eq!(fourth.archive_name, "demo_backup_2026-11-25_10-00-00_4.zip");
+    assert_eq!(fourth.retention[0].deleted.len(), 1, "{:?}", fourth.retention);
+    assert_eq!(listing(&dests[0].join("demo")), ["demo_backup_2026-11-25_10-00-00_4.zip"]);
+    assert_eq!(run(&opts).status, RunStatus::Skipped, "the kept backup is the newest content");
 }
 
 #[test]

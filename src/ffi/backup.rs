@@ -11,11 +11,13 @@ use crate::backup::BackupOptions;
 ///
 /// `options_json`: a BackupOptions JSON object; `source` is required.
 /// Unknown keys: `BR_STATUS_INVALID_JSON`. `progress`/`userdata`: optional
-/// callback (NULL allowed), called on this thread only; non-zero cancels,
-/// partial files are removed and the call returns `BR_STATUS_CANCELLED`.
-/// A cancel after the archives were placed (while verifying or pruning)
-/// stops that step only: the call returns `BR_STATUS_OK` with the backups
-/// made, and a `warnings` entry says what was left undone.
+/// callback (NULL allowed), called on this thread only; non-zero cancels.
+/// Before the archives are placed (every copy is written and flushed, then
+/// all are renamed or none), partial files are removed and the call returns
+/// `BR_STATUS_CANCELLED`. Later it is too late to undo the backups: the call
+/// returns `BR_STATUS_OK` with the backups made; a cancel during
+/// verification or retention stops that step, and a `warnings` entry says
+/// what was left undone.
 ///
 /// A run where some destinations fail still returns `BR_STATUS_OK`: the
 /// report's `status` ("created", "skipped", "partial", "failed", "planned")

@@ -60,7 +60,8 @@ pub struct br_progress {
 /// `br_*` function: once before the work starts, then about every 200 ms,
 /// then once at the end. Return 0 to continue; any other value cancels the
 /// operation, which then cleans up and returns `BR_STATUS_CANCELLED` (the
-/// return value of the final call is ignored). `userdata` is passed through
+/// return value of the final call is ignored; `br_backup` once its archives
+/// are placed returns `BR_STATUS_OK`, see there). `userdata` is passed through
 /// untouched. The callback must not unwind (no C++ exceptions, no longjmp
 /// out of it) and must not call back into the library on this operation.
 #[allow(non_camel_case_types)]

@@ -191,9 +191,34 @@ namespace BackupRepo.Commands
             BackupResult result = ReportJson.ToResult(json);
             if (result.Repository.Length == 0) result.Repository = name;
             if (result.Path.Length == 0) result.Path = repo;
+            if (CancelRequested || Stopping)
+            {
+                // Ctrl+C came after the backups were placed (during -Verify or
+                // -KeepLast): too late to undo them. The stopping pipeline takes
+                // no output, so the host is told directly what stands.
+                TellHostWhatStands(result);
+                return;
+            }
             Report(result, dryRun);
             if (!dryRun) result.Webhooks = Notify(json);
             WriteObject(result);
+        }
+
+        private void TellHostWhatStands(BackupResult result)
+        {
+            string[] made = result.Destinations
+                .Where(d => d.Status == DestinationStatus.Created && d.ArchivePath != null)
+                .Select(d => d.ArchivePath!).ToArray();
+            try
+            {
+                foreach (string w in result.Warnings) Host.UI.WriteWarningLine(w);
+                if (made.Length > 0)
+                    Host.UI.WriteWarningLine($"Stopped after the backups of {result.Repository} were placed; they stand: {string.Join(", ", made)}");
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // A host without a UI: the metrics log still records the run.
+            }
         }
 
         /// <summary>-WebhookUrl, else the config file's webhooks.</summary>
