@@ -17,6 +17,20 @@ BeforeAll {
         foreach ($k in $Parameters.Keys) { $null = $ps.AddParameter($k, $Parameters[$k]) }
         $ps
     }
+
+    function Stop-RunnerAt {
+        <# Start $Runner and stop it once its progress reaches step -Phase (or it ends):
+           $true when it was still running, $false when it had completed. #>
+        param($Runner, [string]$Phase)
+        $async = $Runner.BeginInvoke()
+        $sw = [Diagnostics.Stopwatch]::StartNew()
+        while (-not ($Runner.Streams.Progress | Where-Object { $_.ActivityId -eq 2 -and $_.Activity -eq $Phase }) -and
+               -not $async.IsCompleted -and $sw.Elapsed.TotalSeconds -lt 60) {
+            Start-Sleep -Milliseconds 5
+        }
+        $Runner.Stop()
+        $Runner.InvocationStateInfo.State -ne 'Completed'
+    }
 }
 
 AfterAll { Remove-TestHome }
@@ -204,15 +218,8 @@ Describe 'Backup-Repo' {
                 $dests = @(New-TestDestination; New-TestDestination)
                 $ps = New-Runner @{ Path = $bigRepo; Destination = $dests; Force = $true }
                 try {
-                    $async = $ps.BeginInvoke()
-                    $sw = [Diagnostics.Stopwatch]::StartNew()
                     # Stop once the archive is being written, so there is something to clean up.
-                    while (-not ($ps.Streams.Progress | Where-Object { $_.ActivityId -eq 2 -and $_.Activity -eq 'Compressing' }) -and
-                           -not $async.IsCompleted -and $sw.Elapsed.TotalSeconds -lt 60) {
-                        Start-Sleep -Milliseconds 5
-                    }
-                    $ps.Stop()
-                    if ($ps.InvocationStateInfo.State -eq 'Completed') {
+                    if (-not (Stop-RunnerAt $ps -Phase 'Compressing')) {
                         Set-ItResult -Inconclusive -Because 'the backup finished before the first progress record'
                         return
                     }
@@ -236,14 +243,7 @@ Describe 'Backup-Repo' {
             $log = Join-Path $TestHome ('stop-verify-' + [guid]::NewGuid().ToString('N').Substring(0, 6) + '.jsonl')
             $ps = New-Runner @{ Path = $bigRepo; Destination = $dests; Force = $true; Verify = $true; MetricsLog = $log }
             try {
-                $async = $ps.BeginInvoke()
-                $sw = [Diagnostics.Stopwatch]::StartNew()
-                while (-not ($ps.Streams.Progress | Where-Object { $_.ActivityId -eq 2 -and $_.Activity -eq 'Verifying' }) -and
-                       -not $async.IsCompleted -and $sw.Elapsed.TotalSeconds -lt 60) {
-                    Start-Sleep -Milliseconds 5
-                }
-                $ps.Stop()
-                if ($ps.InvocationStateInfo.State -eq 'Completed') {
+                if (-not (Stop-RunnerAt $ps -Phase 'Verifying')) {
                     Set-ItResult -Inconclusive -Because 'verification finished before its first progress record'
                     return
                 }
