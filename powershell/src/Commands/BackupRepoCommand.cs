@@ -211,7 +211,9 @@ namespace BackupRepo.Commands
                 .Select(d => d.ArchivePath!).ToArray();
             try
             {
-                foreach (string w in result.Warnings) Host.UI.WriteWarningLine(w);
+                foreach (string w in RunWarnings(result)) Host.UI.WriteWarningLine(w);
+                foreach (BackupDestination d in result.Destinations.Where(d => d.Warning != null))
+                    Host.UI.WriteWarningLine(DestinationWarning(d));
                 if (made.Length > 0)
                     Host.UI.WriteWarningLine($"Stopped after the backups of {result.Repository} were placed; they stand: {string.Join(", ", made)}");
             }
@@ -263,6 +265,18 @@ namespace BackupRepo.Commands
             return sent.ToArray();
         }
 
+        /// <summary>
+        /// The run's warnings but a destination's own (its disk-space warning is also in
+        /// the run's): those are shown once, with the destination, by <see cref="DestinationWarning"/>.
+        /// </summary>
+        private static IEnumerable<string> RunWarnings(BackupResult r)
+        {
+            var perDestination = new HashSet<string>(r.Destinations.Where(d => d.Warning != null).Select(d => d.Warning!));
+            return r.Warnings.Where(w => !perDestination.Contains(w));
+        }
+
+        private static string DestinationWarning(BackupDestination d) => $"{d.Name} ({d.Path}): {d.Warning}";
+
         private void Report(BackupResult r, bool dryRun)
         {
             foreach (ExcludedPath x in r.Excluded) WriteVerbose($"Excluded {x.Path} (rule: {x.Rule})");
@@ -273,12 +287,10 @@ namespace BackupRepo.Commands
             }
             WriteVerbose(string.Format(CultureInfo.InvariantCulture, "{0}: {1} files, {2} hashed, {3} from the stat cache, {4:0.000} s in all",
                 r.Repository, r.FileCount, r.FilesHashed, r.FilesCached, r.Duration.TotalSeconds));
-            // A destination's disk-space warning is also in the run's warnings: shown once, with the destination.
-            var perDestination = new HashSet<string>(r.Destinations.Where(d => d.Warning != null).Select(d => d.Warning!));
-            foreach (string w in r.Warnings.Where(w => !perDestination.Contains(w))) WriteWarning(w);
+            foreach (string w in RunWarnings(r)) WriteWarning(w);
             foreach (BackupDestination d in r.Destinations)
             {
-                if (d.Warning != null) WriteWarning($"{d.Name} ({d.Path}): {d.Warning}");
+                if (d.Warning != null) WriteWarning(DestinationWarning(d));
                 if (d.Status == DestinationStatus.Failed)
                 {
                     var e = new IOException($"Backup of {r.Repository} to {d.Name} ({d.Path}) failed: {d.Reason ?? "unknown reason"}");
