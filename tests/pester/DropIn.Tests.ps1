@@ -248,6 +248,13 @@ Describe 'backup-repo.ps1 (drop-in)' {
             [datetime]::ParseExact($j[0].newest, 'yyyy-MM-dd HH:mm:ss', $null) | Should -BeGreaterThan ([datetime]::ParseExact($j[0].oldest, 'yyyy-MM-dd HH:mm:ss', $null))
         }
 
+        It '-List writes its dates the same in every culture (fi-FI separates times with dots)' {
+            $out = (Invoke-DropIn -In $repo -Arguments '-List', '-OutputFormat', 'json', '-Destination', $dest -Environment @{ LC_ALL = 'fi_FI.UTF-8'; LANG = 'fi_FI.UTF-8' }).StdOut
+            $j = @($out | ConvertFrom-Json)
+            $j[0].oldest | Should -Match '^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$'
+            $j[0].newest | Should -Match '^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$'
+        }
+
         It '-List of a destination without backups says so (and JSON gives count 0)' {
             $empty = New-TestDestination
             $r = Invoke-DropIn -In $repo -Arguments '-List', '-Destination', $empty
