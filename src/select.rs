@@ -476,7 +476,16 @@ impl Walk<'_> {
         local: &mut Selection,
     ) -> Option<(PathBuf, String, bool)> {
         let name = dirent.file_name();
-        let join = |name: &str| if parent_rel.is_empty() { name.to_string() } else { format!("{parent_rel}/{name}") };
+        // Joined by hand: `format!` was 5 % of a large unchanged run's samples.
+        let join = |name: &str| {
+            let mut rel = String::with_capacity(parent_rel.len() + 1 + name.len());
+            if !parent_rel.is_empty() {
+                rel.push_str(parent_rel);
+                rel.push('/');
+            }
+            rel.push_str(name);
+            rel
+        };
         let Some(rel) = name.to_str().map(join) else {
             let path = join(&name.to_string_lossy());
             local.skipped.push(Skipped { path, reason: "name is not valid UTF-8".into() });
