@@ -211,7 +211,7 @@ fn run_unlogged(
     // naming the files when the source changes again.
     let mut changed_before: Vec<String> = Vec::new();
     let mut attempt = 0u32;
-    let (mut report, mut destinations) = loop {
+    let (mut report, mut destinations, listings) = loop {
         attempt += 1;
         let mut timings = Timings::default();
 
@@ -222,18 +222,20 @@ fn run_unlogged(
 
         // A backup made within the same second as the last one (the content
         // changed again) gets the next `_<n>` name of that second.
-        let existing: Vec<String> = roots.iter().flat_map(|root| catalog::names_in(&root.join(&repo))).collect();
-        let archive_name = catalog::next_backup_name(&repo, now, existing.iter().map(String::as_str));
+        // Each destination's folder, listed once for all three uses below.
+        let listings: Vec<catalog::Listing> =
+            roots.iter().map(|root| catalog::Listing::read(&root.join(&repo))).collect();
+        let archive_name = catalog::next_backup_name(&repo, now, listings.iter().flat_map(catalog::Listing::names));
         if !opts.dry_run {
             // Leftovers of a killed run never look like backups; tidy them now.
-            for root in &roots {
-                destinations::clean_stale_partials(&root.join(&repo), &repo);
+            for listing in &listings {
+                destinations::clean_stale_partials(listing, &repo);
             }
         }
         // Each destination's newest backup, read once: it decides "unchanged"
         // and is where the archive reuses compressed entries from.
         let newest: Vec<Option<(PathBuf, String)>> =
-            roots.iter().map(|root| catalog::newest_fingerprint(&root.join(&repo), &repo)).collect();
+            listings.iter().map(|listing| listing.newest_fingerprint(&repo)).collect();
         let plan = |fingerprint: &str| -> Vec<DestinationReport> {
             roots
                 .iter()
@@ -336,7 +338,7 @@ fn run_unlogged(
                 }
             }
         }
-        break (report, destinations);
+        break (report, destinations, listings);
     };
     if !changed_before.is_empty() {
         changed_before.sort();
@@ -369,8 +371,15 @@ fn run_unlogged(
     }
 
     if !opts.dry_run {
-        for d in destinations.iter_mut().filter(|d| d.status != DestinationStatus::Failed) {
-            summarize_kept(d, &repo);
+        let pruned = report.retention.iter().any(|r| !r.deleted.is_empty());
+        for (d, listing) in destinations.iter_mut().zip(&listings) {
+            if d.status == DestinationStatus::Failed {
+                continue;
+            }
+            // The folder as the run found it, unless the run changed it.
+            let fresh =
+                (d.status == DestinationStatus::Created || pruned).then(|| catalog::Listing::read(listing.dir()));
+            summarize_kept(d, fresh.as_ref().unwrap_or(listing), &repo);
         }
     }
     report.status = run_status(&destinations, opts.dry_run);
@@ -549,8 +558,8 @@ fn plan_destination(
 /// What this destination now holds of the repository (storage metrics). By
 /// name and size only: reading every backup's manifest on every run would make
 /// an unchanged run cost as much as the history grows.
-fn summarize_kept(d: &mut DestinationReport, repo: &str) {
-    let Ok(backups) = catalog::named_backups(Path::new(&d.path), repo) else { return };
+fn summarize_kept(d: &mut DestinationReport, listing: &catalog::Listing, repo: &str) {
+    let backups = listing.backups(repo);
     d.backups = Some(backups.len() as u64);
     d.backups_bytes = Some(backups.iter().map(|b| b.2).sum());
     d.oldest_backup =
@@ -810,6 +819,37 @@ mod tests {
         let report = run(&opts, &Control::default()).unwrap();
         assert_eq!(report.status, RunStatus::Created);
         (report, dests)
+    }
+
+    #[test]
+    fn an_unchanged_run_lists_each_destination_folder_once() {
+        let t = tempfile::tempdir().unwrap();
+        let (first, dests) = placed_twice(t.path());
+        let opts = BackupOptions {
+            source: t.path().join("repo"),
+            destinations: dests.clone(),
+            cache_dir: Some(t.path().join("cache")),
+            disk_warning_percent: Some(100.0),
+            ..Default::default()
+        };
+        let listed = || crate::catalog::tests::LISTINGS_READ.with(|n| n.get());
+        let before = listed();
+        let report = run(&opts, &Control::default()).unwrap();
+        // The new name, the stale partials, the newest backup and the storage
+        // summary all come from one listing per destination.
+        assert_eq!(listed() - before, dests.len());
+        assert_eq!(report.status, RunStatus::Skipped);
+        for (d, f) in report.destinations.iter().zip(&first.destinations) {
+            assert_eq!(d.backups, Some(1));
+            assert_eq!(d.backups_bytes, f.backups_bytes);
+            assert_eq!(d.oldest_backup, f.oldest_backup);
+        }
+        // A run that creates a backup lists again for the summary, which then counts it.
+        std::fs::write(t.path().join("repo/b.txt"), "changed").unwrap();
+        let before = listed();
+        let report = run(&opts, &Control::default()).unwrap();
+        assert_eq!(listed() - before, 2 * dests.len());
+        assert!(report.destinations.iter().all(|d| d.backups == Some(2)), "{:?}", report.destinations);
     }
 
     fn cancelled() -> Control {

@@ -78,12 +78,111 @@ fn second_and_n(t: DateTime) -> (DateTime, u32) {
     (t.with().subsec_nanosecond(0).build().unwrap_or(t), n)
 }
 
-/// The names of the entries of `dir` (none when it cannot be read): what a
-/// new backup's name must not collide with. One directory read.
-pub fn names_in(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .map(|entries| entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect())
-        .unwrap_or_default()
+/// One reading of a per-repository folder: each entry's name (UTF-8 names
+/// only; no backup has another) and whether it is a plain file. A run reads
+/// each destination's folder once and takes from it its new backup's name,
+/// the partial files to tidy and the newest backup: on a network share each
+/// listing is round trips.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    dir: PathBuf,
+    entries: Vec<ListedEntry>,
+}
+
+#[derive(Debug, Clone)]
+struct ListedEntry {
+    name: String,
+    is_file: bool,
+    /// The size of a plain `.zip` file (a backup's candidate), where it could
+    /// be read: part of the listing on Windows, one `fstatat` elsewhere.
+    zip_bytes: Option<u64>,
+}
+
+impl Listing {
+    /// The entries of `dir`; none when it does not exist. An error naming
+    /// the folder when it cannot be read.
+    pub fn try_read(dir: &Path) -> Result<Listing> {
+        #[cfg(test)]
+        tests::LISTINGS_READ.with(|n| n.set(n.get() + 1));
+        let mut listing = Listing { dir: dir.to_path_buf(), entries: Vec::new() };
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(listing),
+            Err(e) => return Err(Error::io("list", dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("list", dir, e))?;
+            let Ok(name) = entry.file_name().into_string() else { continue };
+            // Symlinks and folders are never backups, whatever their name.
+            let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+            let zip_bytes =
+                (is_file && name.ends_with(EXTENSION)).then(|| entry.metadata().ok().map(|m| m.len())).flatten();
+            listing.entries.push(ListedEntry { name, is_file, zip_bytes });
+        }
+        Ok(listing)
+    }
+
+    /// [`Listing::try_read`], with nothing listed when the folder cannot be
+    /// read (writing into it will then say why).
+    pub fn read(dir: &Path) -> Listing {
+        Listing::try_read(dir).unwrap_or_else(|_| Listing { dir: dir.to_path_buf(), entries: Vec::new() })
+    }
+
+    /// The folder listed.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Every entry's name: what a new backup's name must not collide with.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|e| e.name.as_str())
+    }
+
+    /// The plain files' names.
+    pub fn file_names(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().filter(|e| e.is_file).map(|e| e.name.as_str())
+    }
+
+    /// The plain files named like backups of `repo`, oldest first.
+    fn named_like_ours(&self, repo: &str) -> Vec<(DateTime, PathBuf)> {
+        let mut found: Vec<_> = self
+            .file_names()
+            .filter_map(|name| parse_backup_name(name, repo).map(|created| (created, self.dir.join(name))))
+            .collect();
+        found.sort();
+        found
+    }
+
+    /// The plain files named like backups of `repo`, oldest first, with their
+    /// sizes: by name and size only (no archive is opened), for storage
+    /// statistics. Whatever is read as a backup, verified or deleted goes
+    /// through [`list_backups`], which checks the manifest. Files whose size
+    /// could not be read are left out.
+    pub fn backups(&self, repo: &str) -> Vec<(DateTime, PathBuf, u64)> {
+        let mut found: Vec<_> = self
+            .entries
+            .iter()
+            .filter(|e| e.is_file)
+            .filter_map(|e| Some((parse_backup_name(&e.name, repo)?, self.dir.join(&e.name), e.zip_bytes?)))
+            .collect();
+        found.sort();
+        found
+    }
+
+    /// The newest of our backups of `repo` here and its fingerprint, or None
+    /// when there is none. From the newest name down, the first archive that
+    /// is ours: its fingerprint from the archive comment and central directory
+    /// (see [`crate::archive::comment_fingerprint`]), else from its manifest.
+    /// An unchanged repository so costs one end record and directory per
+    /// destination, however large the manifest.
+    pub fn newest_fingerprint(&self, repo: &str) -> Option<(PathBuf, String)> {
+        self.named_like_ours(repo).into_iter().rev().find_map(|(created, path)| {
+            match crate::archive::comment_fingerprint(&path) {
+                Some(fingerprint) => Some((path, fingerprint)),
+                None => entry_for(&self.dir, repo, created, path).map(|e| (e.path, e.fingerprint)),
+            }
+        })
+    }
 }
 
 /// The time encoded in a backup file name of `repo`, or None when the name is
@@ -173,36 +272,8 @@ pub struct BackupEntry {
 
 /// Regular files in `dir` whose names have our shape for `repo`, with their
 /// time, oldest first (ties by path). A missing folder has none.
-/// Files of `repo` in `dir` by name alone, oldest first, with their sizes:
-/// (created, path, bytes). Opens no archive, so it costs one directory read;
-/// for storage statistics only. Whatever is read as a backup, verified or
-/// deleted goes through [`list_backups`], which checks the manifest.
-pub fn named_backups(dir: &Path, repo: &str) -> Result<Vec<(DateTime, PathBuf, u64)>> {
-    Ok(named_like_ours(dir, repo)?
-        .into_iter()
-        .filter_map(|(created, path)| std::fs::metadata(&path).ok().map(|m| (created, path, m.len())))
-        .collect())
-}
-
 fn named_like_ours(dir: &Path, repo: &str) -> Result<Vec<(DateTime, PathBuf)>> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("list", dir, e)),
-    };
-    let mut found = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io("list", dir, e))?;
-        let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
-        let Some(created) = parse_backup_name(&name, repo) else { continue };
-        // Symlinks and folders are not backups, whatever their name.
-        if !entry.file_type().is_ok_and(|t| t.is_file()) {
-            continue;
-        }
-        found.push((created, entry.path()));
-    }
-    found.sort();
-    Ok(found)
+    Ok(Listing::try_read(dir)?.named_like_ours(repo))
 }
 
 /// The entry for one named-like-ours file, or None when it is not ours
@@ -236,24 +307,14 @@ pub fn list_backups(dir: &Path, repo: &str) -> Result<Vec<BackupEntry>> {
         .collect())
 }
 
-/// The newest of our backups of `repo` in `dir` and its fingerprint, or None
-/// when there is none (or the folder cannot be read). From the newest name
-/// down, the first archive that is ours: its fingerprint from the archive
-/// comment and central directory (see [`crate::archive::comment_fingerprint`]),
-/// else from its manifest. An unchanged repository so costs one end record and
-/// directory per destination, however large the manifest.
-pub fn newest_fingerprint(dir: &Path, repo: &str) -> Option<(PathBuf, String)> {
-    named_like_ours(dir, repo).ok()?.into_iter().rev().find_map(|(created, path)| {
-        match crate::archive::comment_fingerprint(&path) {
-            Some(fingerprint) => Some((path, fingerprint)),
-            None => entry_for(dir, repo, created, path).map(|e| (e.path, e.fingerprint)),
-        }
-    })
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    thread_local! {
+        /// Folders listed on this thread, to check how often a run lists.
+        pub(crate) static LISTINGS_READ: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
     use crate::archive::{Manifest, MANIFEST_FORMAT, MANIFEST_NAME};
     use jiff::civil::date;
     use proptest::prelude::*;
@@ -422,14 +483,29 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn names_in_lists_a_folder_and_nothing_for_a_missing_one() {
+    fn a_listing_has_every_name_marks_the_files_and_is_empty_for_a_missing_folder() {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join("a.zip"), b"").unwrap();
         std::fs::create_dir(tmp.path().join("sub")).unwrap();
-        let mut names = names_in(tmp.path());
+        let listing = Listing::read(tmp.path());
+        let mut names: Vec<_> = listing.names().collect();
         names.sort();
         assert_eq!(names, ["a.zip", "sub"]);
-        assert!(names_in(&tmp.path().join("missing")).is_empty());
+        assert_eq!(listing.file_names().collect::<Vec<_>>(), ["a.zip"]);
+        assert_eq!(listing.dir(), tmp.path());
+        assert_eq!(Listing::read(&tmp.path().join("missing")).names().count(), 0);
+        assert!(Listing::try_read(&tmp.path().join("missing")).is_ok());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_folder_that_cannot_be_listed_is_an_error_naming_it_or_an_empty_listing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("plain-file");
+        std::fs::write(&file, b"x").unwrap();
+        let err = Listing::try_read(&file).unwrap_err();
+        assert!(err.to_string().contains("plain-file"), "{err}");
+        assert_eq!(Listing::read(&file).names().count(), 0);
     }
 
     #[test]
@@ -444,14 +520,14 @@ pub(crate) mod tests {
         write_our_archive(&d.join(backup_file_name("repo", at(2024, 1, 2, 3, 4, 4))), "repo", "fp0");
         let fingerprints: Vec<_> = list_backups(d, "repo").unwrap().into_iter().map(|b| b.fingerprint).collect();
         assert_eq!(fingerprints, ["fp0", "fp1", "fp2", "fp10"]);
-        assert_eq!(newest_fingerprint(d, "repo").unwrap().1, "fp10");
+        assert_eq!(Listing::read(d).newest_fingerprint("repo").unwrap().1, "fp10");
     }
 
     #[test]
     fn missing_dir_lists_nothing() {
         let tmp = tempfile::tempdir().unwrap();
         assert!(list_backups(&tmp.path().join("nope"), "repo").unwrap().is_empty());
-        assert!(newest_fingerprint(&tmp.path().join("nope"), "repo").is_none());
+        assert!(Listing::read(&tmp.path().join("nope")).newest_fingerprint("repo").is_none());
     }
 
     #[test]
@@ -495,8 +571,8 @@ pub(crate) mod tests {
         assert_eq!(std::fs::read(d.join(&n3)).unwrap(), b"not a zip");
 
         // The newest *of ours*, skipping newer names that are not ours.
-        assert_eq!(newest_fingerprint(d, "repo"), Some((d.join(&n1), "fp1".to_string())));
-        assert_eq!(newest_fingerprint(d, "other"), None);
+        assert_eq!(Listing::read(d).newest_fingerprint("repo"), Some((d.join(&n1), "fp1".to_string())));
+        assert_eq!(Listing::read(d).newest_fingerprint("other"), None);
     }
 
     /// Like `write_our_archive`, with our archive comment; `manifest_last`
@@ -536,7 +612,7 @@ pub(crate) mod tests {
         let n = backup_file_name("repo", at(2024, 1, 2, 3, 4, 5));
         // A manifest that could not be parsed: only the comment can answer.
         write_commented(&d.join(&n), b"{ not json", &format!("backup-repo 0.1.0 {fp}"), true);
-        assert_eq!(newest_fingerprint(d, "repo"), Some((d.join(&n), fp)));
+        assert_eq!(Listing::read(d).newest_fingerprint("repo"), Some((d.join(&n), fp)));
     }
 
     #[rstest]
@@ -551,7 +627,7 @@ pub(crate) mod tests {
         let n = backup_file_name("repo", at(2024, 1, 2, 3, 4, 5));
         let comment = comment.replace("{fp}", &"cd".repeat(32));
         write_commented(&d.join(&n), &manifest_json("from-manifest"), &comment, manifest_last);
-        assert_eq!(newest_fingerprint(d, "repo"), Some((d.join(&n), "from-manifest".to_string())));
+        assert_eq!(Listing::read(d).newest_fingerprint("repo"), Some((d.join(&n), "from-manifest".to_string())));
     }
 
     #[test]
@@ -576,7 +652,7 @@ pub(crate) mod tests {
         // manifest can be trusted, so the older backup answers.
         let len = std::fs::metadata(d.join(&newer)).unwrap().len();
         std::fs::OpenOptions::new().write(true).open(d.join(&newer)).unwrap().set_len(len - 120).unwrap();
-        assert_eq!(newest_fingerprint(d, "repo"), Some((d.join(&older), "01".repeat(32))));
+        assert_eq!(Listing::read(d).newest_fingerprint("repo"), Some((d.join(&older), "01".repeat(32))));
     }
 
     #[test]
@@ -593,23 +669,24 @@ pub(crate) mod tests {
 }
 
 #[cfg(test)]
-mod named_backups_tests {
+mod listed_backups_tests {
     use super::*;
 
     #[test]
     fn names_and_sizes_without_opening_anything() {
         let t = tempfile::tempdir().unwrap();
         let d = t.path();
-        // Not ZIPs at all: named_backups must not care (it opens nothing).
+        // Not ZIPs at all: a listing's backups must not care (it opens nothing).
         std::fs::write(d.join("r_backup_2026-01-02_00-00-00.zip"), b"12345").unwrap();
         std::fs::write(d.join("r_backup_2026-01-01_00-00-00.zip"), b"123").unwrap();
         std::fs::write(d.join("r_backup_2026-01-03_00-00-00.zip.partial"), b"x").unwrap();
         std::fs::write(d.join("other_backup_2026-01-01_00-00-00.zip"), b"x").unwrap();
         std::fs::write(d.join("notes.txt"), b"x").unwrap();
-        let got = named_backups(d, "r").unwrap();
+        std::fs::create_dir(d.join("r_backup_2026-01-04_00-00-00.zip")).unwrap();
+        let got = Listing::read(d).backups("r");
         let sizes: Vec<u64> = got.iter().map(|b| b.2).collect();
         assert_eq!(sizes, [3, 5], "oldest first, ours by name only");
         assert!(list_backups(d, "r").unwrap().is_empty(), "without a manifest they are not backups");
-        assert!(named_backups(&d.join("missing"), "r").unwrap().is_empty());
+        assert!(Listing::read(&d.join("missing")).backups("r").is_empty());
     }
 }

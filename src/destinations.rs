@@ -262,20 +262,14 @@ fn check_file_name(file_name: &str) -> Result<()> {
 
 /// Remove `<repo>_backup_*.zip.partial` leftovers of a killed run in `dir`;
 /// returns what was removed. Touches nothing else.
-pub fn clean_stale_partials(dir: &Path, repo: &str) -> Vec<PathBuf> {
-    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+pub fn clean_stale_partials(listing: &crate::catalog::Listing, repo: &str) -> Vec<PathBuf> {
     let mut removed = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
+    for name in listing.file_names() {
         let Some(backup_name) = name.strip_suffix(PARTIAL_SUFFIX) else { continue };
         if crate::catalog::parse_backup_name(backup_name, repo).is_none() {
             continue;
         }
-        if !entry.file_type().is_ok_and(|t| t.is_file()) {
-            continue;
-        }
-        let path = entry.path();
+        let path = listing.dir().join(name);
         if fs::remove_file(&path).is_ok() {
             removed.push(path);
         }
@@ -506,7 +500,7 @@ mod tests {
             fs::write(d.join(n), b"x").unwrap();
         }
         fs::create_dir(d.join("repo_backup_2022-01-01_00-00-00.zip.partial")).unwrap();
-        let removed = clean_stale_partials(d, "repo");
+        let removed = clean_stale_partials(&crate::catalog::Listing::read(d), "repo");
         let mut want: Vec<PathBuf> = ours.iter().map(|n| d.join(n)).collect();
         want.sort();
         assert_eq!(removed, want);
@@ -514,7 +508,7 @@ mod tests {
         left.push("repo_backup_2022-01-01_00-00-00.zip.partial".into());
         left.sort();
         assert_eq!(names(d), left);
-        assert!(clean_stale_partials(&d.join("missing"), "repo").is_empty());
+        assert!(clean_stale_partials(&crate::catalog::Listing::read(&d.join("missing")), "repo").is_empty());
     }
 
     #[test]
