@@ -19,39 +19,10 @@ use crate::{Error, ErrorKind, Result};
 
 /// The original script's exclusions, always applied.
 pub const DEFAULT_EXCLUDES: &[&str] = &[
-    ".venv",
-    "venv",
-    "env",
-    ".env",
-    "__pycache__",
-    ".mypy_cache",
-    ".ruff_cache",
-    ".pytest_cache",
-    "htmlcov",
-    "node_modules",
-    "*.pyc",
-    "*.pyo",
-    "*.pyd",
-    ".DS_Store",
-    "Thumbs.db",
-    ".windsurf",
-    ".cursor",
-    "*.log",
-    ".vbox",
-    "*.vdi",
-    "*.vmdk",
-    "*.vhd",
-    "*.vbox",
-    "*.vbox-prev",
-    "MagicMock",
-    "sandboxes",
-    "quarantine",
-    "analysis",
-    "backups",
-    "*.dxt",
-    "samples/metadata.db",
-    "samples/test_library.db",
-    "test_data/*.db",
+    ".venv", "venv", "env", ".env", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", "htmlcov",
+    "node_modules", "*.pyc", "*.pyo", "*.pyd", ".DS_Store", "Thumbs.db", ".windsurf", ".cursor", "*.log", ".vbox",
+    "*.vdi", "*.vmdk", "*.vhd", "*.vbox", "*.vbox-prev", "MagicMock", "sandboxes", "quarantine", "analysis", "backups",
+    "*.dxt", "samples/metadata.db", "samples/test_library.db", "test_data/*.db",
 ];
 
 /// Build output, excluded unless `include_build`.
@@ -845,26 +816,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         for rel in [
-            "environment.py",
-            "rebuild.py",
-            "analysis_utils.py",
-            "my.env.txt",
-            "envelope/a.py",
-            "env/bin/python",
-            "sub/env/x.py",
-            ".env",
-            "a/b/__pycache__/c.pyc",
-            "x.log",
-            "build/out.o",
-            "pkg-1.0.tar.gz",
-            "samples/metadata.db",
-            "test_data/foo.db",
-            ".git/HEAD",
-            ".git/refs/heads/build",
-            "node_modules/x/index.js",
-            "src/main.rs",
-            "a.txt",
-            "a/b.txt",
+            "environment.py", "rebuild.py", "analysis_utils.py", "my.env.txt", "envelope/a.py", "env/bin/python",
+            "sub/env/x.py", ".env", "a/b/__pycache__/c.pyc", "x.log", "build/out.o", "pkg-1.0.tar.gz",
+            "samples/metadata.db", "test_data/foo.db", ".git/HEAD", ".git/refs/heads/build", "node_modules/x/index.js",
+            "src/main.rs", "a.txt", "a/b.txt",
         ] {
             write(root, rel, rel);
         }
@@ -873,16 +828,8 @@ mod tests {
         assert_eq!(
             rels(&sel),
             [
-                ".git/HEAD",
-                ".git/refs/heads/build",
-                "a.txt",
-                "a/b.txt",
-                "analysis_utils.py",
-                "envelope/a.py",
-                "environment.py",
-                "my.env.txt",
-                "rebuild.py",
-                "src/main.rs",
+                ".git/HEAD", ".git/refs/heads/build", "a.txt", "a/b.txt", "analysis_utils.py", "envelope/a.py",
+                "environment.py", "my.env.txt", "rebuild.py", "src/main.rs",
             ]
         );
         let excl: Vec<(&str, &str)> = sel.excluded.iter().map(|e| (e.path.as_str(), e.rule.as_str())).collect();

@@ -261,15 +261,8 @@ fn every_real_run_appends_one_metrics_line_with_the_original_keys() {
     let statuses: Vec<&str> = lines.iter().map(|l| l["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["success", "skipped", "failed"]);
     for key in [
-        "timestamp",
-        "repo",
-        "status",
-        "locations_created",
-        "locations_skipped",
-        "size_mb",
-        "duration_seconds",
-        "file_count",
-        "duplicate_detected",
+        "timestamp", "repo", "status", "locations_created", "locations_skipped", "size_mb", "duration_seconds",
+        "file_count", "duplicate_detected",
     ] {
         assert!(lines.iter().all(|l| l.get(key).is_some()), "missing {key}");
     }

@@ -56,27 +56,13 @@ fn record_keys_and_status_mapping() {
     assert_eq!(
         &keys[..9],
         [
-            "timestamp",
-            "repo",
-            "status",
-            "locations_created",
-            "locations_skipped",
-            "size_mb",
-            "duration_seconds",
-            "file_count",
-            "duplicate_detected"
+            "timestamp", "repo", "status", "locations_created", "locations_skipped", "size_mb", "duration_seconds",
+            "file_count", "duplicate_detected"
         ]
     );
     for k in [
-        "schema_version",
-        "tool_version",
-        "fingerprint",
-        "source_bytes",
-        "archive_bytes",
-        "timings",
-        "destinations",
-        "files_hashed",
-        "files_cached",
+        "schema_version", "tool_version", "fingerprint", "source_bytes", "archive_bytes", "timings", "destinations",
+        "files_hashed", "files_cached",
     ] {
         assert!(keys.contains(&k), "missing {k}");
     }

@@ -155,16 +155,8 @@ fn discord_payload_has_content_and_coloured_embed() {
 fn json_payload_is_a_plain_object() {
     let body = payload(WebhookFormat::Json, Event::Failure, &partial_with_warning());
     for key in [
-        "event",
-        "repo",
-        "status",
-        "fingerprint",
-        "archive_bytes",
-        "file_count",
-        "duration_seconds",
-        "destinations",
-        "timestamp",
-        "tool_version",
+        "event", "repo", "status", "fingerprint", "archive_bytes", "file_count", "duration_seconds", "destinations",
+        "timestamp", "tool_version",
     ] {
         assert!(body.get(key).is_some(), "missing {key}");
     }

@@ -293,19 +293,8 @@ fn zoo(parent: &Path) -> (PathBuf, Vec<(String, &'static str)>) {
     let mut skipped = Vec::new();
     // Wildcards and other characters that trip PowerShell and shells.
     for name in [
-        "[a]",
-        "*",
-        "?",
-        "a*b?c[d]",
-        "-rf",
-        "back`tick",
-        "$dollar",
-        "semi;colon",
-        " lead",
-        "trail ",
-        "quo\"te",
-        "new\nline",
-        "tab\tname",
+        "[a]", "*", "?", "a*b?c[d]", "-rf", "back`tick", "$dollar", "semi;colon", " lead", "trail ", "quo\"te",
+        "new\nline", "tab\tname",
     ] {
         common::write(&root, &format!("wild/{name}"), format!("content of {name}"));
     }

@@ -85,11 +85,7 @@ fn nasty_spec(trigger: Trigger) -> ScheduleSpec {
 }
 
 const REQUIRED: &[&str] = &[
-    "Task/RegistrationInfo",
-    "Task/Triggers",
-    "Task/Principals/Principal",
-    "Task/Settings",
-    "Task/Actions/Exec/Command",
+    "Task/RegistrationInfo", "Task/Triggers", "Task/Principals/Principal", "Task/Settings", "Task/Actions/Exec/Command",
 ];
 
 #[test]

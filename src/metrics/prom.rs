@@ -291,28 +291,9 @@ pub fn render_prometheus(records: &[Record], now: jiff::Timestamp) -> String {
 
     let mut out = String::new();
     for f in [
-        &first_run,
-        &last_run,
-        &last_success,
-        &last_created,
-        &last_status,
-        &runs_total,
-        &created_total,
-        &created_bytes_total,
-        &duplicates_total,
-        &recent,
-        &archive_bytes,
-        &source_bytes,
-        &files,
-        &duration,
-        &steps,
-        &dest_free,
-        &dest_size,
-        &dest_status,
-        &dest_last_created,
-        &dest_backups,
-        &dest_backups_bytes,
-        &dest_oldest,
+        &first_run, &last_run, &last_success, &last_created, &last_status, &runs_total, &created_total,
+        &created_bytes_total, &duplicates_total, &recent, &archive_bytes, &source_bytes, &files, &duration, &steps,
+        &dest_free, &dest_size, &dest_status, &dest_last_created, &dest_backups, &dest_backups_bytes, &dest_oldest,
     ] {
         f.render(&mut out);
     }
