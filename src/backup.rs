@@ -220,11 +220,12 @@ fn run_unlogged(
         let select::Selection { files: selected, excluded, skipped } = select::select(&source, &opts.select, control)?;
         timings.select_seconds = step.elapsed().as_secs_f64();
 
-        // A backup made within the same second as the last one (the content
-        // changed again) gets the next `_<n>` name of that second.
-        // Each destination's folder, listed once for all three uses below.
+        // Each destination's folder, listed once: the new name, the stale
+        // partials and the newest backup below, the storage summary at the end.
         let listings: Vec<catalog::Listing> =
             roots.iter().map(|root| catalog::Listing::read(&root.join(&repo))).collect();
+        // A backup made within the same second as the last one (the content
+        // changed again) gets the next `_<n>` name of that second.
         let archive_name = catalog::next_backup_name(&repo, now, listings.iter().flat_map(catalog::Listing::names));
         if !opts.dry_run {
             // Leftovers of a killed run never look like backups; tidy them now.
@@ -801,15 +802,14 @@ mod tests {
         assert_eq!(repo_name(&o, Path::new("/src/my repo")).unwrap(), "my repo");
     }
 
-    /// Two placed backups of a small tree, and the run's report.
-    fn placed_twice(t: &Path) -> (BackupReport, Vec<PathBuf>) {
+    /// Two placed backups of a small tree: the run's report and its options.
+    fn placed_twice(t: &Path) -> (BackupReport, BackupOptions) {
         let src = t.join("repo");
         std::fs::create_dir_all(src.join(".git")).unwrap();
         std::fs::write(src.join("a.txt"), "hello ".repeat(100)).unwrap();
-        let dests = vec![t.join("d1"), t.join("d2")];
         let opts = BackupOptions {
             source: src,
-            destinations: dests.clone(),
+            destinations: vec![t.join("d1"), t.join("d2")],
             cache_dir: Some(t.join("cache")),
             now: Some("2026-11-25T10:00:00".parse().unwrap()),
             // The tests compare warnings: none about this machine's disk.
@@ -818,20 +818,14 @@ mod tests {
         };
         let report = run(&opts, &Control::default()).unwrap();
         assert_eq!(report.status, RunStatus::Created);
-        (report, dests)
+        (report, opts)
     }
 
     #[test]
     fn an_unchanged_run_lists_each_destination_folder_once() {
         let t = tempfile::tempdir().unwrap();
-        let (first, dests) = placed_twice(t.path());
-        let opts = BackupOptions {
-            source: t.path().join("repo"),
-            destinations: dests.clone(),
-            cache_dir: Some(t.path().join("cache")),
-            disk_warning_percent: Some(100.0),
-            ..Default::default()
-        };
+        let (first, opts) = placed_twice(t.path());
+        let dests = &opts.destinations;
         let listed = || crate::catalog::tests::LISTINGS_READ.with(|n| n.get());
         let before = listed();
         let report = run(&opts, &Control::default()).unwrap();
@@ -881,7 +875,8 @@ mod tests {
     #[test]
     fn a_cancel_during_retention_prunes_nothing_more_and_says_so() {
         let t = tempfile::tempdir().unwrap();
-        let (mut report, dests) = placed_twice(t.path());
+        let (mut report, opts) = placed_twice(t.path());
+        let dests = &opts.destinations;
         let destinations = std::mem::take(&mut report.destinations);
         let policy = Policy { keep_last: Some(1), ..Default::default() };
         // An older backup that retention would delete, were it not cancelled.

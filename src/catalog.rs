@@ -81,8 +81,8 @@ fn second_and_n(t: DateTime) -> (DateTime, u32) {
 /// One reading of a per-repository folder: each entry's name (UTF-8 names
 /// only; no backup has another) and whether it is a plain file. A run reads
 /// each destination's folder once and takes from it its new backup's name,
-/// the partial files to tidy and the newest backup: on a network share each
-/// listing is round trips.
+/// the partial files to tidy, the newest backup and the storage summary: on
+/// a network share each listing is round trips.
 #[derive(Debug, Clone, Default)]
 pub struct Listing {
     dir: PathBuf,
@@ -143,14 +143,22 @@ impl Listing {
         self.entries.iter().filter(|e| e.is_file).map(|e| e.name.as_str())
     }
 
+    /// The plain files named like backups of `repo`, with their times, oldest
+    /// first (ties by name).
+    fn ours(&self, repo: &str) -> Vec<(DateTime, &ListedEntry)> {
+        let mut found: Vec<_> = self
+            .entries
+            .iter()
+            .filter(|e| e.is_file)
+            .filter_map(|e| parse_backup_name(&e.name, repo).map(|created| (created, e)))
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
+        found
+    }
+
     /// The plain files named like backups of `repo`, oldest first.
     fn named_like_ours(&self, repo: &str) -> Vec<(DateTime, PathBuf)> {
-        let mut found: Vec<_> = self
-            .file_names()
-            .filter_map(|name| parse_backup_name(name, repo).map(|created| (created, self.dir.join(name))))
-            .collect();
-        found.sort();
-        found
+        self.ours(repo).into_iter().map(|(created, e)| (created, self.dir.join(&e.name))).collect()
     }
 
     /// The plain files named like backups of `repo`, oldest first, with their
@@ -159,14 +167,10 @@ impl Listing {
     /// through [`list_backups`], which checks the manifest. Files whose size
     /// could not be read are left out.
     pub fn backups(&self, repo: &str) -> Vec<(DateTime, PathBuf, u64)> {
-        let mut found: Vec<_> = self
-            .entries
-            .iter()
-            .filter(|e| e.is_file)
-            .filter_map(|e| Some((parse_backup_name(&e.name, repo)?, self.dir.join(&e.name), e.zip_bytes?)))
-            .collect();
-        found.sort();
-        found
+        self.ours(repo)
+            .into_iter()
+            .filter_map(|(created, e)| Some((created, self.dir.join(&e.name), e.zip_bytes?)))
+            .collect()
     }
 
     /// The newest of our backups of `repo` here and its fingerprint, or None
@@ -310,16 +314,16 @@ pub fn list_backups(dir: &Path, repo: &str) -> Result<Vec<BackupEntry>> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-
-    thread_local! {
-        /// Folders listed on this thread, to check how often a run lists.
-        pub(crate) static LISTINGS_READ: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-    }
     use crate::archive::{Manifest, MANIFEST_FORMAT, MANIFEST_NAME};
     use jiff::civil::date;
     use proptest::prelude::*;
     use rstest::rstest;
     use std::io::Write;
+
+    thread_local! {
+        /// Folders listed on this thread, to check how often a run lists.
+        pub(crate) static LISTINGS_READ: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
 
     /// Writes a ZIP that looks like ours: one data entry and the manifest.
     pub(crate) fn write_our_archive(path: &Path, repo: &str, fingerprint: &str) {
