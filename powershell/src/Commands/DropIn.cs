@@ -20,7 +20,7 @@ namespace BackupRepo
     /// </summary>
     public sealed class DropIn
     {
-        private const double MiB = 1024 * 1024;
+        private const double MiB = DropInSummary.MiB;
         private static readonly string[] HostTag = { "PSHOST" };
 
         private readonly PSCmdlet _script;
@@ -196,7 +196,7 @@ namespace BackupRepo
 
         private void SayPlan(BackupResult result)
         {
-            Say(Invariant($"WhatIf: would back up {Name} ({result.FileCount} files, {MegaBytes(result.SourceBytes)} MB)"), ConsoleColor.Cyan);
+            Say(Invariant($"WhatIf: would back up {Name} ({result.FileCount} files, {DropInSummary.MegaBytes(result.SourceBytes)} MB)"), ConsoleColor.Cyan);
             foreach (BackupDestination d in result.Destinations)
             {
                 string what = d.Status switch
@@ -287,8 +287,8 @@ namespace BackupRepo
             ["count"] = s.Count,
             ["oldest"] = Stamp(s.Oldest),
             ["newest"] = Stamp(s.Newest),
-            ["total_mb"] = MegaBytes(s.TotalBytes),
-            ["average_mb"] = MegaBytes(s.AverageBytes),
+            ["total_mb"] = DropInSummary.MegaBytes(s.TotalBytes),
+            ["average_mb"] = DropInSummary.MegaBytes(s.AverageBytes),
             ["compression_ratio"] = s.CompressionRatio is double r ? Math.Round(r, 4) : null,
             ["per_day"] = Math.Round(s.Frequency.PerDay, 2),
             ["per_week"] = Math.Round(s.Frequency.PerWeek, 2),
@@ -303,7 +303,7 @@ namespace BackupRepo
                 }
                 : null,
             ["file_types"] = s.FileTypes
-                .Select(t => (object)new OrderedDictionary { ["type"] = t.Label, ["files"] = t.Files, ["mb"] = MegaBytes(t.Bytes) })
+                .Select(t => (object)new OrderedDictionary { ["type"] = t.Label, ["files"] = t.Files, ["mb"] = DropInSummary.MegaBytes(t.Bytes) })
                 .ToArray(),
         };
 
@@ -419,8 +419,6 @@ namespace BackupRepo
         }
 
         private static string? Stamp(DateTime? at) => at?.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
-
-        private static double MegaBytes(double bytes) => Math.Round(bytes / MiB, 2);
 
         // As the script printed: "$x" interpolation is culture-invariant, "-f" uses the current culture.
         private static string Invariant(FormattableString text) => FormattableString.Invariant(text);

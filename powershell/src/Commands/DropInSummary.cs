@@ -14,7 +14,7 @@ namespace BackupRepo
     /// </summary>
     public static class DropInSummary
     {
-        private const double MiB = 1024 * 1024;
+        internal const double MiB = 1024 * 1024;
 
         /// <summary>
         /// The original's status: planned (-WhatIf); success when an archive was
@@ -98,7 +98,8 @@ namespace BackupRepo
             return existing == null ? 0 : new FileInfo(existing).Length;
         }
 
-        private static double MegaBytes(double bytes) => Math.Round(bytes / MiB, 2);
+        /// <summary>Bytes as the original's MB figures: MiB, two decimals.</summary>
+        internal static double MegaBytes(double bytes) => Math.Round(bytes / MiB, 2);
 
         private static int Count(BackupResult result, DestinationStatus status) =>
             result.Destinations.Count(d => d.Status == status);
