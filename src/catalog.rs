@@ -156,11 +156,6 @@ impl Listing {
         found
     }
 
-    /// The plain files named like backups of `repo`, oldest first.
-    fn named_like_ours(&self, repo: &str) -> Vec<(DateTime, PathBuf)> {
-        self.ours(repo).into_iter().map(|(created, e)| (created, self.dir.join(&e.name))).collect()
-    }
-
     /// The plain files named like backups of `repo`, oldest first, with their
     /// sizes: by name and size only (no archive is opened), for storage
     /// statistics. Whatever is read as a backup, verified or deleted goes
@@ -180,10 +175,11 @@ impl Listing {
     /// An unchanged repository so costs one end record and directory per
     /// destination, however large the manifest.
     pub fn newest_fingerprint(&self, repo: &str) -> Option<(PathBuf, String)> {
-        self.named_like_ours(repo).into_iter().rev().find_map(|(created, path)| {
+        self.ours(repo).into_iter().rev().find_map(|(created, e)| {
+            let path = self.dir.join(&e.name);
             match crate::archive::comment_fingerprint(&path) {
                 Some(fingerprint) => Some((path, fingerprint)),
-                None => entry_for(&self.dir, repo, created, path).map(|e| (e.path, e.fingerprint)),
+                None => entry_for(&self.dir, repo, created, path, e.zip_bytes?).map(|e| (e.path, e.fingerprint)),
             }
         })
     }
@@ -274,20 +270,14 @@ pub struct BackupEntry {
     pub tool_version: String,
 }
 
-/// Regular files in `dir` whose names have our shape for `repo`, with their
-/// time, oldest first (ties by path). A missing folder has none.
-fn named_like_ours(dir: &Path, repo: &str) -> Result<Vec<(DateTime, PathBuf)>> {
-    Ok(Listing::try_read(dir)?.named_like_ours(repo))
-}
-
-/// The entry for one named-like-ours file, or None when it is not ours
-/// (no readable manifest, or a manifest for another repository).
-fn entry_for(dir: &Path, repo: &str, created: DateTime, path: PathBuf) -> Option<BackupEntry> {
+/// The entry for one named-like-ours file of `bytes` (its size from the
+/// listing), or None when it is not ours (no readable manifest, or a manifest
+/// for another repository).
+fn entry_for(dir: &Path, repo: &str, created: DateTime, path: PathBuf, bytes: u64) -> Option<BackupEntry> {
     let manifest = crate::archive::read_manifest(&path).ok()?;
     if manifest.repo != repo {
         return None;
     }
-    let bytes = std::fs::metadata(&path).ok()?.len();
     Some(BackupEntry {
         repo: manifest.repo,
         destination: dir.display().to_string(),
@@ -303,11 +293,13 @@ fn entry_for(dir: &Path, repo: &str, created: DateTime, path: PathBuf) -> Option
 
 /// Our backups of `repo` in `dir` (a per-repository folder), oldest first.
 /// Reads names and manifests only (central directory + one entry). Files with
-/// our name shape but no valid manifest are left out (and untouched).
+/// our name shape but no valid manifest are left out (and untouched). A
+/// missing folder has none.
 pub fn list_backups(dir: &Path, repo: &str) -> Result<Vec<BackupEntry>> {
-    Ok(named_like_ours(dir, repo)?
+    Ok(Listing::try_read(dir)?
+        .backups(repo)
         .into_iter()
-        .filter_map(|(created, path)| entry_for(dir, repo, created, path))
+        .filter_map(|(created, path, bytes)| entry_for(dir, repo, created, path, bytes))
         .collect())
 }
 
