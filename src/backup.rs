@@ -42,6 +42,21 @@ pub struct BackupOptions {
     pub cache_dir: Option<PathBuf>,
     /// "Now" as local civil time (tests); default the clock.
     pub now: Option<jiff::civil::DateTime>,
+    /// "Now" as an instant (tests of clock and time-zone changes); wins
+    /// over `now`. Default the clock.
+    pub now_utc: Option<jiff::Timestamp>,
+    /// The time zone of the local time in the backup's name: an IANA name
+    /// (`Europe/Berlin`) or a POSIX TZ string (`CET-1CEST,M3.5.0,M10.5.0/3`).
+    /// Default the system's (which honours `TZ`).
+    pub time_zone: Option<String>,
+    /// The machine's name as recorded in the backup and its source's
+    /// identity; default the OS's. For tests that play two machines, and
+    /// for a machine that was renamed.
+    pub host_name: Option<String>,
+    /// The config file to read destinations and the disk warning from when
+    /// the options leave them out; default the one `BACKUP_REPO_CONFIG`
+    /// names, else the platform's.
+    pub config_path: Option<PathBuf>,
     /// Verify every archive written.
     pub verify: bool,
     /// Retention applied to each destination after a successful run.
@@ -95,6 +110,13 @@ pub struct BackupReport {
     pub status: RunStatus,
     /// The stamp in the archive name, `yyyy-MM-dd_HH-mm-ss` (local).
     pub timestamp: String,
+    /// The source's identity (see [`crate::identity`]): what tells its
+    /// backups from those of another repository with the same folder name.
+    #[serde(default)]
+    pub source_id: String,
+    /// The machine that made the backup.
+    #[serde(default)]
+    pub host: String,
     /// When the run started, UTC, RFC 3339.
     pub started_utc: String,
     pub archive_name: String,
@@ -114,9 +136,17 @@ pub struct BackupReport {
     /// Filled when `report_excluded`.
     pub excluded: Vec<Excluded>,
     pub skipped_paths: Vec<Skipped>,
+    /// Files a default rule would leave out, kept because git tracks them
+    /// (each with that rule).
+    #[serde(default)]
+    pub kept_tracked: Vec<Excluded>,
     pub verification: Vec<VerifyReport>,
     pub retention: Vec<RetentionReport>,
     pub warnings: Vec<String>,
+    /// What `-Verbose` should say about choices the run made (files kept
+    /// because git tracks them, git not found).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// Run (or, with `dry_run`, plan) one backup; a real run, failed or not, is
@@ -186,11 +216,25 @@ fn run_unlogged(
 ) -> Result<BackupReport> {
     let source = check_source(&opts.source)?;
     let repo = repo_name(opts, &source)?;
-    let now = opts.now.unwrap_or_else(|| jiff::ZonedDateTime::now().datetime());
+    let host = opts.host_name.clone().unwrap_or_else(crate::identity::host_name);
+    let identity = crate::identity::SourceIdentity::new(&host, &source);
+    let run_id = crate::identity::RunId::new(&host);
+    let zone = time_zone(opts.time_zone.as_deref())?;
+    let now_utc = match (opts.now_utc, opts.now) {
+        (Some(t), _) => t,
+        (None, Some(civil)) => zone.to_ambiguous_timestamp(civil).compatible().unwrap_or(started_utc),
+        (None, None) => started_utc,
+    };
+    let now = opts.now.filter(|_| opts.now_utc.is_none()).unwrap_or_else(|| zone.to_datetime(now_utc));
     // The config file is read at most once, and only when an option leaves
     // something to it.
     let config_file = std::cell::OnceCell::new();
-    let config = || config_file.get_or_init(config::load_current);
+    let config = || {
+        config_file.get_or_init(|| match &opts.config_path {
+            Some(path) => config::load(path),
+            None => config::load_current(),
+        })
+    };
     let roots = config::destination_roots_with(&opts.destinations, || match config() {
         Ok(c) => Ok(c.clone()),
         Err(e) => Err(Error::new(e.kind, e.message.clone())),
@@ -205,43 +249,80 @@ fn run_unlogged(
         (Some(dir), false) => Some(RepoLock::acquire(dir, &source, &repo)?),
         _ => None,
     };
+    // Why a destination cannot be used at all, before anything is read or
+    // written there: not reachable, inside the source, or (a real run) held
+    // by another run of this source, on this machine or another.
+    let mut destination_locks = Vec::new();
+    let refused: Vec<Option<String>> = roots
+        .iter()
+        .map(|root| {
+            let why = unusable_destination(root, &source);
+            if why.is_some() || opts.dry_run {
+                return why;
+            }
+            match destinations::DestinationLock::acquire(&root.join(&repo), &identity, &run_id, started_utc) {
+                Ok(lock) => {
+                    destination_locks.push(lock);
+                    None
+                }
+                Err(e) => Some(e.message),
+            }
+        })
+        .collect();
     control.begin(Phase::Starting, 0, 0);
     // A file that changes or vanishes between selection and archiving fails
     // the attempt; the run starts over once from a fresh selection, and fails
     // naming the files when the source changes again.
     let mut changed_before: Vec<String> = Vec::new();
     let mut attempt = 0u32;
-    let (mut report, mut destinations, listings) = loop {
+    let (mut report, mut destinations, (listings, stamped)) = loop {
         attempt += 1;
         let mut timings = Timings::default();
 
         let step = Instant::now();
         control.begin(Phase::Selecting, 0, 0);
-        let select::Selection { files: selected, excluded, skipped } = select::select(&source, &opts.select, control)?;
+        let select::Selection { files: selected, excluded, skipped, kept_tracked, notes } =
+            select::select(&source, &opts.select, control)?;
         timings.select_seconds = step.elapsed().as_secs_f64();
 
         // Each destination's folder, listed once: the new name, the stale
         // partials and the newest backup below, the storage summary at the end.
-        let listings: Vec<catalog::Listing> =
-            roots.iter().map(|root| catalog::Listing::read(&root.join(&repo))).collect();
+        let listings: Vec<catalog::Listing> = roots
+            .iter()
+            .zip(&refused)
+            .map(|(root, why)| match why {
+                None => catalog::Listing::read(&root.join(&repo)),
+                Some(_) => catalog::Listing::default(),
+            })
+            .collect();
         // A backup made within the same second as the last one (the content
         // changed again) gets the next `_<n>` name of that second.
-        let archive_name = catalog::next_backup_name(&repo, now, listings.iter().flat_map(catalog::Listing::names));
+        let new_name = catalog::next_backup(&repo, now, listings.iter().flat_map(catalog::Listing::names));
+        let archive_name = new_name.file_name();
         if !opts.dry_run {
             // Leftovers of a killed run never look like backups; tidy them now.
             for listing in &listings {
-                destinations::clean_stale_partials(listing, &repo);
+                destinations::clean_stale_partials(listing, &repo, &host);
             }
         }
-        // Each destination's newest backup, read once: it decides "unchanged"
-        // and is where the archive reuses compressed entries from.
+        // Each destination's backups with their stamps, and the newest of
+        // this source, read once: it decides "unchanged" and is where the
+        // archive reuses compressed entries from.
+        let stamped: Vec<Vec<catalog::Stamped>> = listings.iter().map(|l| l.stamped(&repo)).collect();
         let newest: Vec<Option<(PathBuf, String)>> =
-            listings.iter().map(|listing| listing.newest_fingerprint(&repo)).collect();
+            stamped.iter().map(|s| catalog::newest_of_source(s, &repo, &identity.id)).collect();
         let plan = |fingerprint: &str| -> Vec<DestinationReport> {
             roots
                 .iter()
                 .zip(&newest)
-                .map(|(root, newest)| plan_destination(root, &repo, fingerprint, newest.as_ref(), opts, warn_at))
+                .zip(&refused)
+                .map(|((root, newest), why)| {
+                    let mut d = plan_destination(root, &repo, fingerprint, newest.as_ref(), opts, warn_at);
+                    if let Some(why) = why {
+                        (d.status, d.reason, d.warning) = (DestinationStatus::Failed, Some(why.clone()), None);
+                    }
+                    d
+                })
                 .collect()
         };
         // No backup of this repository anywhere yet: every reachable
@@ -292,7 +373,9 @@ fn run_unlogged(
             source: source.display().to_string(),
             status: RunStatus::Planned,
             timestamp: now.strftime("%Y-%m-%d_%H-%M-%S").to_string(),
-            started_utc: started_utc.to_string(),
+            source_id: identity.id.clone(),
+            host: host.clone(),
+            started_utc: now_utc.to_string(),
             archive_name: archive_name.clone(),
             fingerprint: fingerprint.clone(),
             file_count: hashed.len() as u64,
@@ -309,14 +392,25 @@ fn run_unlogged(
             verification: Vec::new(),
             retention: Vec::new(),
             warnings: Vec::new(),
+            kept_tracked,
+            notes,
         };
 
         if !opts.dry_run {
             let to_create: Vec<usize> =
                 (0..destinations.len()).filter(|&i| destinations[i].status == DestinationStatus::WouldCreate).collect();
             if !to_create.is_empty() {
-                let built =
-                    build_and_place(opts, control, &mut report, &mut destinations, &to_create, &hashed, previous);
+                let origin = archive::Origin {
+                    source_id: identity.id.clone(),
+                    source_path: identity.path.clone(),
+                    host: host.clone(),
+                    created_utc: now_utc,
+                    created_local: now_utc.to_zoned_datetime(zone.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+                };
+                let placing = Placing { name: &new_name, run: &run_id, origin };
+                let built = build_and_place(
+                    opts, control, &mut report, &mut destinations, &to_create, &hashed, previous, &placing,
+                );
                 let learned = match built {
                     Err(e) if is_source_change(&e, &source) => {
                         changed_before.extend(source_changed_error(hashed.iter().map(|h| &h.file), &e, attempt)?);
@@ -339,7 +433,7 @@ fn run_unlogged(
                 }
             }
         }
-        break (report, destinations, listings);
+        break (report, destinations, (listings, stamped));
     };
     if !changed_before.is_empty() {
         changed_before.sort();
@@ -367,22 +461,24 @@ fn run_unlogged(
             verify_created(control, &mut report, &destinations)?;
         }
         if let Some(policy) = opts.retention.as_ref().filter(|p| !p.is_empty()) {
-            prune_destinations(policy, now, control, &mut report, &destinations)?;
+            let scope = PruneOf { source_id: &identity.id, now: now_utc };
+            prune_destinations(policy, scope, control, &mut report, &destinations)?;
         }
     }
 
     if !opts.dry_run {
         let pruned = report.retention.iter().any(|r| !r.deleted.is_empty());
-        for (d, listing) in destinations.iter_mut().zip(&listings) {
+        for ((d, listing), stamped) in destinations.iter_mut().zip(&listings).zip(&stamped) {
             if d.status == DestinationStatus::Failed {
                 continue;
             }
             // The folder as the run found it, unless the run changed it.
-            let fresh =
-                (d.status == DestinationStatus::Created || pruned).then(|| catalog::Listing::read(listing.dir()));
-            summarize_kept(d, fresh.as_ref().unwrap_or(listing), &repo);
+            let fresh = (d.status == DestinationStatus::Created || pruned)
+                .then(|| catalog::Listing::read(listing.dir()).stamped(&repo));
+            summarize_kept(d, fresh.as_deref().unwrap_or(stamped), &identity.id);
         }
     }
+    drop(destination_locks);
     report.status = run_status(&destinations, opts.dry_run);
     report.warnings.extend(destinations.iter().filter_map(|d| d.warning.clone()));
     report.destinations = destinations;
@@ -465,6 +561,72 @@ fn missing_mount_point(root: &Path) -> Option<PathBuf> {
     None
 }
 
+/// Why backups cannot go to `root` at all, or None: its drive is not
+/// mounted, or it lies inside the source (each backup would then hold every
+/// earlier one, and all would be lost with the repository).
+fn unusable_destination(root: &Path, source: &Path) -> Option<String> {
+    if let Some(mount) = missing_mount_point(root) {
+        return Some(format!(
+            "destination '{}' is not reachable: '{}' does not exist (drive or share not mounted?)",
+            root.display(),
+            mount.display()
+        ));
+    }
+    let resolved = resolved_path(root);
+    resolved.starts_with(source).then(|| {
+        format!(
+            "destination '{}' is inside the source '{}': each backup would hold the earlier ones and all would be \
+             lost with the repository; choose a folder outside it",
+            root.display(),
+            source.display()
+        )
+    })
+}
+
+/// `path` made absolute, with `.`/`..` and links resolved as far as it
+/// exists (the rest appended as written): comparable with a canonical path.
+fn resolved_path(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut existing = absolute.as_path();
+    let mut rest: Vec<&std::ffi::OsStr> = Vec::new();
+    loop {
+        if let Ok(canonical) = dunce::canonicalize(existing) {
+            let mut out = canonical;
+            for part in rest.iter().rev() {
+                match *part {
+                    p if p == ".." => {
+                        out.pop();
+                    }
+                    p if p == "." => {}
+                    p => out.push(p),
+                }
+            }
+            return out;
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name);
+                existing = parent;
+            }
+            // `..` at the end: step over it and its parent.
+            (Some(parent), None) => {
+                rest.push(std::ffi::OsStr::new(".."));
+                existing = parent;
+            }
+            _ => return absolute,
+        }
+    }
+}
+
+/// The time zone named by the `time_zone` option (IANA name or POSIX TZ
+/// string), else the system's.
+fn time_zone(name: Option<&str>) -> Result<jiff::tz::TimeZone> {
+    let Some(name) = name else { return Ok(jiff::tz::TimeZone::system()) };
+    jiff::tz::TimeZone::get(name).or_else(|_| jiff::tz::TimeZone::posix(name)).map_err(|e| {
+        Error::invalid(format!("time_zone: '{name}' is neither a time zone name nor a POSIX TZ string ({e})"))
+    })
+}
+
 /// Default usage percentage above which a destination gets a disk-space warning.
 pub const DEFAULT_DISK_WARNING_PERCENT: f64 = 90.0;
 
@@ -527,25 +689,14 @@ fn plan_destination(
         Some((path, fp)) if fp == fingerprint => (DestinationStatus::WouldSkip, Some(path.display().to_string())),
         _ => (DestinationStatus::WouldCreate, None),
     };
-    let (mut status, mut reason) = (status, None);
-    if let Some(mount) = missing_mount_point(root) {
-        status = DestinationStatus::Failed;
-        reason = Some(format!(
-            "destination '{}' is not reachable: '{}' does not exist (drive or share not mounted?)",
-            root.display(),
-            mount.display()
-        ));
-    }
-    let space = destinations::free_space(&dir).filter(|_| reason.is_none());
+    let space = destinations::free_space(&dir);
     let warning = space.and_then(|(free, total)| disk_warning(root, free, total, warn_at));
     DestinationReport {
         name: config::destination_display_name(root),
         root: root.display().to_string(),
         path: dir.display().to_string(),
         status,
-        reason: reason.or_else(|| {
-            (status == DestinationStatus::WouldSkip).then(|| "unchanged since the newest backup".to_string())
-        }),
+        reason: (status == DestinationStatus::WouldSkip).then(|| "unchanged since the newest backup".to_string()),
         archive_path,
         free_bytes: space.map(|s| s.0),
         total_bytes: space.map(|s| s.1),
@@ -556,15 +707,19 @@ fn plan_destination(
     }
 }
 
-/// What this destination now holds of the repository (storage metrics). By
-/// name and size only: reading every backup's manifest on every run would make
-/// an unchanged run cost as much as the history grows.
-fn summarize_kept(d: &mut DestinationReport, listing: &catalog::Listing, repo: &str) {
-    let backups = listing.backups(repo);
-    d.backups = Some(backups.len() as u64);
-    d.backups_bytes = Some(backups.iter().map(|b| b.2).sum());
-    d.oldest_backup =
-        backups.first().and_then(|b| jiff::tz::TimeZone::system().to_timestamp(b.0).ok().map(|t| t.to_string()));
+/// What this destination now holds of this source (storage metrics). By
+/// name, size and comment only: reading every backup's manifest on every run
+/// would make an unchanged run cost as much as the history grows.
+fn summarize_kept(d: &mut DestinationReport, stamped: &[catalog::Stamped], source_id: &str) {
+    let mut mine: Vec<(jiff::Timestamp, u64)> = stamped
+        .iter()
+        .filter(|s| s.is_of(source_id))
+        .filter_map(|s| Some((s.stamp.as_ref()?.created_utc?, s.bytes?)))
+        .collect();
+    mine.sort();
+    d.backups = Some(mine.len() as u64);
+    d.backups_bytes = Some(mine.iter().map(|b| b.1).sum());
+    d.oldest_backup = mine.first().map(|b| b.0.to_string());
 }
 
 fn disk_warning(root: &Path, free: u64, total: u64, warn_at: f64) -> Option<String> {
@@ -576,8 +731,16 @@ fn disk_warning(root: &Path, free: u64, total: u64, warn_at: f64) -> Option<Stri
         .then(|| format!("destination '{}' is {used:.1} % full (warning above {warn_at} %)", root.display()))
 }
 
+/// What a new backup is called, by which run, and what it records of itself.
+struct Placing<'a> {
+    name: &'a catalog::NewBackupName,
+    run: &'a crate::identity::RunId,
+    origin: archive::Origin,
+}
+
 /// Build the archive once, straight into every destination that needs it
 /// (reusing compressed entries from `previous`), then flush and name each copy.
+#[allow(clippy::too_many_arguments)]
 fn build_and_place(
     opts: &BackupOptions,
     control: &Control,
@@ -586,14 +749,20 @@ fn build_and_place(
     to_create: &[usize],
     hashed: &[HashedFile],
     previous: Option<&Path>,
+    placing: &Placing<'_>,
 ) -> Result<Vec<String>> {
     let dirs: Vec<PathBuf> = to_create.iter().map(|&i| PathBuf::from(&destinations[i].path)).collect();
     // The last backup's size is the best guess of this one's.
     let expected = previous.and_then(|p| std::fs::metadata(p).ok()).map(|m| m.len());
-    let mut placement = destinations::open(&dirs, &report.archive_name, expected);
+    let mut placement = destinations::open(&dirs, placing.name, placing.run, expected);
     let mut stats = archive::ArchiveStats::default();
     if placement.any_open() {
-        let manifest = ManifestOf { repo: report.repo.clone(), fingerprint: report.fingerprint.clone(), files: hashed };
+        let manifest = ManifestOf {
+            repo: report.repo.clone(),
+            fingerprint: report.fingerprint.clone(),
+            files: hashed,
+            origin: Some(placing.origin.clone()),
+        };
         let step = Instant::now();
         let out = Path::new(&report.archive_name);
         let written = archive::write_archive_to(placement.sink(), out, &manifest, &opts.archive, previous, control);
@@ -666,11 +835,19 @@ fn verify_created(control: &Control, report: &mut BackupReport, destinations: &[
     Ok(())
 }
 
+/// Whose backups a run prunes, as of when.
+#[derive(Clone, Copy)]
+struct PruneOf<'a> {
+    source_id: &'a str,
+    now: jiff::Timestamp,
+}
+
 /// Apply retention in every destination that holds a good backup of this
-/// run; only our own archives are candidates, so nothing else is touched.
+/// run; only this source's archives are candidates, so nothing else is
+/// touched, and the backup the run made is never deleted.
 fn prune_destinations(
     policy: &Policy,
-    now: jiff::civil::DateTime,
+    of: PruneOf<'_>,
     control: &Control,
     report: &mut BackupReport,
     destinations: &[DestinationReport],
@@ -686,7 +863,13 @@ fn prune_destinations(
             report.warnings.push(cut_short("retention", report.retention.len(), keeping.len(), "destinations pruned"));
             break;
         }
-        let entry = crate::history::prune_dir(Path::new(&d.path), &report.repo, policy, now)?;
+        let scope = crate::history::PruneScope {
+            dir: Path::new(&d.path),
+            repo: &report.repo,
+            source_id: Some(of.source_id),
+            keep: d.archive_path.as_deref().map(Path::new),
+        };
+        let entry = crate::history::prune_dir(scope, policy, of.now)?;
         report.retention.push(entry);
         control.advance(1, 0);
     }
@@ -875,22 +1058,24 @@ mod tests {
     #[test]
     fn a_cancel_during_retention_prunes_nothing_more_and_says_so() {
         let t = tempfile::tempdir().unwrap();
-        let (mut report, opts) = placed_twice(t.path());
-        let dests = &opts.destinations;
+        let (_, mut opts) = placed_twice(t.path());
+        // A newer backup: retention would delete the older one, were it not cancelled.
+        std::fs::write(opts.source.join("b.txt"), "changed").unwrap();
+        opts.now = Some("2026-11-25T11:00:00".parse().unwrap());
+        let mut report = run(&opts, &Control::default()).unwrap();
         let destinations = std::mem::take(&mut report.destinations);
+        let older = opts.destinations[0].join("repo/repo_backup_2026-11-25_10-00-00.zip");
+        assert!(older.is_file());
         let policy = Policy { keep_last: Some(1), ..Default::default() };
-        // An older backup that retention would delete, were it not cancelled.
-        let older =
-            dests[0].join("repo").join(catalog::backup_file_name("repo", "2026-11-24T10:00:00".parse().unwrap()));
-        std::fs::copy(destinations[0].archive_path.as_ref().unwrap(), &older).unwrap();
-        let now = "2026-11-25T10:00:00".parse().unwrap();
-        prune_destinations(&policy, now, &cancelled(), &mut report, &destinations)
+        let source_id = report.source_id.clone();
+        let of = PruneOf { source_id: &source_id, now: jiff::Timestamp::now() };
+        prune_destinations(&policy, of, &cancelled(), &mut report, &destinations)
             .expect("a late cancel is not a failed run");
         assert!(report.retention.is_empty());
         assert_eq!(report.warnings, ["retention cancelled after the backups were placed (0 of 2 destinations pruned)"]);
         assert!(older.is_file());
 
-        prune_destinations(&policy, now, &Control::default(), &mut report, &destinations).unwrap();
+        prune_destinations(&policy, of, &Control::default(), &mut report, &destinations).unwrap();
         assert!(!older.exists(), "not cancelled, retention deletes it");
     }
 }

@@ -10,6 +10,14 @@
 //!   repository name itself contains `_backup_`).
 //! - Listing never fails on a file it does not understand: such files are
 //!   left out, never modified.
+//! - A backup belongs to the source its manifest (and comment) names: two
+//!   repositories with one folder name share a folder, never a history. A
+//!   backup made before 0.2 names no source: it is listed for every source
+//!   of that name, marked so, and never chosen or deleted for one.
+//! - Backups are ordered by the UTC time they record, never by the local
+//!   time in their names (a time-zone change or the end of daylight saving
+//!   turns the clock back); one that records none (before 0.2) by its name's
+//!   time read in the current time zone.
 
 use std::path::{Path, PathBuf};
 
@@ -53,11 +61,35 @@ fn nth_backup_file_name(repo: &str, at: DateTime, n: u32) -> String {
 /// The name for a new backup of `repo` made at `at`, given the names already
 /// in its folders: the original shape when that second has no backup yet,
 /// else the number after the highest one of that second. Never a lower one
-/// (freed by retention, say): it would sort before the backups it follows,
-/// and retention would take the new backup for the oldest. When the second
-/// is full, the original shape (placing it then fails, naming the file;
-/// nothing is overwritten). Pure.
+/// (freed by retention, say): a person reading the folder sees them in the
+/// order they were made. When the second is full, the original shape
+/// (placing it then fails, naming the file; nothing is overwritten). Pure.
 pub fn next_backup_name<'a>(repo: &str, at: DateTime, existing: impl IntoIterator<Item = &'a str>) -> String {
+    next_backup(repo, at, existing).file_name()
+}
+
+/// A new backup's name, as [`next_backup_name`], that can step on to the
+/// next free one when another machine takes it first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBackupName {
+    repo: String,
+    at: DateTime,
+    n: u32,
+}
+
+impl NewBackupName {
+    pub fn file_name(&self) -> String {
+        nth_backup_file_name(&self.repo, self.at, self.n)
+    }
+
+    /// The next name of the same second, or None when the second is full.
+    pub fn following(&self) -> Option<NewBackupName> {
+        (self.n < MAX_PER_SECOND).then(|| NewBackupName { n: self.n + 1, ..self.clone() })
+    }
+}
+
+/// [`next_backup_name`] as a [`NewBackupName`]. Pure.
+pub fn next_backup<'a>(repo: &str, at: DateTime, existing: impl IntoIterator<Item = &'a str>) -> NewBackupName {
     let (second, _) = second_and_n(at);
     let highest = existing
         .into_iter()
@@ -66,10 +98,11 @@ pub fn next_backup_name<'a>(repo: &str, at: DateTime, existing: impl IntoIterato
         .filter(|(s, _)| *s == second)
         .map(|(_, n)| n)
         .max();
-    match highest {
-        Some(n) if n < MAX_PER_SECOND => nth_backup_file_name(repo, at, n + 1),
-        _ => backup_file_name(repo, at),
-    }
+    let n = match highest {
+        Some(n) if n < MAX_PER_SECOND => n + 1,
+        _ => 1,
+    };
+    NewBackupName { repo: repo.to_string(), at: second, n }
 }
 
 /// A parsed backup time as (its second, its number within that second).
@@ -168,21 +201,62 @@ impl Listing {
             .collect()
     }
 
-    /// The newest of our backups of `repo` here and its fingerprint, or None
-    /// when there is none. From the newest name down, the first archive that
-    /// is ours: its fingerprint from the archive comment and central directory
-    /// (see [`crate::archive::comment_fingerprint`]), else from its manifest.
-    /// An unchanged repository so costs one end record and directory per
-    /// destination, however large the manifest.
-    pub fn newest_fingerprint(&self, repo: &str) -> Option<(PathBuf, String)> {
-        self.ours(repo).into_iter().rev().find_map(|(created, e)| {
-            let path = self.dir.join(&e.name);
-            match crate::archive::comment_fingerprint(&path) {
-                Some(fingerprint) => Some((path, fingerprint)),
-                None => entry_for(&self.dir, repo, created, path, e.zip_bytes?).map(|e| (e.path, e.fingerprint)),
-            }
-        })
+    /// The plain files named like backups of `repo`, each with the stamp
+    /// its archive comment carries (one read at the end of each file; no
+    /// archive is checked): what a run needs to tell sources apart and find
+    /// one's newest backup. Name order, oldest first.
+    pub fn stamped(&self, repo: &str) -> Vec<Stamped> {
+        self.ours(repo)
+            .into_iter()
+            .map(|(created, e)| {
+                let path = self.dir.join(&e.name);
+                let stamp = crate::archive::comment_stamp(&path);
+                Stamped { created, path, bytes: e.zip_bytes, stamp }
+            })
+            .collect()
     }
+}
+
+/// A file named like a backup, with the stamp of its archive comment.
+#[derive(Debug, Clone)]
+pub struct Stamped {
+    /// The local time in its name.
+    pub created: DateTime,
+    pub path: PathBuf,
+    pub bytes: Option<u64>,
+    pub stamp: Option<crate::archive::CommentStamp>,
+}
+
+impl Stamped {
+    /// Whether its comment says it is a backup of source `source_id`.
+    pub fn is_of(&self, source_id: &str) -> bool {
+        self.stamp.as_ref().and_then(|s| s.source_id.as_deref()) == Some(source_id)
+    }
+}
+
+/// The newest backup of source `source_id` among `stamped` and its
+/// fingerprint, or None when there is none. Newest by the UTC time its
+/// comment records; the first, from the newest down, whose central directory
+/// is whole and ends with our manifest (see
+/// [`crate::archive::comment_fingerprint`]), else whose manifest names the
+/// source. An unchanged repository so costs one end record per backup and
+/// one directory, however large the manifest.
+pub fn newest_of_source(stamped: &[Stamped], repo: &str, source_id: &str) -> Option<(PathBuf, String)> {
+    let mut mine: Vec<(jiff::Timestamp, DateTime, &Stamped)> = stamped
+        .iter()
+        .filter(|s| s.is_of(source_id))
+        .filter_map(|s| Some((s.stamp.as_ref()?.created_utc?, s.created, s)))
+        .collect();
+    mine.sort_by_key(|m| std::cmp::Reverse((m.0, m.1)));
+    mine.into_iter().find_map(|(_, created, s)| match crate::archive::comment_fingerprint(&s.path) {
+        Some(full) if full.source_id.as_deref() == Some(source_id) => Some((s.path.clone(), full.fingerprint)),
+        _ => {
+            let dir = s.path.parent()?;
+            entry_for(dir, repo, created, s.path.clone(), s.bytes?)
+                .filter(|e| e.source_id() == Some(source_id))
+                .map(|e| (e.path, e.fingerprint))
+        }
+    })
 }
 
 /// The time encoded in a backup file name of `repo`, or None when the name is
@@ -263,11 +337,31 @@ pub struct BackupEntry {
     /// Local time from the file name, `yyyy-MM-ddTHH:mm:ss` (plus `n` ticks
     /// of 100 ns for the `n`th backup within that second).
     pub created: DateTime,
+    /// When it was made: recorded (since 0.2), else the name's time read in
+    /// the current time zone. What backups are ordered by.
+    pub created_utc: jiff::Timestamp,
     pub bytes: u64,
     pub file_count: u64,
     pub total_bytes: u64,
     pub fingerprint: String,
     pub tool_version: String,
+    /// Source, host and time; None for a backup made before 0.2.
+    pub origin: Option<crate::archive::Origin>,
+}
+
+impl BackupEntry {
+    /// The id of the source it is a backup of; None before 0.2.
+    pub fn source_id(&self) -> Option<&str> {
+        self.origin.as_ref().map(|o| o.source_id.as_str())
+    }
+}
+
+/// A backup's time for ordering: recorded, else its name's time read in the
+/// current time zone (the earlier of two readings in a repeated hour).
+pub fn utc_of(origin: Option<&crate::archive::Origin>, created: DateTime) -> jiff::Timestamp {
+    origin.map(|o| o.created_utc).unwrap_or_else(|| {
+        jiff::tz::TimeZone::system().to_ambiguous_timestamp(created).compatible().unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+    })
 }
 
 /// The entry for one named-like-ours file of `bytes` (its size from the
@@ -283,24 +377,29 @@ fn entry_for(dir: &Path, repo: &str, created: DateTime, path: PathBuf, bytes: u6
         destination: dir.display().to_string(),
         path,
         created,
+        created_utc: utc_of(manifest.origin.as_ref(), created),
         bytes,
         file_count: manifest.file_count,
         total_bytes: manifest.total_bytes,
         fingerprint: manifest.fingerprint,
         tool_version: manifest.tool_version,
+        origin: manifest.origin,
     })
 }
 
-/// Our backups of `repo` in `dir` (a per-repository folder), oldest first.
-/// Reads names and manifests only (central directory + one entry). Files with
-/// our name shape but no valid manifest are left out (and untouched). A
-/// missing folder has none.
+/// Our backups of `repo` in `dir` (a per-repository folder), of every
+/// source, oldest first by UTC time (ties by name time). Reads names and
+/// manifests only (central directory + one entry). Files with our name shape
+/// but no valid manifest are left out (and untouched). A missing folder has
+/// none.
 pub fn list_backups(dir: &Path, repo: &str) -> Result<Vec<BackupEntry>> {
-    Ok(Listing::try_read(dir)?
+    let mut found: Vec<BackupEntry> = Listing::try_read(dir)?
         .backups(repo)
         .into_iter()
         .filter_map(|(created, path, bytes)| entry_for(dir, repo, created, path, bytes))
-        .collect())
+        .collect();
+    found.sort_by_key(|b| (b.created_utc, b.created));
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -317,13 +416,47 @@ pub(crate) mod tests {
         pub(crate) static LISTINGS_READ: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     }
 
-    /// Writes a ZIP that looks like ours: one data entry and the manifest.
+    /// The source the test archives are backups of.
+    pub(crate) const SRC: &str = "0123456789abcdef";
+
+    /// A fingerprint as our comment records it (a hex digest) for a test's
+    /// short name of one.
+    pub(crate) fn hex(fingerprint: &str) -> String {
+        blake3::hash(fingerprint.as_bytes()).to_hex().to_string()
+    }
+
+    /// An origin for source `source` at `utc`.
+    pub(crate) fn origin(source: &str, utc: jiff::Timestamp) -> crate::archive::Origin {
+        crate::archive::Origin {
+            source_id: source.into(),
+            source_path: format!("/src/{source}"),
+            host: "pc".into(),
+            created_utc: utc,
+            created_local: utc.to_string(),
+        }
+    }
+
+    /// Writes a ZIP that looks like ours: one data entry and the manifest,
+    /// of source [`SRC`] made at the time in its name read as UTC, with our
+    /// comment (whose fingerprint is [`hex`] of the manifest's).
     pub(crate) fn write_our_archive(path: &Path, repo: &str, fingerprint: &str) {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let utc = parse_backup_name(name, repo)
+            .map_or(jiff::Timestamp::UNIX_EPOCH, |t| jiff::tz::Offset::UTC.to_timestamp(t).unwrap());
+        write_archive_of(path, repo, fingerprint, Some(origin(SRC, utc)));
+    }
+
+    /// [`write_our_archive`] with any origin (None: made before 0.2).
+    pub(crate) fn write_archive_of(path: &Path, repo: &str, fingerprint: &str, origin: Option<crate::archive::Origin>) {
         let file = std::fs::File::create(path).unwrap();
         let mut zip = zip::ZipWriter::new(file);
         let opts = zip::write::SimpleFileOptions::default();
         zip.start_file("README.md", opts).unwrap();
         zip.write_all(b"hello").unwrap();
+        let comment = match &origin {
+            Some(o) => format!("backup-repo 0.2.0 {} {} {}", hex(fingerprint), o.source_id, o.created_utc),
+            None => format!("backup-repo 0.1.0 {}", hex(fingerprint)),
+        };
         let manifest = Manifest {
             format: MANIFEST_FORMAT.to_string(),
             tool_version: crate::VERSION.to_string(),
@@ -332,10 +465,17 @@ pub(crate) mod tests {
             file_count: 1,
             total_bytes: 5,
             files: Vec::new(),
+            origin,
         };
         zip.start_file(MANIFEST_NAME, opts).unwrap();
         zip.write_all(&serde_json::to_vec(&manifest).unwrap()).unwrap();
+        zip.set_comment(comment).unwrap();
         zip.finish().unwrap();
+    }
+
+    /// The newest backup of [`SRC`] in `d` and its fingerprint.
+    fn newest(d: &Path, repo: &str) -> Option<(PathBuf, String)> {
+        newest_of_source(&Listing::read(d).stamped(repo), repo, SRC)
     }
 
     fn at(y: i16, mo: i8, d: i8, h: i8, mi: i8, s: i8) -> DateTime {
@@ -516,14 +656,14 @@ pub(crate) mod tests {
         write_our_archive(&d.join(backup_file_name("repo", at(2024, 1, 2, 3, 4, 4))), "repo", "fp0");
         let fingerprints: Vec<_> = list_backups(d, "repo").unwrap().into_iter().map(|b| b.fingerprint).collect();
         assert_eq!(fingerprints, ["fp0", "fp1", "fp2", "fp10"]);
-        assert_eq!(Listing::read(d).newest_fingerprint("repo").unwrap().1, "fp10");
+        assert_eq!(newest(d, "repo").unwrap().1, hex("fp10"));
     }
 
     #[test]
     fn missing_dir_lists_nothing() {
         let tmp = tempfile::tempdir().unwrap();
         assert!(list_backups(&tmp.path().join("nope"), "repo").unwrap().is_empty());
-        assert!(Listing::read(&tmp.path().join("nope")).newest_fingerprint("repo").is_none());
+        assert!(newest(&tmp.path().join("nope"), "repo").is_none());
     }
 
     #[test]
@@ -567,8 +707,8 @@ pub(crate) mod tests {
         assert_eq!(std::fs::read(d.join(&n3)).unwrap(), b"not a zip");
 
         // The newest *of ours*, skipping newer names that are not ours.
-        assert_eq!(Listing::read(d).newest_fingerprint("repo"), Some((d.join(&n1), "fp1".to_string())));
-        assert_eq!(Listing::read(d).newest_fingerprint("other"), None);
+        assert_eq!(newest(d, "repo"), Some((d.join(&n1), hex("fp1"))));
+        assert_eq!(newest(d, "other"), None);
     }
 
     /// Like `write_our_archive`, with our archive comment; `manifest_last`
@@ -596,8 +736,14 @@ pub(crate) mod tests {
             file_count: 1,
             total_bytes: 5,
             files: Vec::new(),
+            origin: Some(origin(SRC, "2024-01-02T03:04:05Z".parse().unwrap())),
         })
         .unwrap()
+    }
+
+    /// Our comment for source [`SRC`] at 2024-01-02T03:04:05Z.
+    fn our_comment(fingerprint: &str) -> String {
+        format!("backup-repo 0.2.0 {fingerprint} {SRC} 2024-01-02T03:04:05Z")
     }
 
     #[test]
@@ -607,23 +753,36 @@ pub(crate) mod tests {
         let fp = "ab".repeat(32);
         let n = backup_file_name("repo", at(2024, 1, 2, 3, 4, 5));
         // A manifest that could not be parsed: only the comment can answer.
-        write_commented(&d.join(&n), b"{ not json", &format!("backup-repo 0.1.0 {fp}"), true);
-        assert_eq!(Listing::read(d).newest_fingerprint("repo"), Some((d.join(&n), fp)));
+        write_commented(&d.join(&n), b"{ not json", &our_comment(&fp), true);
+        assert_eq!(newest(d, "repo"), Some((d.join(&n), fp)));
     }
 
+    #[test]
+    fn a_comment_whose_directory_is_not_ours_falls_back_to_the_manifest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let n = backup_file_name("repo", at(2024, 1, 2, 3, 4, 5));
+        write_commented(&d.join(&n), &manifest_json("from-manifest"), &our_comment(&"cd".repeat(32)), false);
+        assert_eq!(newest(d, "repo"), Some((d.join(&n), "from-manifest".to_string())));
+    }
+
+    /// Without our stamp a file names no source: never taken for one's
+    /// newest backup (a new backup is made instead).
     #[rstest]
-    #[case::manifest_not_last("backup-repo 0.1.0 {fp}", false)]
-    #[case::not_our_tool("zipper 0.1.0 {fp}", true)]
-    #[case::no_version("backup-repo {fp}", true)]
-    #[case::extra_word("backup-repo 0.1.0 {fp} more", true)]
-    #[case::short_fingerprint("backup-repo 0.1.0 abc", true)]
-    fn a_comment_not_shaped_like_ours_falls_back_to_the_manifest(#[case] comment: &str, #[case] manifest_last: bool) {
+    #[case::before_0_2("backup-repo 0.1.0 {fp}")]
+    #[case::not_our_tool("zipper 0.1.0 {fp} 0123456789abcdef 2024-01-02T03:04:05Z")]
+    #[case::no_version("backup-repo {fp}")]
+    #[case::extra_word("backup-repo 0.1.0 {fp} 0123456789abcdef 2024-01-02T03:04:05Z more")]
+    #[case::bad_source("backup-repo 0.1.0 {fp} 0123 2024-01-02T03:04:05Z")]
+    #[case::bad_time("backup-repo 0.1.0 {fp} 0123456789abcdef yesterday")]
+    #[case::short_fingerprint("backup-repo 0.1.0 abc 0123456789abcdef 2024-01-02T03:04:05Z")]
+    fn a_comment_without_our_stamp_is_no_source_s_newest(#[case] comment: &str) {
         let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path();
         let n = backup_file_name("repo", at(2024, 1, 2, 3, 4, 5));
         let comment = comment.replace("{fp}", &"cd".repeat(32));
-        write_commented(&d.join(&n), &manifest_json("from-manifest"), &comment, manifest_last);
-        assert_eq!(Listing::read(d).newest_fingerprint("repo"), Some((d.join(&n), "from-manifest".to_string())));
+        write_commented(&d.join(&n), &manifest_json("from-manifest"), &comment, true);
+        assert_eq!(newest(d, "repo"), None);
     }
 
     #[test]
@@ -632,23 +791,40 @@ pub(crate) mod tests {
         let d = tmp.path();
         let older = backup_file_name("repo", at(2024, 1, 1, 0, 0, 0));
         let newer = backup_file_name("repo", at(2024, 1, 2, 0, 0, 0));
-        write_commented(
-            &d.join(&older),
-            &manifest_json("old"),
-            &format!("backup-repo 0.1.0 {}", "01".repeat(32)),
-            true,
-        );
-        write_commented(
-            &d.join(&newer),
-            &manifest_json("new"),
-            &format!("backup-repo 0.1.0 {}", "02".repeat(32)),
-            true,
-        );
+        let stamp = |fp: String, t: &str| format!("backup-repo 0.2.0 {fp} {SRC} {t}");
+        write_commented(&d.join(&older), &manifest_json("old"), &stamp("01".repeat(32), "2024-01-01T00:00:00Z"), true);
+        write_commented(&d.join(&newer), &manifest_json("new"), &stamp("02".repeat(32), "2024-01-02T00:00:00Z"), true);
         // Cut inside the central directory: neither the comment nor the
         // manifest can be trusted, so the older backup answers.
         let len = std::fs::metadata(d.join(&newer)).unwrap().len();
         std::fs::OpenOptions::new().write(true).open(d.join(&newer)).unwrap().set_len(len - 120).unwrap();
-        assert_eq!(Listing::read(d).newest_fingerprint("repo"), Some((d.join(&older), "01".repeat(32))));
+        assert_eq!(newest(d, "repo"), Some((d.join(&older), "01".repeat(32))));
+    }
+
+    #[test]
+    fn sources_sharing_a_folder_each_have_their_own_newest_by_utc_time() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let utc = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        let other = "fedcba9876543210";
+        // Names in local time: after the clocks went back an hour, the
+        // newest backup has the earliest name.
+        let write = |name: DateTime, source: &str, t: &str, fp: &str| {
+            let path = d.join(backup_file_name("app", name));
+            write_archive_of(&path, "app", fp, Some(origin(source, utc(t))));
+            path
+        };
+        write(at(2026, 10, 25, 2, 30, 0), SRC, "2026-10-25T00:30:00Z", "summer");
+        let winter = write(at(2026, 10, 25, 2, 10, 0), SRC, "2026-10-25T01:10:00Z", "winter");
+        let theirs = write(at(2026, 10, 25, 3, 0, 0), other, "2026-10-25T02:00:00Z", "theirs");
+        // Made before 0.2: no source, never anyone's newest.
+        write_archive_of(&d.join(backup_file_name("app", at(2026, 10, 26, 0, 0, 0))), "app", "legacy", None);
+
+        let stamped = Listing::read(d).stamped("app");
+        assert_eq!(newest_of_source(&stamped, "app", SRC), Some((winter, hex("winter"))));
+        assert_eq!(newest_of_source(&stamped, "app", other), Some((theirs, hex("theirs"))));
+        let listed: Vec<String> = list_backups(d, "app").unwrap().into_iter().map(|b| b.fingerprint).collect();
+        assert_eq!(listed, ["summer", "winter", "theirs", "legacy"], "by UTC time; before 0.2 by the name's");
     }
 
     #[test]

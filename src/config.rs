@@ -5,7 +5,12 @@
 //! - A missing config file is the empty config; a malformed one (including
 //!   unknown keys) is an error naming the file, never silently ignored.
 //! - `BACKUP_REPO_DESTINATIONS` (a path list, `;` on Windows, `:` elsewhere)
-//!   replaces the platform default destinations when set and not empty.
+//!   replaces the platform default destinations when set and not empty; a
+//!   relative entry in it is an error (relative to what? the current folder
+//!   is usually the repository, and backups there would back up themselves).
+//! - A relative destination in the config file is relative to the config
+//!   file's folder, never the current one; an empty one is an error naming
+//!   the file.
 //! - Platform choices are made with `cfg!(windows)` on plain values, so every
 //!   branch compiles (and its pure part is tested) on every platform.
 
@@ -64,8 +69,20 @@ fn parse(text: &str, path: &Path) -> Result<Config> {
             path.display()
         )));
     }
-    let config: Config = serde_json::from_str(text)
+    let mut config: Config = serde_json::from_str(text)
         .map_err(|e| Error::invalid(format!("invalid config file '{}': {e}", path.display())))?;
+    if let Some(i) = config.destinations.iter().position(|d| d.as_os_str().is_empty()) {
+        return Err(Error::invalid(format!(
+            "invalid config file '{}': destinations[{i}] is empty; name a folder, or remove the entry",
+            path.display()
+        )));
+    }
+    let folder = std::path::absolute(path).ok().and_then(|p| p.parent().map(Path::to_path_buf));
+    if let Some(folder) = folder {
+        for d in config.destinations.iter_mut().filter(|d| d.is_relative()) {
+            *d = folder.join(&*d);
+        }
+    }
     if let Some(p) = config.disk_warning_percent {
         if !(0.0..=100.0).contains(&p) {
             return Err(Error::invalid(format!(
@@ -81,10 +98,21 @@ fn parse(text: &str, path: &Path) -> Result<Config> {
 /// `$OneDrive\repo-backups` (as the original). Elsewhere:
 /// `<data_dir>/backup-repo/backups`. `BACKUP_REPO_DESTINATIONS` replaces
 /// either when set.
-pub fn default_destinations() -> Vec<PathBuf> {
+pub fn default_destinations() -> Result<Vec<PathBuf>> {
     if let Some(from_env) = env_destinations(std::env::var_os(DESTINATIONS_ENV).as_deref()) {
-        return from_env;
+        if let Some(relative) = from_env.iter().find(|d| d.is_relative()) {
+            return Err(Error::invalid(format!(
+                "{DESTINATIONS_ENV}: '{}' is a relative path; give every destination as a full path",
+                relative.display()
+            )));
+        }
+        return Ok(from_env);
     }
+    Ok(platform_destinations())
+}
+
+/// The platform's own defaults (see [`default_destinations`]).
+fn platform_destinations() -> Vec<PathBuf> {
     if cfg!(windows) {
         windows_defaults(dirs::desktop_dir(), std::env::var_os("OneDrive").as_deref())
             .into_iter()
@@ -190,7 +218,7 @@ fn resolve_destinations_with(explicit: &[PathBuf], config: impl FnOnce() -> Resu
     if !from_config.is_empty() {
         return Ok(from_config);
     }
-    Ok(default_destinations())
+    default_destinations()
 }
 
 /// [`resolve_destinations`], refusing none at all and empty paths: what a
@@ -380,7 +408,7 @@ mod tests {
     #[test]
     fn platform_defaults_exist() {
         if std::env::var_os(DESTINATIONS_ENV).is_none() && !cfg!(windows) && dirs::data_dir().is_some() {
-            assert_eq!(default_destinations(), vec![dirs::data_dir().unwrap().join("backup-repo/backups")]);
+            assert_eq!(default_destinations().unwrap(), vec![dirs::data_dir().unwrap().join("backup-repo/backups")]);
         }
         if !cfg!(windows) {
             assert_eq!(default_metrics_dir(), dirs::data_dir().map(|d| d.join("backup-repo/metrics")));

@@ -8,24 +8,36 @@
 //! - Free space is checked before a byte is written, against the expected
 //!   size when one is known (the previous backup's); a disk that fills while
 //!   writing fails that destination with the same "not enough space".
-//! - A `.partial` is created with `create_new` and removed on any error or
-//!   cancel (a drop guard); a partial we did not create is never removed here.
-//! - The final name is never overwritten: an existing backup fails the
-//!   destination instead.
+//! - A copy being written is `<name>.<run id>.partial`: created with
+//!   `create_new` and removed on any error or cancel (a drop guard). Another
+//!   run's partial is removed only when that run is provably abandoned (see
+//!   [`crate::identity::run_is_abandoned`]); a file named like the partials
+//!   of before 0.2 (`<name>.partial`, no run id) is never removed.
+//! - The final name is never overwritten: when another machine took it
+//!   first, the copy takes the next free name of that second.
+//! - One run per source at a time in each destination, across machines: a
+//!   lock file there names the run ([`DestinationLock`]).
 //! - Progress: the bytes are the archive writer's; `files_done` grows by one
 //!   per destination named; the caller enters `Phase::Placing` to finish.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
+use crate::catalog::NewBackupName;
 use crate::fanout::Fanout;
+use crate::identity::RunId;
 
 use crate::progress::Control;
 use crate::{Error, ErrorKind, Result};
 
-/// Suffix of a copy being written. Only names shaped like our backups plus
-/// this suffix are ever cleaned up.
+/// Suffix of a copy being written, after the run id. Only names shaped like
+/// our backups plus a run id and this suffix are ever cleaned up.
 pub const PARTIAL_SUFFIX: &str = ".partial";
+
+/// `<backup name>.<run id>.partial`.
+pub fn partial_name(file_name: &str, run: &RunId) -> String {
+    format!("{file_name}.{run}{PARTIAL_SUFFIX}")
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -123,7 +135,7 @@ struct Slot {
 
 struct Opened {
     partial: PathBuf,
-    final_path: PathBuf,
+    name: NewBackupName,
     guard: PartialGuard,
 }
 
@@ -139,27 +151,35 @@ pub struct Placement {
     slots: Vec<Slot>,
 }
 
-/// Start a copy of the backup `file_name` in every dir: create the folder,
-/// check its free space against `expected` bytes (when known), create
-/// `<file_name>.partial` (never someone else's, never over a backup). A dir
-/// that fails here fails alone; [`Placement::finish`] reports it.
-pub fn open(dirs: &[PathBuf], file_name: &str, expected: Option<u64>) -> Placement {
+/// Start a copy of the backup `name` in every dir: create the folder, check
+/// its free space against `expected` bytes (when known), create
+/// `<name>.<run>.partial` (never someone else's, never over a backup). A
+/// dir that fails here fails alone; [`Placement::finish`] reports it.
+pub fn open(dirs: &[PathBuf], name: &NewBackupName, run: &RunId, expected: Option<u64>) -> Placement {
     let mut targets = Vec::new();
+    let file_name = name.file_name();
     let slots = dirs
         .iter()
         .map(|dir| {
-            let state =
-                check_file_name(file_name).and_then(|()| open_one(dir, file_name, expected)).map(|(target, opened)| {
+            let state = check_file_name(&file_name).and_then(|()| open_one(dir, name, run, expected)).map(
+                |(target, opened)| {
                     targets.push(target);
                     opened
-                });
+                },
+            );
             Slot { dir: dir.clone(), state }
         })
         .collect();
     Placement { sink: Fanout::new(targets), slots }
 }
 
-fn open_one(dir: &Path, file_name: &str, expected: Option<u64>) -> Result<(crate::fanout::Target, Opened)> {
+fn open_one(
+    dir: &Path,
+    name: &NewBackupName,
+    run: &RunId,
+    expected: Option<u64>,
+) -> Result<(crate::fanout::Target, Opened)> {
+    let file_name = name.file_name();
     fs::create_dir_all(dir).map_err(|e| Error::io("create folder", dir, e))?;
     if let (Some(need), Some((free, _))) = (expected, free_space(dir)) {
         if free < need {
@@ -174,17 +194,28 @@ fn open_one(dir: &Path, file_name: &str, expected: Option<u64>) -> Result<(crate
             ));
         }
     }
-    let final_path = dir.join(file_name);
-    if final_path.symlink_metadata().is_ok() {
-        return Err(Error::new(
-            ErrorKind::Io,
-            format!("cannot create '{}': a backup with this name already exists", final_path.display()),
-        ));
-    }
-    let partial = dir.join(format!("{file_name}{PARTIAL_SUFFIX}"));
+    let partial = dir.join(partial_name(&file_name, run));
     let target = crate::fanout::open(&partial, true).map_err(|e| Error::io("create", &partial, e))?;
     let guard = PartialGuard { path: partial.clone(), armed: true };
-    Ok((target, Opened { partial, final_path, guard }))
+    Ok((target, Opened { partial, name: name.clone(), guard }))
+}
+
+/// Give the written copy `partial` the name `name` or, when another run
+/// (another machine on a share) has taken it meanwhile, the next free name
+/// of that second. Never replaces a file.
+fn place_as(partial: &Path, dir: &Path, name: &NewBackupName) -> Result<PathBuf> {
+    let mut name = name.clone();
+    loop {
+        let final_path = dir.join(name.file_name());
+        match rename_no_replace(partial, &final_path) {
+            Ok(()) => return Ok(final_path),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match name.following() {
+                Some(next) => name = next,
+                None => return Err(Error::io("create", &final_path, e)),
+            },
+            Err(e) => return Err(Error::io("create", &final_path, e)),
+        }
+    }
 }
 
 impl Placement {
@@ -216,11 +247,10 @@ impl Placement {
                     if cancelled {
                         return Err(cancelled_in(&slot.dir));
                     }
-                    rename_no_replace(&opened.partial, &opened.final_path)
-                        .map_err(|e| Error::io("create", &opened.final_path, e))
+                    place_as(&opened.partial, &slot.dir, &opened.name)
                 });
-                let Opened { final_path, mut guard, .. } = opened;
-                placed?;
+                let Opened { mut guard, .. } = opened;
+                let final_path = placed?;
                 guard.armed = false;
                 #[cfg(unix)]
                 if let Ok(d) = File::open(&slot.dir) {
@@ -260,17 +290,19 @@ fn check_file_name(file_name: &str) -> Result<()> {
     }
 }
 
-/// Remove `<repo>_backup_*.zip.partial` leftovers of a killed run in `dir`;
-/// returns what was removed. Touches nothing else.
-pub fn clean_stale_partials(listing: &crate::catalog::Listing, repo: &str) -> Vec<PathBuf> {
+/// Remove the partial copies of `repo`'s backups that runs provably
+/// abandoned (killed, crashed): `<repo>_backup_<stamp>.zip.<run id>.partial`
+/// whose run was on `host` and whose process is gone, or which has not
+/// changed for [`crate::identity::ABANDONED_AFTER`]. Returns what was
+/// removed. Touches nothing else: not a live run's partial (another machine's
+/// on a share), not a file without a run id.
+pub fn clean_stale_partials(listing: &crate::catalog::Listing, repo: &str, host: &str) -> Vec<PathBuf> {
     let mut removed = Vec::new();
     for name in listing.file_names() {
-        let Some(backup_name) = name.strip_suffix(PARTIAL_SUFFIX) else { continue };
-        if crate::catalog::parse_backup_name(backup_name, repo).is_none() {
-            continue;
-        }
+        let Some(run) = abandoned_partial_run(name, repo) else { continue };
         let path = listing.dir().join(name);
-        if fs::remove_file(&path).is_ok() {
+        let changed = fs::symlink_metadata(&path).and_then(|m| m.modified()).ok();
+        if crate::identity::run_is_abandoned(&run, host, changed) && fs::remove_file(&path).is_ok() {
             removed.push(path);
         }
     }
@@ -278,10 +310,131 @@ pub fn clean_stale_partials(listing: &crate::catalog::Listing, repo: &str) -> Ve
     removed
 }
 
+/// The run id of a partial copy of one of `repo`'s backups, or None when
+/// `name` is not one. Pure.
+fn abandoned_partial_run(name: &str, repo: &str) -> Option<RunId> {
+    let rest = name.strip_suffix(PARTIAL_SUFFIX)?;
+    let (backup_name, run) = rest.rsplit_once('.').filter(|(b, _)| b.ends_with(".zip"))?;
+    crate::catalog::parse_backup_name(backup_name, repo)?;
+    RunId::parse(run)
+}
+
+/// One run's hold on a source's backups in one destination folder, across
+/// machines: the file `.backup-repo-<source id>.lock` there, created
+/// atomically (`create_new`), naming the run, its host, process and start.
+/// Removed when dropped, if it is still ours. A lock left by a run that is
+/// provably abandoned is taken over.
+pub struct DestinationLock {
+    path: PathBuf,
+    run: String,
+}
+
+/// What a lock file says.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct LockRecord {
+    run_id: String,
+    host: String,
+    pid: u32,
+    started_utc: String,
+    source: String,
+}
+
+/// A lock's file name for source `source_id`.
+pub fn lock_file_name(source_id: &str) -> String {
+    format!(".backup-repo-{source_id}.lock")
+}
+
+impl DestinationLock {
+    /// Take the lock of `source` in `dir` (created when missing) for `run`.
+    /// Busy, naming the holder, when a live run has it.
+    pub fn acquire(
+        dir: &Path,
+        source: &crate::identity::SourceIdentity,
+        run: &RunId,
+        started_utc: jiff::Timestamp,
+    ) -> Result<DestinationLock> {
+        fs::create_dir_all(dir).map_err(|e| Error::io("create folder", dir, e))?;
+        let path = dir.join(lock_file_name(&source.id));
+        let record = LockRecord {
+            run_id: run.to_string(),
+            host: source.host.clone(),
+            pid: run.pid,
+            started_utc: started_utc.to_string(),
+            source: source.path.clone(),
+        };
+        let text = serde_json::to_vec_pretty(&record).unwrap_or_default();
+        // Twice at most: once more after taking over an abandoned lock.
+        for _ in 0..2 {
+            match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut f) => {
+                    std::io::Write::write_all(&mut f, &text).map_err(|e| Error::io("write", &path, e))?;
+                    let _ = f.sync_all();
+                    return Ok(DestinationLock { path, run: record.run_id });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let held = fs::read(&path).ok().and_then(|b| serde_json::from_slice::<LockRecord>(&b).ok());
+                    let changed = fs::symlink_metadata(&path).and_then(|m| m.modified()).ok();
+                    let abandoned = match held.as_ref().and_then(|h| RunId::parse(&h.run_id)) {
+                        Some(holder) => crate::identity::run_is_abandoned(&holder, &source.host, changed),
+                        // Being written, or not ours to read: only its age tells.
+                        None => crate::identity::run_is_abandoned(&RunId::new(""), "", changed),
+                    };
+                    if !abandoned {
+                        return Err(busy(dir, held.as_ref()));
+                    }
+                    take_over(&path, run, held.as_ref())?;
+                }
+                Err(e) => return Err(Error::io("create", &path, e)),
+            }
+        }
+        Err(busy(dir, None))
+    }
+}
+
+/// Move an abandoned lock out of the way: renamed to a name of this run's
+/// first, so that of two runs taking it over at once only one removes it.
+fn take_over(path: &Path, run: &RunId, judged: Option<&LockRecord>) -> Result<()> {
+    let aside =
+        path.with_file_name(format!("{}.{run}.abandoned", path.file_name().unwrap_or_default().to_string_lossy()));
+    match fs::rename(path, &aside) {
+        Ok(()) => {}
+        // Another run took it over first; try again.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("take over", path, e)),
+    }
+    let moved = fs::read(&aside).ok().and_then(|b| serde_json::from_slice::<LockRecord>(&b).ok());
+    if moved.as_ref() == judged {
+        let _ = fs::remove_file(&aside);
+        return Ok(());
+    }
+    // What we moved is a newer run's lock: put it back, never over one.
+    let _ = rename_no_replace(&aside, path);
+    Err(busy(path.parent().unwrap_or(path), moved.as_ref()))
+}
+
+fn busy(dir: &Path, held: Option<&LockRecord>) -> Error {
+    let who = match held {
+        Some(h) => format!("host '{}', process {}, since {}", h.host, h.pid, h.started_utc),
+        None => "a run that is starting".to_string(),
+    };
+    Error::new(ErrorKind::Busy, format!("another backup of this source is running in '{}' ({who})", dir.display()))
+}
+
+impl Drop for DestinationLock {
+    fn drop(&mut self) {
+        let still_ours = fs::read(&self.path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<LockRecord>(&b).ok())
+            .is_some_and(|h| h.run_id == self.run);
+        if still_ours {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rstest::rstest;
 
     fn bytes(len: usize) -> Vec<u8> {
         (0..len).map(|i| (i % 251) as u8).collect()
@@ -295,9 +448,15 @@ mod tests {
         expected: Option<u64>,
         control: &Control,
     ) -> Vec<Result<PathBuf>> {
-        let mut p = open(dirs, name, expected);
+        let mut p = open(dirs, &new_name(name), &RunId::new("pc"), expected);
         std::io::Write::write_all(p.sink(), data).unwrap_or_else(|_| assert!(!p.sink().any_alive()));
         p.finish(control)
+    }
+
+    /// The new-backup name `name` (a name of a backup of `repo`).
+    fn new_name(name: &str) -> NewBackupName {
+        let at = crate::catalog::parse_backup_name(name, "repo").expect("a backup name of repo");
+        crate::catalog::next_backup("repo", at, [])
     }
 
     fn names(dir: &Path) -> Vec<String> {
@@ -375,10 +534,16 @@ mod tests {
         let d = tmp.path().join("d");
         fs::create_dir(&d).unwrap();
         fs::write(d.join(NAME), b"precious").unwrap();
+        // Another machine on a share took the name meanwhile (and then _2):
+        // the copy takes the next free name of that second.
+        let second = NAME.replace(".zip", "_2.zip");
+        fs::write(d.join(&second), b"theirs").unwrap();
         let got = place(&bytes(10), std::slice::from_ref(&d), NAME, None, &Control::default());
-        assert!(got[0].as_ref().unwrap_err().message.contains("already exists"));
+        let third = NAME.replace(".zip", "_3.zip");
+        assert_eq!(got[0].as_ref().unwrap(), &d.join(&third));
         assert_eq!(fs::read(d.join(NAME)).unwrap(), b"precious");
-        assert_eq!(names(&d), vec![NAME.to_string()]);
+        assert_eq!(fs::read(d.join(&second)).unwrap(), b"theirs");
+        assert_eq!(names(&d), vec![NAME.to_string(), second, third]);
     }
 
     #[test]
@@ -403,7 +568,7 @@ mod tests {
         let partial = d.join(format!("{NAME}{PARTIAL_SUFFIX}"));
         fs::write(&partial, b"someone else's").unwrap();
         let got = place(&bytes(10), std::slice::from_ref(&d), NAME, None, &Control::default());
-        assert!(got[0].is_err());
+        assert_eq!(got[0].as_ref().unwrap(), &d.join(NAME));
         assert_eq!(fs::read(&partial).unwrap(), b"someone else's");
     }
 
@@ -430,9 +595,10 @@ mod tests {
         let dirs = vec![tmp.path().join("a"), tmp.path().join("b")];
         fs::create_dir(&dirs[0]).unwrap();
         fs::write(dirs[0].join("mine.txt"), b"x").unwrap();
-        let mut p = open(&dirs, NAME, None);
+        let run = RunId::new("pc");
+        let mut p = open(&dirs, &new_name(NAME), &run, None);
         std::io::Write::write_all(p.sink(), &bytes(5 << 20)).unwrap();
-        assert_eq!(names(&dirs[1]), vec![format!("{NAME}{PARTIAL_SUFFIX}")]);
+        assert_eq!(names(&dirs[1]), vec![partial_name(NAME, &run)]);
         drop(p);
         assert_eq!(names(&dirs[0]), vec!["mine.txt".to_string()]);
         assert!(names(&dirs[1]).is_empty());
@@ -471,46 +637,104 @@ mod tests {
         assert!(free_space(Path::new("relative/missing")).is_some());
     }
 
-    #[rstest]
-    #[case("")]
-    #[case("..")]
-    #[case("a/b.zip")]
-    #[case("a\\b.zip")]
-    fn rejects_non_plain_names(#[case] name: &str) {
-        let tmp = tempfile::tempdir().unwrap();
-        let got = place(&bytes(10), &[tmp.path().join("d")], name, None, &Control::default());
-        assert_eq!(got[0].as_ref().unwrap_err().kind, ErrorKind::InvalidArgument);
-    }
-
     #[test]
-    fn cleans_only_our_partials() {
+    fn cleans_only_partials_of_runs_proved_abandoned() {
         let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path();
-        let ours = ["repo_backup_2024-06-15_12-00-00.zip.partial", "repo_backup_2023-01-01_00-00-00.zip.partial"];
-        let keep = [
-            "other.zip.partial",
-            "notes.txt",
-            "foo_backup_bad.zip.partial",
-            "repo_backup_bad.zip.partial",
-            "repo_backup_2024-06-15_12-00-00.zip",
-            "other_backup_2024-06-15_12-00-00.zip.partial",
-            "repo_backup_2024-06-15_12-00-00.zip.partial.partial",
+        let host = "pc1";
+        let run = |host: &str, pid: u32| RunId { host: host.into(), pid, nonce: "0123abcd".into() };
+        // A process of this host that has exited.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let abandoned = [
+            partial_name("repo_backup_2024-06-15_12-00-00.zip", &run(host, dead)),
+            partial_name("repo_backup_2023-01-01_00-00-00_2.zip", &run(host, dead)),
         ];
-        for n in ours.iter().chain(keep.iter()) {
+        let keep = [
+            // A live run of this host (this process), and another machine's.
+            partial_name("repo_backup_2024-06-15_12-00-00.zip", &run(host, std::process::id())),
+            partial_name("repo_backup_2024-06-15_12-00-01.zip", &run("pc2", dead)),
+            // Before run ids, or a user's file named like one: never ours to remove.
+            "repo_backup_2024-06-15_12-00-00.zip.partial".into(),
+            "other.zip.partial".into(),
+            "notes.txt".into(),
+            "repo_backup_bad.zip.x~1~0123abcd.partial".into(),
+            "repo_backup_2024-06-15_12-00-00.zip".into(),
+            partial_name("other_backup_2024-06-15_12-00-00.zip", &run(host, dead)),
+            format!("{}.partial", partial_name("repo_backup_2024-06-15_12-00-00.zip", &run(host, dead))),
+        ];
+        for n in abandoned.iter().chain(keep.iter()) {
             fs::write(d.join(n), b"x").unwrap();
         }
-        fs::create_dir(d.join("repo_backup_2022-01-01_00-00-00.zip.partial")).unwrap();
-        let removed = clean_stale_partials(&crate::catalog::Listing::read(d), "repo");
-        let mut want: Vec<PathBuf> = ours.iter().map(|n| d.join(n)).collect();
+        let folder = partial_name("repo_backup_2022-01-01_00-00-00.zip", &run(host, dead));
+        fs::create_dir(d.join(&folder)).unwrap();
+        let removed = clean_stale_partials(&crate::catalog::Listing::read(d), "repo", host);
+        let mut want: Vec<PathBuf> = abandoned.iter().map(|n| d.join(n)).collect();
         want.sort();
         assert_eq!(removed, want);
-        let mut left: Vec<String> = keep.iter().map(|s| s.to_string()).collect();
-        left.push("repo_backup_2022-01-01_00-00-00.zip.partial".into());
+        let mut left: Vec<String> = keep.to_vec();
+        left.push(folder);
         left.sort();
         assert_eq!(names(d), left);
-        assert!(clean_stale_partials(&crate::catalog::Listing::read(&d.join("missing")), "repo").is_empty());
+
+        // Another machine's partial is abandoned once it has not changed for a day.
+        let other = d.join(&keep[1]);
+        let old = filetime::FileTime::from_system_time(
+            std::time::SystemTime::now() - crate::identity::ABANDONED_AFTER - std::time::Duration::from_secs(60),
+        );
+        filetime::set_file_mtime(&other, old).unwrap();
+        assert_eq!(clean_stale_partials(&crate::catalog::Listing::read(d), "repo", host), vec![other]);
+        assert!(clean_stale_partials(&crate::catalog::Listing::read(&d.join("missing")), "repo", host).is_empty());
+    }
+
+    fn source(path: &str, host: &str) -> crate::identity::SourceIdentity {
+        crate::identity::SourceIdentity::new(host, Path::new(path))
     }
 
     #[test]
-    fn human_sizes() {}
+    fn a_destination_lock_is_held_by_one_run_and_taken_over_only_when_abandoned() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("repo");
+        let now = jiff::Timestamp::now();
+        let src = source("/src/app", "pc1");
+        let first = DestinationLock::acquire(&d, &src, &RunId::new("pc1"), now).unwrap();
+        let lock_file = d.join(lock_file_name(&src.id));
+        let held: LockRecord = serde_json::from_slice(&fs::read(&lock_file).unwrap()).unwrap();
+        assert_eq!((held.host.as_str(), held.pid, held.source.as_str()), ("pc1", std::process::id(), "/src/app"));
+        // A second run of the same source: busy, naming the holder.
+        let e = DestinationLock::acquire(&d, &src, &RunId::new("pc1"), now).err().unwrap();
+        assert_eq!(e.kind, ErrorKind::Busy);
+        assert!(e.message.contains("host 'pc1'") && e.message.contains(&std::process::id().to_string()), "{e}");
+        // Another source sharing the folder has its own lock.
+        let other = DestinationLock::acquire(&d, &source("/src/two/app", "pc1"), &RunId::new("pc1"), now).unwrap();
+        drop(first);
+        assert!(!lock_file.exists(), "released when dropped");
+        drop(other);
+
+        // A lock left by a killed run of this host is taken over.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = RunId { host: "pc1".into(), pid: child.id(), nonce: "0123abcd".into() };
+        child.wait().unwrap();
+        let left = LockRecord {
+            run_id: dead.to_string(),
+            host: "pc1".into(),
+            pid: dead.pid,
+            started_utc: now.to_string(),
+            source: "/src/app".into(),
+        };
+        fs::write(&lock_file, serde_json::to_vec(&left).unwrap()).unwrap();
+        let taken = DestinationLock::acquire(&d, &src, &RunId::new("pc1"), now).unwrap();
+        drop(taken);
+        // The same lock seen from another machine: presumed alive until a day old.
+        fs::write(&lock_file, serde_json::to_vec(&left).unwrap()).unwrap();
+        let pc2 = crate::identity::SourceIdentity { host: "pc2".into(), ..src.clone() };
+        assert_eq!(DestinationLock::acquire(&d, &pc2, &RunId::new("pc2"), now).err().unwrap().kind, ErrorKind::Busy);
+        let old = filetime::FileTime::from_system_time(
+            std::time::SystemTime::now() - crate::identity::ABANDONED_AFTER - std::time::Duration::from_secs(60),
+        );
+        filetime::set_file_mtime(&lock_file, old).unwrap();
+        drop(DestinationLock::acquire(&d, &pc2, &RunId::new("pc2"), now).unwrap());
+        assert_eq!(names(&d), Vec::<String>::new(), "nothing left behind");
+    }
 }

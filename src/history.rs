@@ -8,7 +8,11 @@
 //!   a repository's when it holds a file named `<folder>_backup_<stamp>.zip`.
 //!   Files are ours only with our manifest (as in [`catalog`]).
 //! - Retention is planned with [`retention::plan`] over our backups only, so
-//!   applying it can never delete anything else.
+//!   applying it can never delete anything else, and per source: two
+//!   repositories that share a folder name never prune each other. A backup
+//!   made before 0.2 names no source and is always kept (delete it by path).
+//! - Everything is ordered by the UTC time a backup records, never by the
+//!   local time in its name.
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +40,9 @@ pub struct HistoryOptions {
     /// "Now" as local civil time (tests); default the clock. Used by the
     /// summary's recent counts only.
     pub now: Option<DateTime>,
+    /// Only the backups of this source folder (as a run identifies it on
+    /// this host; see [`crate::identity`]); None: every source.
+    pub source: Option<PathBuf>,
 }
 
 /// One backup as `Get-RepoBackup` shows it.
@@ -50,6 +57,8 @@ pub struct HistoryEntry {
     pub path: PathBuf,
     /// Local time from the file name.
     pub created: DateTime,
+    /// When it was made (recorded since 0.2); what the history is ordered by.
+    pub created_utc: jiff::Timestamp,
     /// Archive size.
     pub bytes: u64,
     pub file_count: u64,
@@ -57,6 +66,12 @@ pub struct HistoryEntry {
     pub total_bytes: u64,
     pub fingerprint: String,
     pub tool_version: String,
+    /// The folder backed up; None for a backup made before 0.2 (unknown).
+    pub source: Option<String>,
+    /// The machine that made it; None before 0.2.
+    pub host: Option<String>,
+    /// The source's id; None before 0.2.
+    pub source_id: Option<String>,
 }
 
 /// One (destination, repository) folder found.
@@ -116,30 +131,54 @@ pub fn repos_in(root: &Path) -> Result<Vec<String>> {
 }
 
 fn history_entry(folder: &RepoFolder, b: BackupEntry) -> HistoryEntry {
+    let origin = b.origin;
     HistoryEntry {
         repository: b.repo,
         destination: config::destination_display_name(&folder.root),
         destination_path: folder.root.clone(),
         path: b.path,
         created: b.created,
+        created_utc: b.created_utc,
         bytes: b.bytes,
         file_count: b.file_count,
         total_bytes: b.total_bytes,
         fingerprint: b.fingerprint,
         tool_version: b.tool_version,
+        source: origin.as_ref().map(|o| o.source_path.clone()),
+        host: origin.as_ref().map(|o| o.host.clone()),
+        source_id: origin.map(|o| o.source_id),
     }
 }
 
-/// Every backup of ours, sorted by repository, then time, then destination
-/// (in the order given).
+/// The id of `source` as a run on this host records it; None: no filter.
+fn source_filter(source: Option<&Path>) -> Result<Option<String>> {
+    let Some(source) = source else { return Ok(None) };
+    let canonical = dunce::canonicalize(source).map_err(|e| Error::io("open source folder", source, e))?;
+    Ok(Some(crate::identity::SourceIdentity::new(&crate::identity::host_name(), &canonical).id))
+}
+
+/// The backups of `folder`, of the source `source_id` only when given.
+fn backups_in(folder: &RepoFolder, source_id: Option<&str>) -> Result<Vec<BackupEntry>> {
+    let mut backups = catalog::list_backups(&folder.dir(), &folder.repo)?;
+    if let Some(id) = source_id {
+        backups.retain(|b| b.source_id() == Some(id));
+    }
+    Ok(backups)
+}
+
+/// Every backup of ours, sorted by repository, then time (UTC), then
+/// destination (in the order given).
 pub fn list(opts: &HistoryOptions) -> Result<Vec<HistoryEntry>> {
+    let source_id = source_filter(opts.source.as_deref())?;
     let mut out = Vec::new();
     for (order, folder) in repo_folders(opts)?.iter().enumerate() {
-        for b in catalog::list_backups(&folder.dir(), &folder.repo)? {
+        for b in backups_in(folder, source_id.as_deref())? {
             out.push((order, history_entry(folder, b)));
         }
     }
-    out.sort_by(|(oa, a), (ob, b)| (&a.repository, a.created, oa).cmp(&(&b.repository, b.created, ob)));
+    out.sort_by(|(oa, a), (ob, b)| {
+        (&a.repository, a.created_utc, a.created, oa).cmp(&(&b.repository, b.created_utc, b.created, ob))
+    });
     Ok(out.into_iter().map(|(_, e)| e).collect())
 }
 
@@ -307,6 +346,11 @@ pub struct DestinationSummary {
     pub destination_path: PathBuf,
     /// The per-repository folder.
     pub folder: PathBuf,
+    /// The folder backed up: one summary per source in a shared folder.
+    /// None for the backups made before 0.2 (source unknown).
+    pub source: Option<String>,
+    /// The machine that made them; None before 0.2.
+    pub host: Option<String>,
     pub count: u64,
     pub oldest: Option<DateTime>,
     pub newest: Option<DateTime>,
@@ -329,23 +373,43 @@ pub struct DestinationSummary {
 /// plus duplicate statistics from the metrics log.
 pub fn summary(opts: &HistoryOptions, now: DateTime) -> Result<Vec<DestinationSummary>> {
     let log_dir = config::metrics_dir(opts.metrics_log_dir.as_deref());
+    let source_id = source_filter(opts.source.as_deref())?;
     let mut out = Vec::new();
     for folder in repo_folders(opts)? {
         let dir = folder.dir();
-        let backups = catalog::list_backups(&dir, &folder.repo)?;
         let log = log_dir.as_ref().map(|d| metrics::log_path(d, &folder.repo)).filter(|p| p.is_file());
         let duplicates = match log {
             Some(p) => Some(duplicate_stats(&metrics::read_log(&p)?, &dir)),
             None => None,
         };
-        // The newest manifest is read once more: the listing keeps only its header.
-        let file_types = match backups.last() {
-            Some(b) => archive::read_manifest(&b.path).map(|m| file_types(&m)).unwrap_or_default(),
-            None => Vec::new(),
-        };
-        out.push(summarize(&folder, &backups, now, duplicates, file_types));
+        let backups = backups_in(&folder, source_id.as_deref())?;
+        let groups = by_source(backups);
+        // A folder with no backup still has its (empty) summary.
+        let groups = if groups.is_empty() { vec![Vec::new()] } else { groups };
+        for backups in groups {
+            // The newest manifest is read once more: the listing keeps only its header.
+            let file_types = match backups.last() {
+                Some(b) => archive::read_manifest(&b.path).map(|m| file_types(&m)).unwrap_or_default(),
+                None => Vec::new(),
+            };
+            out.push(summarize(&folder, &backups, now, duplicates.clone(), file_types));
+        }
     }
     Ok(out)
+}
+
+/// `backups` (oldest first) split by source, each oldest first; the
+/// sources in order of their newest backup, those made before 0.2 last.
+fn by_source(backups: Vec<BackupEntry>) -> Vec<Vec<BackupEntry>> {
+    let mut groups: Vec<Vec<BackupEntry>> = Vec::new();
+    for b in backups {
+        match groups.iter_mut().find(|g| g[0].source_id() == b.source_id()) {
+            Some(g) => g.push(b),
+            None => groups.push(vec![b]),
+        }
+    }
+    groups.sort_by_key(|g| (g[0].origin.is_none(), std::cmp::Reverse(g.last().map(|b| b.created_utc))));
+    groups
 }
 
 fn summarize(
@@ -363,6 +427,8 @@ fn summarize(
         destination: config::destination_display_name(&folder.root),
         destination_path: folder.root.clone(),
         folder: folder.dir(),
+        source: backups.first().and_then(|b| b.origin.as_ref()).map(|o| o.source_path.clone()),
+        host: backups.first().and_then(|b| b.origin.as_ref()).map(|o| o.host.clone()),
         count,
         oldest: backups.first().map(|b| b.created),
         newest: backups.last().map(|b| b.created),
@@ -440,6 +506,9 @@ pub struct RetentionOptions {
     pub policy: Policy,
     /// "Now" as local civil time (tests); default the clock.
     pub now: Option<DateTime>,
+    /// As [`HistoryOptions::source`]: only this source's backups are
+    /// candidates. None: the policy applies to each source on its own.
+    pub source: Option<PathBuf>,
 }
 
 /// The plan for one per-repository folder.
@@ -463,19 +532,87 @@ pub struct RetentionReport {
     pub errors: Vec<String>,
 }
 
-/// Decisions for our backups of `repo` in `dir` (a per-repository folder).
-pub fn plan_dir(dir: &Path, repo: &str, policy: &Policy, now: DateTime) -> Result<Vec<Decision>> {
-    let candidates: Vec<Candidate> = catalog::list_backups(dir, repo)?
-        .iter()
-        .map(|b| Candidate { id: b.path.display().to_string(), created: b.created, ours: true })
-        .collect();
-    retention::plan(&candidates, policy, now)
+/// Reason of a backup made before 0.2: it names no source, so no source's
+/// policy may delete it.
+pub const REASON_SOURCE_UNKNOWN: &str = "made before 0.2 (source unknown): delete it by path";
+
+/// Reason of the backup a run has just made, should the clock have been set
+/// back since an older one (it is kept whatever the rules say).
+pub const REASON_THIS_RUN: &str = "made by this run";
+
+/// What to prune in one per-repository folder.
+#[derive(Debug, Clone, Copy)]
+pub struct PruneScope<'a> {
+    pub dir: &'a Path,
+    pub repo: &'a str,
+    /// Only this source's backups; None: each source on its own.
+    pub source_id: Option<&'a str>,
+    /// A backup never deleted (the one the run has just made).
+    pub keep: Option<&'a Path>,
+}
+
+/// Decisions for our backups in `scope`, newest first. Each source's backups
+/// are planned on their own; those of other sources (when `source_id` is
+/// given) are not candidates at all, and those made before 0.2 are kept.
+/// Backups are ordered by their UTC times: the civil times the rules see are
+/// those times at `now`'s UTC offset, so a time-zone change or the end of
+/// daylight saving never reorders them.
+pub fn plan_dir(scope: PruneScope<'_>, policy: &Policy, now: jiff::Timestamp) -> Result<Vec<Decision>> {
+    let offset = jiff::tz::TimeZone::system().to_offset(now);
+    let at_offset = |t: jiff::Timestamp| offset.to_datetime(t);
+    let mut backups = catalog::list_backups(scope.dir, scope.repo)?;
+    if let Some(id) = scope.source_id {
+        backups.retain(|b| b.source_id().is_none_or(|s| s == id));
+    }
+    let mut decisions = Vec::new();
+    for group in by_source(backups) {
+        // Strictly increasing in the catalog's order (UTC time, then the
+        // name's), so backups recorded in one instant (`now` fixed by a test,
+        // a clock stepped back) still have one newest: the last named.
+        let mut last: Option<DateTime> = None;
+        let candidates: Vec<Candidate> = group
+            .iter()
+            .map(|b| {
+                let mut created = at_offset(b.created_utc);
+                if let Some(after) = last.and_then(|l| l.checked_add(jiff::Span::new().nanoseconds(1)).ok()) {
+                    created = created.max(after);
+                }
+                last = Some(created);
+                Candidate {
+                    id: b.path.display().to_string(),
+                    created,
+                    ours: true,
+                    kept_because: b.origin.is_none().then(|| REASON_SOURCE_UNKNOWN.to_string()),
+                }
+            })
+            .collect();
+        let named: std::collections::HashMap<String, DateTime> =
+            group.iter().map(|b| (b.path.display().to_string(), b.created)).collect();
+        for mut d in retention::plan(&candidates, policy, at_offset(now))? {
+            // Shown with the time in its name, as every listing shows it.
+            if let Some(&created) = named.get(&d.id) {
+                d.created = created;
+            }
+            if !d.keep && scope.keep.is_some_and(|k| Path::new(&d.id) == k) {
+                d.keep = true;
+                d.reasons = vec![REASON_THIS_RUN.to_string()];
+            }
+            decisions.push((at_offset_key(&candidates, &d.id), d));
+        }
+    }
+    decisions.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
+    Ok(decisions.into_iter().map(|(_, d)| d).collect())
+}
+
+/// The ordering time of candidate `id`.
+fn at_offset_key(candidates: &[Candidate], id: &str) -> DateTime {
+    candidates.iter().find(|c| c.id == id).map_or(DateTime::MIN, |c| c.created)
 }
 
 /// Plan and carry out retention in one per-repository folder. A file that
 /// cannot be deleted is an error in the report; the others still go.
-pub fn prune_dir(dir: &Path, repo: &str, policy: &Policy, now: DateTime) -> Result<RetentionReport> {
-    let decisions = plan_dir(dir, repo, policy, now)?;
+pub fn prune_dir(scope: PruneScope<'_>, policy: &Policy, now: jiff::Timestamp) -> Result<RetentionReport> {
+    let decisions = plan_dir(scope, policy, now)?;
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
     for d in decisions.iter().filter(|d| !d.keep) {
@@ -484,7 +621,7 @@ pub fn prune_dir(dir: &Path, repo: &str, policy: &Policy, now: DateTime) -> Resu
             Err(e) => errors.push(Error::io("delete", Path::new(&d.id), e).message),
         }
     }
-    Ok(RetentionReport { destination: dir.display().to_string(), decisions, deleted, errors })
+    Ok(RetentionReport { destination: scope.dir.display().to_string(), decisions, deleted, errors })
 }
 
 fn retention_folders(opts: &RetentionOptions) -> Result<Vec<RepoFolder>> {
@@ -500,17 +637,28 @@ pub fn now_or(now: Option<DateTime>) -> DateTime {
     now.unwrap_or_else(|| jiff::ZonedDateTime::now().datetime())
 }
 
+/// `now` (local civil time, tests) as an instant, else the clock's.
+fn now_utc(now: Option<DateTime>) -> jiff::Timestamp {
+    match now {
+        Some(civil) => catalog::utc_of(None, civil),
+        None => jiff::Timestamp::now(),
+    }
+}
+
 /// The dry plan in every folder (what `-WhatIf` shows). Writes nothing.
 pub fn plan_retention(opts: &RetentionOptions) -> Result<Vec<RetentionPlan>> {
-    let now = now_or(opts.now);
+    let now = now_utc(opts.now);
+    let source_id = source_filter(opts.source.as_deref())?;
     retention_folders(opts)?
         .into_iter()
         .map(|f| {
+            let dir = f.dir();
+            let scope = PruneScope { dir: &dir, repo: &f.repo, source_id: source_id.as_deref(), keep: None };
             Ok(RetentionPlan {
-                destination: f.dir().display().to_string(),
+                destination: dir.display().to_string(),
                 destination_name: config::destination_display_name(&f.root),
                 repository: f.repo.clone(),
-                decisions: plan_dir(&f.dir(), &f.repo, &opts.policy, now)?,
+                decisions: plan_dir(scope, &opts.policy, now)?,
             })
         })
         .collect()
@@ -524,8 +672,19 @@ pub fn apply_retention(opts: &RetentionOptions) -> Result<Vec<RetentionReport>> 
             "no retention rule given (keep_last, keep_within, keep_daily, keep_weekly or keep_monthly)",
         ));
     }
-    let now = now_or(opts.now);
-    retention_folders(opts)?.into_iter().map(|f| prune_dir(&f.dir(), &f.repo, &opts.policy, now)).collect()
+    let now = now_utc(opts.now);
+    let source_id = source_filter(opts.source.as_deref())?;
+    retention_folders(opts)?
+        .into_iter()
+        .map(|f| {
+            let dir = f.dir();
+            prune_dir(
+                PruneScope { dir: &dir, repo: &f.repo, source_id: source_id.as_deref(), keep: None },
+                &opts.policy,
+                now,
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -584,6 +743,7 @@ mod tests {
             file_count: 4,
             total_bytes: 0,
             files: vec![e("a.py", 10), e("b.py", 5), e(".git/HEAD", 100), e("README.md", 1)],
+            origin: None,
         };
         let got: Vec<(FileCategory, u64, u64)> =
             file_types(&m).into_iter().map(|s| (s.category, s.files, s.bytes)).collect();

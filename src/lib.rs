@@ -14,6 +14,7 @@ pub mod fanout;
 pub mod ffi;
 pub mod fingerprint;
 pub mod history;
+pub mod identity;
 pub mod metrics;
 pub mod notify;
 pub mod progress;

@@ -4,8 +4,9 @@
 //! tool did not make are never deleted.
 //!
 //! Rules:
-//! - Only candidates with `ours == true` count toward any rule; the others
-//!   are kept with the reason "not made by BackupRepo".
+//! - Only candidates with `ours == true` and no `kept_because` count toward
+//!   any rule; the others are always kept, with that reason (or "not made
+//!   by BackupRepo").
 //! - Order is newest first, ties broken by id, so the result does not depend
 //!   on the order of the input.
 //! - Bucket rules (daily/weekly/monthly N) keep the newest backup of each of
@@ -44,6 +45,17 @@ pub struct Candidate {
     pub created: DateTime,
     /// False for files the tool did not make: always kept, never deleted.
     pub ours: bool,
+    /// Set: always kept with this reason and counted by no rule (a backup
+    /// whose source is unknown, made before 0.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_because: Option<String>,
+}
+
+impl Candidate {
+    /// Whether the rules decide it (ours, and nothing pins it).
+    fn counts(&self) -> bool {
+        self.ours && self.kept_because.is_none()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -151,7 +163,7 @@ pub fn plan(candidates: &[Candidate], policy: &Policy, now: DateTime) -> Result<
 
     let mut sorted: Vec<&Candidate> = candidates.iter().collect();
     sorted.sort_by(|a, b| (Reverse(a.created), &a.id, a.ours).cmp(&(Reverse(b.created), &b.id, b.ours)));
-    let ours: Vec<&Candidate> = sorted.iter().copied().filter(|c| c.ours).collect();
+    let ours: Vec<&Candidate> = sorted.iter().copied().filter(|c| c.counts()).collect();
 
     // Reasons for each of ours, in the fixed rule order.
     let mut reasons: Vec<Vec<String>> = vec![Vec::new(); ours.len()];
@@ -189,7 +201,7 @@ pub fn plan(candidates: &[Candidate], policy: &Policy, now: DateTime) -> Result<
     Ok(sorted
         .into_iter()
         .map(|c| {
-            let (keep, reasons) = if c.ours {
+            let (keep, reasons) = if c.counts() {
                 let r = reasons.next().unwrap_or_default();
                 if r.is_empty() {
                     (false, vec![REASON_DELETE.to_string()])
@@ -197,7 +209,7 @@ pub fn plan(candidates: &[Candidate], policy: &Policy, now: DateTime) -> Result<
                     (true, r)
                 }
             } else {
-                (true, vec![REASON_NOT_OURS.to_string()])
+                (true, vec![c.kept_because.clone().unwrap_or_else(|| REASON_NOT_OURS.to_string())])
             };
             Decision { id: c.id.clone(), created: c.created, keep, reasons }
         })
@@ -217,7 +229,7 @@ mod tests {
     }
 
     fn c(id: &str, t: DateTime) -> Candidate {
-        Candidate { id: id.to_string(), created: t, ours: true }
+        Candidate { id: id.to_string(), created: t, ours: true, kept_because: None }
     }
 
     /// One backup a day at 10:00 and 22:00 for `days` days before 2024-06-15.
@@ -327,7 +339,7 @@ mod tests {
     fn not_ours_is_kept_and_does_not_count() {
         let mut cs = twice_daily(3);
         let newest = date(2024, 6, 15).at(11, 0, 0, 0);
-        cs.push(Candidate { id: "foreign".into(), created: newest, ours: false });
+        cs.push(Candidate { id: "foreign".into(), created: newest, ours: false, kept_because: None });
         let ds = plan(&cs, &Policy { keep_last: Some(1), ..Policy::default() }, now()).unwrap();
         assert_eq!(ds[0].id, "foreign");
         assert_eq!(ds[0].reasons, vec![REASON_NOT_OURS]);
@@ -370,6 +382,7 @@ mod tests {
                     id: format!("id{i:03}"),
                     created: base.checked_add(Span::new().minutes(mins)).unwrap(),
                     ours: ours_bit || i % 3 != 0,
+                    kept_because: None,
                 })
                 .collect()
         })

@@ -6,6 +6,17 @@
 //! `.git/` is included on purpose. Symlinks are never followed: they are
 //! skipped and reported, as are FIFOs, sockets and devices. Output is sorted
 //! by relative path (forward slashes) so every later step is deterministic.
+//!
+//! Two more rules keep a restore faithful:
+//! - `.backup-repo/` at the source's root is never backed up (whatever the
+//!   include globs say): it is where every archive keeps its manifest, so a
+//!   tree restored with `unzip` has one, and a second copy would make the
+//!   next archive hold that entry twice.
+//! - A file that git tracks is never dropped by a default rule (the
+//!   original's list is for generated and bulky content; tracked files are
+//!   the source): the tracked set comes from `git ls-files` when git is on
+//!   PATH. An explicit exclude still wins. Without git, the default rules
+//!   apply to everything, and the selection says so once.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -75,6 +86,87 @@ pub struct Selection {
     pub files: Vec<SelectedFile>,
     pub excluded: Vec<Excluded>,
     pub skipped: Vec<Skipped>,
+    /// Files a default rule matches that are kept because git tracks them,
+    /// with that rule.
+    pub kept_tracked: Vec<Excluded>,
+    /// What the selection could not do as asked, said once (no git).
+    pub notes: Vec<String>,
+}
+
+/// The rule reported for `.backup-repo/` at the source's root.
+pub const OWN_FOLDER_RULE: &str = "/.backup-repo/ (BackupRepo's manifest folder)";
+
+/// Whether `name`, at the root, is the manifest folder of our archives.
+fn is_own_folder(name: &str) -> bool {
+    let own = crate::archive::MANIFEST_NAME.split('/').next().unwrap_or_default();
+    if CASE_INSENSITIVE {
+        name.eq_ignore_ascii_case(own)
+    } else {
+        name == own
+    }
+}
+
+/// The files git tracks below the source, and their folders.
+#[derive(Debug, Default)]
+struct Tracked {
+    files: HashSet<String>,
+    dirs: HashSet<String>,
+}
+
+impl Tracked {
+    fn from_ls_files(output: &[u8]) -> Tracked {
+        let mut t = Tracked::default();
+        for path in output.split(|&b| b == 0).filter(|p| !p.is_empty()) {
+            let Ok(path) = std::str::from_utf8(path) else { continue };
+            let mut end = 0;
+            while let Some(i) = path[end..].find('/') {
+                end += i;
+                t.dirs.insert(path[..end].to_string());
+                end += 1;
+            }
+            t.files.insert(path.to_string());
+        }
+        t
+    }
+
+    /// Whether `rel` is tracked (a file) or holds tracked files (a folder).
+    fn holds(&self, rel: &str, is_dir: bool) -> bool {
+        if is_dir {
+            self.dirs.contains(rel)
+        } else {
+            self.files.contains(rel)
+        }
+    }
+}
+
+/// The files git tracks in `root` (`git ls-files`), or why they are unknown:
+/// None when `root` is not a git work tree at all (nothing to say).
+fn git_tracked(root: &Path) -> std::result::Result<Tracked, Option<String>> {
+    let output = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["ls-files", "-z", "--cached"])
+        // Reading the index must never take its lock from a running git.
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output();
+    let has_git_dir = root.join(".git").exists();
+    match output {
+        Ok(out) if out.status.success() => Ok(Tracked::from_ls_files(&out.stdout)),
+        Ok(out) if has_git_dir => Err(Some(format!(
+            "git could not list the tracked files ({}): the default rules apply to tracked files too",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))),
+        Err(e) if has_git_dir && e.kind() == std::io::ErrorKind::NotFound => Err(Some(
+            "git is not on PATH: the default rules apply to tracked files too (install git to keep every tracked file)"
+                .to_string(),
+        )),
+        Err(e) if has_git_dir => {
+            Err(Some(format!("git could not be run ({e}): the default rules apply to tracked files too")))
+        }
+        _ => Err(None),
+    }
 }
 
 impl Selection {
@@ -244,6 +336,10 @@ fn component_starts(rel: &str) -> Vec<usize> {
 pub struct Rules {
     exclude: RuleSet,
     include: RuleSet,
+    /// How many of `exclude`'s rules (the first ones) are the defaults.
+    defaults: usize,
+    /// The user's excludes alone: they win over "git tracks it".
+    user_exclude: RuleSet,
 }
 
 impl Rules {
@@ -257,7 +353,13 @@ impl Rules {
                 .chain(opts.exclude.iter().map(|r| (r.as_str(), "exclude"))),
         )?;
         let include = RuleSet::new(opts.include.iter().map(|r| (r.as_str(), "include")))?;
-        Ok(Rules { exclude, include })
+        let user_exclude = RuleSet::new(opts.exclude.iter().map(|r| (r.as_str(), "exclude")))?;
+        Ok(Rules { exclude, include, defaults: DEFAULT_EXCLUDES.len() + build.len(), user_exclude })
+    }
+
+    /// Whether rule `id` of the excludes is a default (or build) rule.
+    fn is_default(&self, id: usize) -> bool {
+        id < self.defaults
     }
 
     /// Whether some include glob keeps `rel` (or an ancestor of it).
@@ -330,12 +432,19 @@ struct Walk<'a> {
     excluded_dirs: RwLock<HashSet<PathBuf>>,
     out: Mutex<Selection>,
     cancelled: AtomicBool,
+    /// What git tracks, read when a default rule first matches.
+    tracked: std::sync::OnceLock<std::result::Result<Tracked, Option<String>>>,
 }
 
 /// Within a folder, check for cancel every this many entries.
 const CANCEL_EVERY: usize = 256;
 
 impl Walk<'_> {
+    /// What git tracks; None when unknown.
+    fn tracked(&self) -> Option<&Tracked> {
+        self.tracked.get_or_init(|| git_tracked(self.root)).as_ref().ok()
+    }
+
     /// The chain in force for entries of folder `dir`.
     fn chain_of(&self, dir: &Path) -> Chain {
         self.chains.read().ok().and_then(|m| m.get(dir).cloned()).unwrap_or_default()
@@ -416,11 +525,16 @@ impl Walk<'_> {
                 }
             }
         }
-        if !(local.files.is_empty() && local.excluded.is_empty() && local.skipped.is_empty()) {
+        if !(local.files.is_empty()
+            && local.excluded.is_empty()
+            && local.skipped.is_empty()
+            && local.kept_tracked.is_empty())
+        {
             if let Ok(mut out) = self.out.lock() {
                 out.files.append(&mut local.files);
                 out.excluded.append(&mut local.excluded);
                 out.skipped.append(&mut local.skipped);
+                out.kept_tracked.append(&mut local.kept_tracked);
             }
         }
     }
@@ -472,7 +586,12 @@ impl Walk<'_> {
         let path = dirent.path();
         let chain = if self.respect_gitignore { self.chain_of(parent) } else { Chain::default() };
 
-        let rule: Option<String> = if self.rules.is_included(&rel, is_dir) {
+        // Kept although a default rule matches: a folder then is walked as
+        // excluded (each entry below judged whole), a file reported as kept.
+        let mut kept_by_git = false;
+        let rule: Option<String> = if parent_rel.is_empty() && is_own_folder(&rel) {
+            Some(OWN_FOLDER_RULE.to_string())
+        } else if self.rules.is_included(&rel, is_dir) {
             None
         } else {
             let (r, d) = up_to_git_dir(&rel, is_dir);
@@ -488,6 +607,18 @@ impl Walk<'_> {
                 self.rules.exclude.last_match(r, d)
             };
             match id {
+                Some(id)
+                    if self.rules.is_default(id)
+                        && self.tracked().is_some_and(|t| t.holds(&rel, is_dir))
+                        && self.rules.user_exclude.first_match(r, d).is_none() =>
+                {
+                    kept_by_git = true;
+                    if !is_dir {
+                        let rule = self.rules.exclude.pats[id].rule.clone();
+                        local.kept_tracked.push(Excluded { path: rel.clone(), rule });
+                    }
+                    None
+                }
                 Some(id) => Some(self.rules.exclude.pats[id].rule.clone()),
                 None if self.respect_gitignore && self.gitignored(&chain, &rel, is_dir) => {
                     Some(".gitignore".to_string())
@@ -520,7 +651,7 @@ impl Walk<'_> {
         }
         if is_dir {
             self.enter_dir(&path, chain, false);
-            return Some((path, rel, true));
+            return Some((path, rel, !kept_by_git && parent_clean));
         }
         if !ft.is_file() {
             local.skipped.push(Skipped { path: rel, reason: special_kind(&ft).into() });
@@ -607,6 +738,7 @@ pub fn select(root: &Path, opts: &SelectOptions, control: &Control) -> Result<Se
         excluded_dirs: RwLock::default(),
         out: Mutex::default(),
         cancelled: AtomicBool::new(false),
+        tracked: std::sync::OnceLock::new(),
     };
     // Our own walk on the pool rather than the `ignore` crate's: every
     // exclusion is decided (and reported with its rule) here, and each file
@@ -620,7 +752,13 @@ pub fn select(root: &Path, opts: &SelectOptions, control: &Control) -> Result<Se
     }
     control.check()?;
 
+    let note = match walk.tracked.get() {
+        Some(Err(Some(why))) => Some(why.clone()),
+        _ => None,
+    };
     let mut sel = walk.out.into_inner().unwrap_or_else(|p| p.into_inner());
+    sel.notes.extend(note);
+    sel.kept_tracked.sort_by(|a, b| a.path.cmp(&b.path));
     // Paths are unique, so an unstable sort gives the one order, moving less.
     sel.files.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
     sel.excluded.sort_by(|a, b| a.path.cmp(&b.path));

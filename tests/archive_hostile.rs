@@ -96,6 +96,7 @@ fn hostile(entries: Vec<Raw>, claims: Vec<ManifestEntry>) -> Vec<u8> {
         file_count: files.len() as u64,
         total_bytes: files.iter().map(|f| f.size).sum(),
         files,
+        origin: None,
     };
     let mut all = entries;
     all.push(stored("ok.txt", b"fine\n"));

@@ -28,7 +28,10 @@ fn first_run_creates_everywhere_and_second_run_skips_without_reading() {
 
     // The skip decision reads the fingerprint from the archive comment.
     let archive = dests[0].join("demo").join(&first.archive_name);
-    assert_eq!(backup_repo::archive::comment_fingerprint(&archive), Some(first.fingerprint.clone()));
+    assert_eq!(
+        backup_repo::archive::comment_fingerprint(&archive).map(|s| s.fingerprint),
+        Some(first.fingerprint.clone())
+    );
 
     let mut again = opts.clone();
     again.now = Some("2026-11-25T11:00:00".parse().unwrap());
@@ -316,7 +319,10 @@ fn a_first_backup_hashes_while_compressing_and_records_the_true_hashes() {
     assert_eq!(first.fingerprint, truth.fingerprint);
     assert_eq!((first.files_hashed, first.files_cached), (first.file_count, 0));
     let archive = std::path::PathBuf::from(first.destinations[0].archive_path.clone().unwrap());
-    assert_eq!(backup_repo::archive::comment_fingerprint(&archive), Some(first.fingerprint.clone()));
+    assert_eq!(
+        backup_repo::archive::comment_fingerprint(&archive).map(|s| s.fingerprint),
+        Some(first.fingerprint.clone())
+    );
     let manifest = backup_repo::archive::read_manifest(&archive).unwrap();
     assert_eq!(manifest.fingerprint, first.fingerprint);
     for m in &manifest.files {

@@ -189,6 +189,7 @@ fn retention_plans_and_applies_across_destinations_touching_only_ours() {
         repo: None,
         policy: Policy { keep_last: Some(2), ..Default::default() },
         now: Some(at("2026-03-05T00:00:00")),
+        source: None,
     };
     let plan = history::plan_retention(&opts).unwrap();
     assert_eq!(plan.len(), 2);

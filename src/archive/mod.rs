@@ -10,7 +10,7 @@ mod read;
 mod restore;
 mod write;
 
-pub use raw::comment_fingerprint;
+pub use raw::{comment_fingerprint, comment_stamp, CommentStamp};
 pub use read::{compare_manifests, read_manifest, verify, Change, Comparison, VerifyOptions, VerifyReport};
 pub use restore::{restore, RestoreOptions, RestoreReport};
 pub use write::{write_archive, write_archive_to, ArchiveOptions, ArchiveStats, Compression};
@@ -18,12 +18,35 @@ pub use write::{write_archive, write_archive_to, ArchiveOptions, ArchiveStats, C
 /// The manifest's entry name inside every archive.
 pub const MANIFEST_NAME: &str = ".backup-repo/manifest.json";
 /// The first word of the archive comment our writer records,
-/// `backup-repo <version> <fingerprint>` (see [`archive_comment`]).
+/// `backup-repo <version> <fingerprint> [<source id> <created UTC>]` (see
+/// [`archive_comment`]).
 const COMMENT_TOOL: &str = "backup-repo";
 
-/// The archive comment of the archive of the tree with `fingerprint`.
-fn archive_comment(fingerprint: &str) -> String {
-    format!("{COMMENT_TOOL} {} {fingerprint}", crate::VERSION)
+/// The archive comment of the archive of the tree with `fingerprint`: what
+/// the unchanged check and the catalog read cheaply (the end record alone)
+/// to find a source's newest backup. Before 0.2 it had no origin.
+fn archive_comment(fingerprint: &str, origin: Option<&Origin>) -> String {
+    match origin {
+        Some(o) => format!("{COMMENT_TOOL} {} {fingerprint} {} {}", crate::VERSION, o.source_id, o.created_utc),
+        None => format!("{COMMENT_TOOL} {} {fingerprint}", crate::VERSION),
+    }
+}
+
+/// Where and when a backup was made, recorded in its manifest (and, in
+/// part, its comment). Backups made before 0.2 have none.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Origin {
+    /// The source's identity ([`crate::identity::SourceIdentity::id`]).
+    pub source_id: String,
+    /// The source folder, canonical and absolute, on `host`.
+    pub source_path: String,
+    /// The machine that made the backup.
+    pub host: String,
+    /// When the run started: what orders backups (never their names).
+    pub created_utc: jiff::Timestamp,
+    /// The same instant as local time with its UTC offset, RFC 3339
+    /// (`2026-10-25T02:30:00+01:00`): the time in the file name, explained.
+    pub created_local: String,
 }
 
 /// Value of `Manifest::format`; bumped only on incompatible change.
@@ -47,6 +70,9 @@ pub struct Manifest {
     pub file_count: u64,
     pub total_bytes: u64,
     pub files: Vec<ManifestEntry>,
+    /// Absent in backups made before 0.2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
 }
 
 /// The manifest of an archive of `files` (in their order), as the writer
@@ -60,6 +86,8 @@ pub struct ManifestOf<'a> {
     /// empty: the writer learns those hashes and computes it.
     pub fingerprint: String,
     pub files: &'a [crate::fingerprint::HashedFile],
+    /// Who made it, of what, when (None only in tests of the format).
+    pub origin: Option<Origin>,
 }
 
 impl serde::Serialize for ManifestOf<'_> {
@@ -110,7 +138,7 @@ impl serde::Serialize for ManifestJson<'_> {
         }
         let files = self.of.files;
         // Field for field as `Manifest` derives it.
-        let mut m = s.serialize_struct("Manifest", 7)?;
+        let mut m = s.serialize_struct("Manifest", 8)?;
         m.serialize_field("format", MANIFEST_FORMAT)?;
         m.serialize_field("tool_version", crate::VERSION)?;
         m.serialize_field("repo", &self.of.repo)?;
@@ -118,6 +146,9 @@ impl serde::Serialize for ManifestJson<'_> {
         m.serialize_field("file_count", &(files.len() as u64))?;
         m.serialize_field("total_bytes", &files.iter().map(|h| h.file.size).sum::<u64>())?;
         m.serialize_field("files", &Files(self))?;
+        if let Some(origin) = &self.of.origin {
+            m.serialize_field("origin", origin)?;
+        }
         m.end()
     }
 }
@@ -144,7 +175,14 @@ mod tests {
                 blake3: blake3::hash(rel.as_bytes()).to_hex().to_string(),
             })
             .collect();
-        let of = ManifestOf { repo: "r".into(), fingerprint: "f".into(), files: &files };
+        let origin = Origin {
+            source_id: "0123456789abcdef".into(),
+            source_path: "/src/r".into(),
+            host: "pc".into(),
+            created_utc: "2026-10-25T01:30:00Z".parse().unwrap(),
+            created_local: "2026-10-25T02:30:00+01:00".into(),
+        };
+        let of = ManifestOf { repo: "r".into(), fingerprint: "f".into(), files: &files, origin: Some(origin.clone()) };
         let expected = Manifest {
             format: MANIFEST_FORMAT.into(),
             tool_version: crate::VERSION.into(),
@@ -161,6 +199,7 @@ mod tests {
                     mtime_ns: h.file.mtime_ns,
                 })
                 .collect(),
+            origin: Some(origin),
         };
         // Byte for byte: archives written before ManifestOf read the same.
         assert_eq!(serde_json::to_string_pretty(&of).unwrap(), serde_json::to_string_pretty(&expected).unwrap());

@@ -144,12 +144,46 @@ pub fn central_names(path: &Path) -> io::Result<Vec<Vec<u8>>> {
     Ok(names)
 }
 
-/// The tree fingerprint our writer records in the archive comment
-/// (`backup-repo <version> <fingerprint>`), from the end records and the
-/// central directory alone: deciding "unchanged" then costs no manifest
-/// (whose size grows with the repository). None unless the comment has that
-/// shape and the directory is whole and ends with the manifest, as ours do.
-pub fn comment_fingerprint(path: &Path) -> Option<String> {
+/// What our writer records in the archive comment: the tree fingerprint
+/// and, since 0.2, the source and the UTC time of the backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentStamp {
+    pub fingerprint: String,
+    /// None in backups made before 0.2.
+    pub source_id: Option<String>,
+    pub created_utc: Option<jiff::Timestamp>,
+}
+
+/// Parse `backup-repo <version> <fingerprint> [<source id> <created UTC>]`.
+fn parse_comment(comment: &[u8]) -> Option<CommentStamp> {
+    let comment = std::str::from_utf8(comment).ok()?;
+    let words: Vec<&str> = comment.split(' ').collect();
+    let (tool, fingerprint) = (*words.first()?, *words.get(2)?);
+    if tool != super::COMMENT_TOOL || !crate::fingerprint::is_hex_digest(fingerprint) {
+        return None;
+    }
+    let (source_id, created_utc) = match words[3..] {
+        [] => (None, None),
+        [id, at] if crate::identity::is_source_id(id) => (Some(id.to_string()), Some(at.parse().ok()?)),
+        _ => return None,
+    };
+    Some(CommentStamp { fingerprint: fingerprint.to_string(), source_id, created_utc })
+}
+
+/// The archive comment's stamp from the end record alone (one read at the
+/// end of the file): cheap enough to read for every backup in a folder when
+/// looking for one source's newest. Not a check of the archive.
+pub fn comment_stamp(path: &Path) -> Option<CommentStamp> {
+    let mut f = File::open(path).ok()?;
+    parse_comment(&end_record(&mut f).ok()?.comment)
+}
+
+/// The stamp our writer records in the archive comment, from the end records
+/// and the central directory alone: deciding "unchanged" then costs no
+/// manifest (whose size grows with the repository). None unless the comment
+/// has our shape and the directory is whole and ends with the manifest, as
+/// ours do.
+pub fn comment_fingerprint(path: &Path) -> Option<CommentStamp> {
     // Counted, and the last one kept: no copy of every name.
     let (mut count, mut last) = (0u64, Vec::new());
     let end = each_central_name(path, |n| {
@@ -158,15 +192,8 @@ pub fn comment_fingerprint(path: &Path) -> Option<String> {
         last.extend_from_slice(n);
     })
     .ok()?;
-    let comment = std::str::from_utf8(&end.comment).ok()?;
-    let mut parts = comment.split(' ');
-    let (tool, _version, fingerprint) = (parts.next()?, parts.next()?, parts.next()?);
-    let ours = tool == super::COMMENT_TOOL
-        && parts.next().is_none()
-        && crate::fingerprint::is_hex_digest(fingerprint)
-        && count == end.entries
-        && last == super::MANIFEST_NAME.as_bytes();
-    ours.then(|| fingerprint.to_string())
+    let whole = count == end.entries && last == super::MANIFEST_NAME.as_bytes();
+    parse_comment(&end.comment).filter(|_| whole)
 }
 
 /// Names that occur more than once.

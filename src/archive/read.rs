@@ -326,6 +326,7 @@ mod tests {
                 .iter()
                 .map(|(p, s, h)| ManifestEntry { path: p.to_string(), size: *s, blake3: h.to_string(), mtime_ns: 0 })
                 .collect(),
+            origin: None,
         }
     }
 

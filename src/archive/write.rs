@@ -722,7 +722,7 @@ fn write_with(
     };
     let data = encoded.data;
     zip.entry(&meta, &data).map_err(|e| Error::io("write", out, e))?;
-    let comment = super::archive_comment(json.fingerprint);
+    let comment = super::archive_comment(json.fingerprint, manifest.origin.as_ref());
     let (_, len) = zip.finish(comment.as_bytes()).map_err(|e| Error::io("write", out, e))?;
     stats.archive_bytes = len;
     stats.hashes_learned = hashes_learned;
@@ -880,7 +880,7 @@ mod tests {
     fn streamed_entries_are_valid() {
         let dir = tempfile::tempdir().unwrap();
         let files = three_files(dir.path());
-        let manifest = ManifestOf { repo: "r".into(), fingerprint: "f".into(), files: &files };
+        let manifest = ManifestOf { repo: "r".into(), fingerprint: "f".into(), files: &files, origin: None };
         for opts in [ArchiveOptions::default(), ArchiveOptions { compression: Compression::Zstd, level: None }] {
             let policy = Policy { large: 1000, ..Policy::new(&opts).unwrap() };
             let out = dir.path().join("s.zip");
@@ -895,7 +895,7 @@ mod tests {
             // A streamed file that changed is caught too.
             let mut changed_files = files.clone();
             changed_files[0].blake3 = blake3::hash(b"other").to_hex().to_string();
-            let changed = ManifestOf { repo: "r".into(), fingerprint: "f".into(), files: &changed_files };
+            let changed = ManifestOf { repo: "r".into(), fingerprint: "f".into(), files: &changed_files, origin: None };
             let err = write_file(&out, &changed, policy, None, &Control::default()).unwrap_err();
             assert!(err.message.contains("changed during backup"));
         }
@@ -916,16 +916,16 @@ mod tests {
         let policy = Policy { large: 1000, ..Policy::new(&ArchiveOptions::default()).unwrap() };
 
         let with = dir.path().join("known.zip");
-        let of = ManifestOf { repo: "r".into(), fingerprint: fingerprint.clone(), files: &known };
+        let of = ManifestOf { repo: "r".into(), fingerprint: fingerprint.clone(), files: &known, origin: None };
         let stats = write_file(&with, &of, policy, None, &Control::default()).unwrap();
         assert!(stats.hashes_learned.is_empty());
 
         let without = dir.path().join("learned.zip");
-        let of = ManifestOf { repo: "r".into(), fingerprint: String::new(), files: &unknown };
+        let of = ManifestOf { repo: "r".into(), fingerprint: String::new(), files: &unknown, origin: None };
         let stats = write_file(&without, &of, policy, None, &Control::default()).unwrap();
         assert_eq!(stats.hashes_learned, [known[0].blake3.as_str(), "", known[2].blake3.as_str()]);
         assert_eq!(std::fs::read(&without).unwrap(), std::fs::read(&with).unwrap());
-        assert_eq!(super::super::comment_fingerprint(&without), Some(fingerprint.clone()));
+        assert_eq!(super::super::comment_fingerprint(&without).map(|s| s.fingerprint), Some(fingerprint.clone()));
         assert_eq!(super::super::read_manifest(&without).unwrap().fingerprint, fingerprint);
     }
 }

@@ -45,6 +45,8 @@ pub fn report(
         source: format!("/src/{repo}"),
         status,
         timestamp: started.strftime("%Y-%m-%d_%H-%M-%S").to_string(),
+        source_id: "0123456789abcdef".to_string(),
+        host: "pc".to_string(),
         started_utc: started.to_string(),
         archive_name: format!("{repo}_backup_{}.zip", started.strftime("%Y-%m-%d_%H-%M-%S")),
         fingerprint: format!("{:064x}", archive_bytes),
@@ -66,9 +68,11 @@ pub fn report(
         destinations: dests,
         excluded: vec![],
         skipped_paths: vec![],
+        kept_tracked: vec![],
         verification: vec![],
         retention: vec![],
         warnings: vec![],
+        notes: vec![],
     }
 }
 
