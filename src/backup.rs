@@ -256,7 +256,7 @@ fn run_unlogged(
     let refused: Vec<Option<String>> = roots
         .iter()
         .map(|root| {
-            let why = unusable_destination(root, &source);
+            let why = unusable_destination(root, &root.join(&repo), &source);
             if why.is_some() || opts.dry_run {
                 return why;
             }
@@ -561,10 +561,10 @@ fn missing_mount_point(root: &Path) -> Option<PathBuf> {
     None
 }
 
-/// Why backups cannot go to `root` at all, or None: its drive is not
-/// mounted, or it lies inside the source (each backup would then hold every
+/// Why backups cannot go to `root` (into its folder `dir`) at all, or None:
+/// its drive is not mounted, or the folder lies inside the source (each backup would then hold every
 /// earlier one, and all would be lost with the repository).
-fn unusable_destination(root: &Path, source: &Path) -> Option<String> {
+fn unusable_destination(root: &Path, dir: &Path, source: &Path) -> Option<String> {
     if let Some(mount) = missing_mount_point(root) {
         return Some(format!(
             "destination '{}' is not reachable: '{}' does not exist (drive or share not mounted?)",
@@ -572,7 +572,7 @@ fn unusable_destination(root: &Path, source: &Path) -> Option<String> {
             mount.display()
         ));
     }
-    let resolved = resolved_path(root);
+    let resolved = resolved_path(dir);
     resolved.starts_with(source).then(|| {
         format!(
             "destination '{}' is inside the source '{}': each backup would hold the earlier ones and all would be \
