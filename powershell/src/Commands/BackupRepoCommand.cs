@@ -68,6 +68,7 @@ namespace BackupRepo.Commands
 
         private BackupConfig _config = new BackupConfig();
         private List<string> _destinations = new List<string>();
+        private string? _configPath;
 
         protected override void BeginProcessing()
         {
@@ -85,10 +86,13 @@ namespace BackupRepo.Commands
             {
                 ThrowTerminatingError(new ErrorRecord(e, "BackupRepo.InvalidConfig", ErrorCategory.InvalidData, configPath));
             }
-            foreach (string d in Destination ?? (IEnumerable<string>?)_config.Destinations ?? Array.Empty<string>())
+            // -Destination is relative to the current location; the config file's are the
+            // engine's to resolve (relative to the file's folder), so only its path goes.
+            foreach (string d in Destination ?? Array.Empty<string>())
             {
                 _destinations.Add(GetUnresolvedProviderPathFromPSPath(d));
             }
+            _configPath = configPath;
             base.BeginProcessing(); // the native library, after the arguments are known good
         }
 
@@ -119,6 +123,7 @@ namespace BackupRepo.Commands
         {
             var o = new Dictionary<string, object?> { ["source"] = repo };
             if (_destinations.Count > 0) o["destinations"] = _destinations.ToArray();
+            if (_configPath != null) o["config_path"] = _configPath;
             if (IncludeBuild) o["include_build"] = true;
             var exclude = (_config.Exclude ?? new List<string>()).Concat(Exclude ?? Array.Empty<string>()).ToArray();
             if (exclude.Length > 0) o["exclude"] = exclude;
@@ -281,6 +286,8 @@ namespace BackupRepo.Commands
         {
             foreach (ExcludedPath x in r.Excluded) WriteVerbose($"Excluded {x.Path} (rule: {x.Rule})");
             foreach (SkippedPath s in r.SkippedPaths) WriteVerbose($"Skipped {s.Path}: {s.Reason}");
+            foreach (ExcludedPath k in r.KeptTracked) WriteVerbose($"Kept {k.Path}: tracked by git (rule: {k.Rule})");
+            foreach (string note in r.Notes) WriteVerbose(note);
             foreach (KeyValuePair<string, double> step in r.Timings.Steps())
             {
                 WriteVerbose(string.Format(CultureInfo.InvariantCulture, "Step {0}: {1:0.000} s", step.Key, step.Value));

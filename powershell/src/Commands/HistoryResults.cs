@@ -25,6 +25,14 @@ namespace BackupRepo
         public ulong TotalBytes { get; set; }
         public string Fingerprint { get; set; } = "";
         public string ToolVersion { get; set; } = "";
+        /// <summary>When it was made (what backups are ordered by; recorded since 0.2).</summary>
+        public DateTimeOffset CreatedUtc { get; set; }
+        /// <summary>The folder backed up; null for a backup made before 0.2 (source unknown).</summary>
+        public string? Source { get; set; }
+        /// <summary>The machine that made it; null before 0.2.</summary>
+        public string? Host { get; set; }
+        /// <summary>The source's id: two repositories with one folder name have two.</summary>
+        public string? SourceId { get; set; }
 
         public override string ToString() => Path;
     }
@@ -74,6 +82,10 @@ namespace BackupRepo
         public string DestinationPath { get; set; } = "";
         /// <summary>The per-repository folder.</summary>
         public string Folder { get; set; } = "";
+        /// <summary>The folder backed up (one summary per source); null for backups made before 0.2.</summary>
+        public string? Source { get; set; }
+        /// <summary>The machine that made them; null before 0.2.</summary>
+        public string? Host { get; set; }
         public ulong Count { get; set; }
         public DateTime? Oldest { get; set; }
         public DateTime? Newest { get; set; }

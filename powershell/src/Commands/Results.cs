@@ -123,6 +123,14 @@ namespace BackupRepo
         public string[] Warnings { get; set; } = Array.Empty<string>();
         public ExcludedPath[] Excluded { get; set; } = Array.Empty<ExcludedPath>();
         public SkippedPath[] SkippedPaths { get; set; } = Array.Empty<SkippedPath>();
+        /// <summary>Files a default rule matches, kept because git tracks them (with that rule).</summary>
+        public ExcludedPath[] KeptTracked { get; set; } = Array.Empty<ExcludedPath>();
+        /// <summary>What the run says about its own choices (shown with -Verbose).</summary>
+        public string[] Notes { get; set; } = Array.Empty<string>();
+        /// <summary>The source's identity: what tells its backups from another repository's with the same folder name.</summary>
+        public string SourceId { get; set; } = "";
+        /// <summary>The machine that made the backup.</summary>
+        public string Host { get; set; } = "";
         public VerificationResult[] Verification { get; set; } = Array.Empty<VerificationResult>();
         public RetentionResult[] Retention { get; set; } = Array.Empty<RetentionResult>();
         /// <summary>The webhook messages sent for this run (-WebhookUrl); URLs redacted.</summary>
@@ -198,6 +206,10 @@ namespace BackupRepo
                 Warnings = Arr(r, "warnings", w => StrOf(w, "warnings")),
                 Excluded = Arr(r, "excluded", e => new ExcludedPath { Path = Str(e, "path") ?? "", Rule = Str(e, "rule") ?? "" }),
                 SkippedPaths = Arr(r, "skipped_paths", e => new SkippedPath { Path = Str(e, "path") ?? "", Reason = Str(e, "reason") ?? "" }),
+                KeptTracked = Arr(r, "kept_tracked", e => new ExcludedPath { Path = Str(e, "path") ?? "", Rule = Str(e, "rule") ?? "" }),
+                Notes = Arr(r, "notes", n => StrOf(n, "notes")),
+                SourceId = Str(r, "source_id") ?? "",
+                Host = Str(r, "host") ?? "",
                 Verification = Arr(r, "verification", v => new VerificationResult
                 {
                     Archive = Str(v, "archive") ?? "",
