@@ -9,9 +9,9 @@
 
 /** The version of this header (Cargo.toml's); `br_version()` gives the library's. */
 #define BR_VERSION_MAJOR 0
-#define BR_VERSION_MINOR 1
+#define BR_VERSION_MINOR 2
 #define BR_VERSION_PATCH 0
-#define BR_VERSION_STRING "0.1.0"
+#define BR_VERSION_STRING "0.2.0"
 
 
 /**

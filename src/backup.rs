@@ -250,25 +250,14 @@ fn run_unlogged(
         _ => None,
     };
     // Why a destination cannot be used at all, before anything is read or
-    // written there: not reachable, inside the source, or (a real run) held
-    // by another run of this source, on this machine or another.
-    let mut destination_locks = Vec::new();
-    let refused: Vec<Option<String>> = roots
-        .iter()
-        .map(|root| {
-            let why = unusable_destination(root, &root.join(&repo), &source);
-            if why.is_some() || opts.dry_run {
-                return why;
-            }
-            match destinations::DestinationLock::acquire(&root.join(&repo), &identity, &run_id, started_utc) {
-                Ok(lock) => {
-                    destination_locks.push(lock);
-                    None
-                }
-                Err(e) => Some(e.message),
-            }
-        })
-        .collect();
+    // written there: not reachable, or inside the source.
+    let refused: Vec<Option<String>> =
+        roots.iter().map(|root| unusable_destination(root, &root.join(&repo), &source)).collect();
+    // Each destination this run writes to (a backup, retention) is held for
+    // it, against another run of this source on this machine or another:
+    // taken when the run first writes there, so an unchanged run writes
+    // nothing at all, released when the run ends.
+    let mut held = DestinationLocks { source: &identity, run: &run_id, started: started_utc, locks: Vec::new() };
     control.begin(Phase::Starting, 0, 0);
     // A file that changes or vanishes between selection and archiving fails
     // the attempt; the run starts over once from a fresh selection, and fails
@@ -397,8 +386,16 @@ fn run_unlogged(
         };
 
         if !opts.dry_run {
-            let to_create: Vec<usize> =
-                (0..destinations.len()).filter(|&i| destinations[i].status == DestinationStatus::WouldCreate).collect();
+            let mut to_create: Vec<usize> = Vec::new();
+            for (i, d) in destinations.iter_mut().enumerate() {
+                if d.status != DestinationStatus::WouldCreate {
+                    continue;
+                }
+                match held.take(&d.path) {
+                    Ok(()) => to_create.push(i),
+                    Err(why) => (d.status, d.reason) = (DestinationStatus::Failed, Some(why)),
+                }
+            }
             if !to_create.is_empty() {
                 let origin = archive::Origin {
                     source_id: identity.id.clone(),
@@ -461,8 +458,16 @@ fn run_unlogged(
             verify_created(control, &mut report, &destinations)?;
         }
         if let Some(policy) = opts.retention.as_ref().filter(|p| !p.is_empty()) {
+            // Only where this run holds the destination (or can take it now).
+            let mut prunable = destinations.clone();
+            for d in prunable.iter_mut().filter(|d| d.status == DestinationStatus::Skipped) {
+                if let Err(why) = held.take(&d.path) {
+                    report.warnings.push(format!("retention skipped in '{}': {why}", d.path));
+                    d.status = DestinationStatus::Failed;
+                }
+            }
             let scope = PruneOf { source_id: &identity.id, now: now_utc };
-            prune_destinations(policy, scope, control, &mut report, &destinations)?;
+            prune_destinations(policy, scope, control, &mut report, &prunable)?;
         }
     }
 
@@ -478,7 +483,7 @@ fn run_unlogged(
             summarize_kept(d, fresh.as_deref().unwrap_or(stamped), &identity.id);
         }
     }
-    drop(destination_locks);
+    drop(held);
     report.status = run_status(&destinations, opts.dry_run);
     report.warnings.extend(destinations.iter().filter_map(|d| d.warning.clone()));
     report.destinations = destinations;
@@ -835,6 +840,29 @@ fn verify_created(control: &Control, report: &mut BackupReport, destinations: &[
     Ok(())
 }
 
+/// The destinations a run holds (see [`destinations::DestinationLock`]).
+struct DestinationLocks<'a> {
+    source: &'a crate::identity::SourceIdentity,
+    run: &'a crate::identity::RunId,
+    started: jiff::Timestamp,
+    /// Per-repository folder -> its lock.
+    locks: Vec<(String, destinations::DestinationLock)>,
+}
+
+impl DestinationLocks<'_> {
+    /// Hold the per-repository folder `dir` for this run (once); why not
+    /// when another run holds it.
+    fn take(&mut self, dir: &str) -> std::result::Result<(), String> {
+        if self.locks.iter().any(|(path, _)| path == dir) {
+            return Ok(());
+        }
+        let lock = destinations::DestinationLock::acquire(Path::new(dir), self.source, self.run, self.started)
+            .map_err(|e| e.message)?;
+        self.locks.push((dir.to_string(), lock));
+        Ok(())
+    }
+}
+
 /// Whose backups a run prunes, as of when.
 #[derive(Clone, Copy)]
 struct PruneOf<'a> {
@@ -921,13 +949,24 @@ impl RepoLock {
             .write(true)
             .open(&path)
             .map_err(|e| Error::io("open lock file", &path, e))?;
-        match file.try_lock() {
-            Ok(()) => Ok(RepoLock { _file: file }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(Error::new(
-                ErrorKind::Busy,
-                format!("another backup of '{repo}' ({}) is running", source.display()),
-            )),
-            Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
+        // A lock just released can stay held for a moment by a process this
+        // one is starting (its copy of the descriptor lives until it runs
+        // its program): look again for a short while before saying busy.
+        let give_up = Instant::now() + std::time::Duration::from_millis(500);
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(RepoLock { _file: file }),
+                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < give_up => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(Error::new(
+                        ErrorKind::Busy,
+                        format!("another backup of '{repo}' ({}) is running", source.display()),
+                    ))
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", &path, e)),
+            }
         }
     }
 }

@@ -41,7 +41,8 @@ pub struct HistoryOptions {
     /// summary's recent counts only.
     pub now: Option<DateTime>,
     /// Only the backups of this source folder (as a run identifies it on
-    /// this host; see [`crate::identity`]); None: every source.
+    /// this host; see [`crate::identity`]) and those made before 0.2, which
+    /// name no source; None: every source.
     pub source: Option<PathBuf>,
 }
 
@@ -157,11 +158,12 @@ fn source_filter(source: Option<&Path>) -> Result<Option<String>> {
     Ok(Some(crate::identity::SourceIdentity::new(&crate::identity::host_name(), &canonical).id))
 }
 
-/// The backups of `folder`, of the source `source_id` only when given.
+/// The backups of `folder`: when `source_id` is given, that source's and
+/// those made before 0.2 (which name none, so may be its).
 fn backups_in(folder: &RepoFolder, source_id: Option<&str>) -> Result<Vec<BackupEntry>> {
     let mut backups = catalog::list_backups(&folder.dir(), &folder.repo)?;
     if let Some(id) = source_id {
-        backups.retain(|b| b.source_id() == Some(id));
+        backups.retain(|b| b.source_id().is_none_or(|s| s == id));
     }
     Ok(backups)
 }
@@ -560,10 +562,10 @@ pub struct PruneScope<'a> {
 pub fn plan_dir(scope: PruneScope<'_>, policy: &Policy, now: jiff::Timestamp) -> Result<Vec<Decision>> {
     let offset = jiff::tz::TimeZone::system().to_offset(now);
     let at_offset = |t: jiff::Timestamp| offset.to_datetime(t);
-    let mut backups = catalog::list_backups(scope.dir, scope.repo)?;
-    if let Some(id) = scope.source_id {
-        backups.retain(|b| b.source_id().is_none_or(|s| s == id));
-    }
+    let backups = catalog::list_backups(scope.dir, scope.repo)?
+        .into_iter()
+        .filter(|b| scope.source_id.is_none_or(|id| b.source_id().is_none_or(|s| s == id)))
+        .collect::<Vec<_>>();
     let mut decisions = Vec::new();
     for group in by_source(backups) {
         // Strictly increasing in the catalog's order (UTC time, then the

@@ -374,3 +374,36 @@ fn without_git_the_default_rules_apply_and_say_so() {
     assert_eq!(r.notes.len(), 1, "{:?}", r.notes);
     assert!(r.notes[0].contains("git is not on PATH"), "{:?}", r.notes);
 }
+
+#[test]
+fn a_destination_another_run_of_this_source_holds_fails_alone_and_an_unchanged_run_writes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let src = sample_repo(t.path(), "app");
+    let dests = vec![t.path().join("d1"), t.path().join("d2")];
+    let opts = BackupOptions { host_name: Some("pc1".into()), ..options(&src, &dests, &t.path().join("cache")) };
+    let first = run(&opts);
+    assert_eq!(first.status, RunStatus::Created);
+    // An unchanged run leaves no lock (nor anything else) behind, and takes none.
+    let before: Vec<_> = dests.iter().map(|d| fs::metadata(d.join("app")).unwrap().modified().unwrap()).collect();
+    assert_eq!(run(&opts).status, RunStatus::Skipped);
+    let after: Vec<_> = dests.iter().map(|d| fs::metadata(d.join("app")).unwrap().modified().unwrap()).collect();
+    assert_eq!(before, after, "an unchanged run wrote into a destination folder");
+    assert!(dests.iter().all(|d| zips(&d.join("app")).len() == 1 && listing(&d.join("app")).len() == 1));
+
+    // A live run of this source (this process, another run id) holds d2.
+    let lock = dests[1].join("app").join(backup_repo::destinations::lock_file_name(&first.source_id));
+    let holder = serde_json::json!({
+        "run_id": format!("pc1~{}~0123abcd", std::process::id()),
+        "host": "pc1", "pid": std::process::id(), "started_utc": "2026-11-25T09:59:00Z", "source": src.display().to_string(),
+    });
+    fs::write(&lock, holder.to_string()).unwrap();
+    write(&src, "src/main.py", "print('changed')\n");
+    let r = run(&BackupOptions { now: Some("2026-11-25T10:01:00".parse().unwrap()), ..opts.clone() });
+    assert_eq!(r.status, RunStatus::Partial);
+    assert_eq!(r.destinations[0].status, DestinationStatus::Created);
+    assert_eq!(r.destinations[1].status, DestinationStatus::Failed);
+    let why = r.destinations[1].reason.as_ref().unwrap();
+    assert!(why.contains("another backup of this source is running") && why.contains("host 'pc1'"), "{why}");
+    assert!(lock.is_file(), "another run's lock was removed");
+    assert!(!dests[0].join("app").join(backup_repo::destinations::lock_file_name(&r.source_id)).exists());
+}

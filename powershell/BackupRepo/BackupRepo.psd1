@@ -1,6 +1,6 @@
 @{
     RootModule           = 'bin/BackupRepo.dll'
-    ModuleVersion        = '0.1.0'
+    ModuleVersion        = '0.2.0'
     CompatiblePSEditions = @('Core')
     GUID                 = '5b0c6a4e-3f1d-4d7e-9a52-0c8b7f2e61a9'
     Author               = 'BackupRepo contributors'

@@ -268,6 +268,7 @@ Describe 'Native library loading' {
         $r = Invoke-Load @{ BACKUP_REPO_LIBRARY = $lib }
         $r.StdOut | Should -Match 'ID=BackupRepo.LibraryNotLoaded'
         $r.StdOut | Should -Match "version '9.0.0'"
-        $r.StdOut | Should -Match 'needs 0\.1\.x'
+        $v = [version](Import-PowerShellDataFile $ModuleManifest).ModuleVersion
+        $r.StdOut | Should -Match ([regex]::Escape("needs $($v.Major).$($v.Minor).x"))
     }
 }

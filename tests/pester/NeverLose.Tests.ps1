@@ -96,6 +96,14 @@ Describe 'Never lose a backup (drop-in)' {
         $r = Invoke-DropIn -In $two -Arguments '-Destination', $dest, '-KeepLast', '1'
         $r.ExitCode | Should -Be 0 -Because $r.StdErr
         @(Get-Zip (Join-Path $dest 'dapp')).Count | Should -Be 2
+        # -List counts this repository's backups only, and says whose they are.
+        $list = Invoke-DropIn -In $two -Arguments '-List', '-OutputFormat', 'json', '-Destination', $dest
+        $list.ExitCode | Should -Be 0 -Because $list.StdErr
+        $rows = @($list.StdOut | ConvertFrom-Json)
+        $rows.Count | Should -Be 1
+        $rows[0].count | Should -Be 1
+        $rows[0].source | Should -Be $two
+        (Invoke-DropIn -In $one -Arguments '-List', '-Destination', $dest).StdOut | Should -Match ("Source:\s+" + [regex]::Escape($one))
     }
 
     It 'keeps the newest backup after TZ=CEST-2 then TZ=CET-1' {

@@ -130,6 +130,8 @@ namespace BackupRepo
             {
                 ["Summary"] = true,
                 ["Repository"] = Name,
+                // This repository's backups only: another with the same folder name shares the folder.
+                ["Source"] = Root,
                 ["MetricsLogDirectory"] = System.IO.Path.GetDirectoryName(MetricsLogPath()),
             };
             if (destination is { Length: > 0 }) p["Destination"] = destination;
@@ -284,6 +286,7 @@ namespace BackupRepo
         {
             ["name"] = s.Destination,
             ["path"] = s.Folder,
+            ["source"] = s.Source,
             ["count"] = s.Count,
             ["oldest"] = Stamp(s.Oldest),
             ["newest"] = Stamp(s.Newest),
@@ -314,6 +317,7 @@ namespace BackupRepo
             {
                 Say();
                 Say($"  {r["name"]}: {r["path"]}");
+                Say(r["source"] is string source ? $"    Source:   {source}" : "    Source:   unknown (made before 0.2)");
                 if ((ulong)r["count"]! == 0)
                 {
                     Say("    no backups");

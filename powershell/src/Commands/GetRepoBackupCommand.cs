@@ -36,6 +36,11 @@ namespace BackupRepo.Commands
         [ValidateNotNullOrEmpty]
         public string? Path { get; set; }
 
+        /// <summary>Only the backups of this repository folder as this machine backs it up (and those made before 0.2, which name no source).</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string? Source { get; set; }
+
         [Parameter(Mandatory = true, ParameterSetName = SummarySet)]
         public SwitchParameter Summary { get; set; }
 
@@ -48,6 +53,7 @@ namespace BackupRepo.Commands
         {
             JsonArray? destinations = Destinations(Destination);
             string? metrics = MetricsLogDirectory != null ? GetUnresolvedProviderPathFromPSPath(MetricsLogDirectory) : null;
+            string? source = Source != null ? GetUnresolvedProviderPathFromPSPath(Source) : null;
             foreach (string? repo in Repositories(Repository, Path))
             {
                 if (CancelRequested) return;
@@ -56,7 +62,7 @@ namespace BackupRepo.Commands
                 {
                     if (Summary)
                     {
-                        byte[] options = Lib.Utf8(HistoryOptions(destinations, repo, metrics));
+                        byte[] options = Lib.Utf8(HistoryOptions(destinations, repo, metrics, source));
                         foreach (BackupSummary s in HistoryJson.Summaries(Lib.Call((out IntPtr r) => Lib.br_history_summary(options, out r))))
                         {
                             WriteObject(s);
@@ -64,7 +70,7 @@ namespace BackupRepo.Commands
                     }
                     else
                     {
-                        foreach (BackupInfo b in ListBackups(destinations, repo)) WriteObject(b);
+                        foreach (BackupInfo b in ListBackups(destinations, repo, source)) WriteObject(b);
                     }
                 }
                 catch (BackupRepoException e)

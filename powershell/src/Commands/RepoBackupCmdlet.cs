@@ -50,19 +50,20 @@ namespace BackupRepo.Commands
                 : new JsonArray(destination.Select(d => (JsonNode?)GetUnresolvedProviderPathFromPSPath(d)).ToArray());
 
         /// <summary>The history options JSON (src/history.rs HistoryOptions).</summary>
-        private protected static string HistoryOptions(JsonArray? destinations, string? repo, string? metricsLogDir = null)
+        private protected static string HistoryOptions(JsonArray? destinations, string? repo, string? metricsLogDir = null, string? source = null)
         {
             var o = new JsonObject();
             if (destinations != null) o["destinations"] = destinations.DeepClone();
             if (repo != null) o["repo"] = repo;
             if (metricsLogDir != null) o["metrics_log_dir"] = metricsLogDir;
+            if (source != null) o["source"] = source;
             return o.ToJsonString();
         }
 
         /// <summary>Every backup of <paramref name="repo"/> (null: all) in the destinations, oldest first per repository.</summary>
-        private protected static List<BackupInfo> ListBackups(JsonArray? destinations, string? repo)
+        private protected static List<BackupInfo> ListBackups(JsonArray? destinations, string? repo, string? source = null)
         {
-            byte[] options = Lib.Utf8(HistoryOptions(destinations, repo));
+            byte[] options = Lib.Utf8(HistoryOptions(destinations, repo, source: source));
             return HistoryJson.Backups(Lib.Call((out IntPtr r) => Lib.br_history_list(options, out r)));
         }
 

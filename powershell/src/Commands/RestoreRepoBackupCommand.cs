@@ -66,7 +66,7 @@ namespace BackupRepo.Commands
             BackupInfo? newest = null;
             try
             {
-                newest = ListBackups(null, repo).OrderBy(b => b.Created).LastOrDefault();
+                newest = ListBackups(null, repo, here).OrderBy(b => b.CreatedUtc).LastOrDefault();
             }
             catch (BackupRepoException e)
             {
