@@ -65,7 +65,13 @@ fn fixture() -> &'static Fixture {
 }
 
 fn manifest(hashed: &[HashedFile]) -> ManifestOf<'_> {
-    ManifestOf { repo: "bench".into(), fingerprint: fingerprint::fingerprint_of(hashed), files: hashed }
+    ManifestOf {
+        repo: "bench".into(),
+        fingerprint: fingerprint::fingerprint_of(hashed),
+        files: hashed,
+        dirs: &[],
+        links: &[],
+    }
 }
 
 fn bytes() -> u64 {

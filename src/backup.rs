@@ -117,6 +117,17 @@ pub struct BackupReport {
     pub verification: Vec<VerifyReport>,
     pub retention: Vec<RetentionReport>,
     pub warnings: Vec<String>,
+    /// Symbolic links stored as links (their targets, never followed).
+    #[serde(default)]
+    pub links_stored: u64,
+    /// Folders with nothing selected in them, stored as folder entries.
+    #[serde(default)]
+    pub dirs_stored: u64,
+    /// When the source's `.git` is a file (a linked worktree, or a
+    /// submodule checked out on its own), the folder it points to: the
+    /// repository's objects and refs live there, not in this backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linked_git_dir: Option<String>,
 }
 
 /// Run (or, with `dry_run`, plan) one backup; a real run, failed or not, is
@@ -217,7 +228,8 @@ fn run_unlogged(
 
         let step = Instant::now();
         control.begin(Phase::Selecting, 0, 0);
-        let select::Selection { files: selected, excluded, skipped } = select::select(&source, &opts.select, control)?;
+        let select::Selection { files: selected, excluded, skipped, dirs, links } =
+            select::select(&source, &opts.select, control)?;
         timings.select_seconds = step.elapsed().as_secs_f64();
 
         // Each destination's folder, listed once: the new name, the stale
@@ -280,7 +292,7 @@ fn run_unlogged(
         let mut hashed = fingerprint::with_hashes(selected, hashes);
         let fingerprint = match first_backup {
             Some(_) if hashed.iter().any(|h| h.blake3.is_empty()) => String::new(),
-            _ => fingerprint::fingerprint_of(&hashed),
+            _ => fingerprint::fingerprint_of_tree(&hashed, &dirs, &links),
         };
         timings.hash_seconds = step.elapsed().as_secs_f64();
         let mut destinations = first_backup.unwrap_or_else(|| plan(&fingerprint));
@@ -309,14 +321,17 @@ fn run_unlogged(
             verification: Vec::new(),
             retention: Vec::new(),
             warnings: Vec::new(),
+            links_stored: links.len() as u64,
+            dirs_stored: dirs.len() as u64,
+            linked_git_dir: linked_git_dir(&source),
         };
 
         if !opts.dry_run {
             let to_create: Vec<usize> =
                 (0..destinations.len()).filter(|&i| destinations[i].status == DestinationStatus::WouldCreate).collect();
             if !to_create.is_empty() {
-                let built =
-                    build_and_place(opts, control, &mut report, &mut destinations, &to_create, &hashed, previous);
+                let tree = Tree { files: &hashed, dirs: &dirs, links: &links };
+                let built = build_and_place(opts, control, &mut report, &mut destinations, &to_create, tree, previous);
                 let learned = match built {
                     Err(e) if is_source_change(&e, &source) => {
                         changed_before.extend(source_changed_error(hashed.iter().map(|h| &h.file), &e, attempt)?);
@@ -332,7 +347,7 @@ fn run_unlogged(
                             report.files_hashed += 1;
                         }
                     }
-                    report.fingerprint = fingerprint::fingerprint_of(&hashed);
+                    report.fingerprint = fingerprint::fingerprint_of_tree(&hashed, &dirs, &links);
                     if let Some(cache) = &cache_file {
                         fingerprint::save_hashes(cache, &hashed, hashing_started);
                     }
@@ -576,6 +591,27 @@ fn disk_warning(root: &Path, free: u64, total: u64, warn_at: f64) -> Option<Stri
         .then(|| format!("destination '{}' is {used:.1} % full (warning above {warn_at} %)", root.display()))
 }
 
+/// What the archive holds: the hashed files, the folders with nothing in
+/// them and the links.
+#[derive(Clone, Copy)]
+struct Tree<'a> {
+    files: &'a [HashedFile],
+    dirs: &'a [select::SelectedDir],
+    links: &'a [select::SelectedLink],
+}
+
+/// The folder a `.git` file (`gitdir: <path>`) at the root of `source`
+/// points to, resolved against the source; None when `.git` is a folder.
+fn linked_git_dir(source: &Path) -> Option<String> {
+    let dot_git = source.join(".git");
+    if !std::fs::symlink_metadata(&dot_git).ok()?.is_file() {
+        return None;
+    }
+    let text = std::fs::read_to_string(&dot_git).ok()?;
+    let target = text.lines().next()?.strip_prefix("gitdir:")?.trim();
+    Some(source.join(target).display().to_string())
+}
+
 /// Build the archive once, straight into every destination that needs it
 /// (reusing compressed entries from `previous`), then flush and name each copy.
 fn build_and_place(
@@ -584,7 +620,7 @@ fn build_and_place(
     report: &mut BackupReport,
     destinations: &mut [DestinationReport],
     to_create: &[usize],
-    hashed: &[HashedFile],
+    tree: Tree,
     previous: Option<&Path>,
 ) -> Result<Vec<String>> {
     let dirs: Vec<PathBuf> = to_create.iter().map(|&i| PathBuf::from(&destinations[i].path)).collect();
@@ -593,7 +629,13 @@ fn build_and_place(
     let mut placement = destinations::open(&dirs, &report.archive_name, expected);
     let mut stats = archive::ArchiveStats::default();
     if placement.any_open() {
-        let manifest = ManifestOf { repo: report.repo.clone(), fingerprint: report.fingerprint.clone(), files: hashed };
+        let manifest = ManifestOf {
+            repo: report.repo.clone(),
+            fingerprint: report.fingerprint.clone(),
+            files: tree.files,
+            dirs: tree.dirs,
+            links: tree.links,
+        };
         let step = Instant::now();
         let out = Path::new(&report.archive_name);
         let written = archive::write_archive_to(placement.sink(), out, &manifest, &opts.archive, previous, control);

@@ -325,6 +325,8 @@ pub(crate) mod tests {
         zip.start_file("README.md", opts).unwrap();
         zip.write_all(b"hello").unwrap();
         let manifest = Manifest {
+            dirs: vec![],
+            links: vec![],
             format: MANIFEST_FORMAT.to_string(),
             tool_version: crate::VERSION.to_string(),
             repo: repo.to_string(),
@@ -589,6 +591,8 @@ pub(crate) mod tests {
 
     fn manifest_json(fingerprint: &str) -> Vec<u8> {
         serde_json::to_vec(&Manifest {
+            dirs: vec![],
+            links: vec![],
             format: MANIFEST_FORMAT.to_string(),
             tool_version: crate::VERSION.to_string(),
             repo: "repo".to_string(),

@@ -19,6 +19,8 @@ struct Raw {
     crc: u32,
     size: u32,
     mode: u32,
+    /// "Made by" host: 3 Unix, 0 MS-DOS.
+    host: u16,
 }
 
 fn stored(name: &str, content: &[u8]) -> Raw {
@@ -29,6 +31,7 @@ fn stored(name: &str, content: &[u8]) -> Raw {
         crc: crc32fast::hash(content),
         size: content.len() as u32,
         mode: 0o100644,
+        host: 3,
     }
 }
 
@@ -55,7 +58,7 @@ fn build_zip(entries: &[Raw]) -> Vec<u8> {
         out.extend_from_slice(&e.name);
         out.extend_from_slice(&e.data);
         cd.extend_from_slice(&0x02014b50u32.to_le_bytes());
-        cd.extend_from_slice(&((3u16 << 8) | 20).to_le_bytes());
+        cd.extend_from_slice(&((e.host << 8) | 20).to_le_bytes());
         common(&mut cd);
         cd.extend_from_slice(&[0; 6]);
         cd.extend_from_slice(&(e.mode << 16).to_le_bytes());
@@ -89,6 +92,8 @@ fn hostile(entries: Vec<Raw>, claims: Vec<ManifestEntry>) -> Vec<u8> {
     let mut files = claims;
     files.push(listed("ok.txt", b"fine\n"));
     let manifest = Manifest {
+        dirs: vec![],
+        links: vec![],
         format: MANIFEST_FORMAT.into(),
         tool_version: "test".into(),
         repo: "r".into(),
@@ -166,9 +171,32 @@ fn zip_slip_names_are_refused() {
         ("..\\x", "backslash"),
         ("a//b", "empty path component"),
     ] {
-        let c = case(&hostile(vec![stored(name, b"pwned")], vec![listed(name, b"pwned")]));
+        // Made on MS-DOS/Windows, where a backslash would be a separator.
+        let c = case(&hostile(vec![Raw { host: 0, ..stored(name, b"pwned") }], vec![listed(name, b"pwned")]));
         c.refused_with(name, why);
+        c.verify_fails(why);
         assert!(!Path::new(&abs).exists());
+    }
+}
+
+/// A name that is legal where the archive was made (Unix) comes back under
+/// that name on Unix: the backslash is a character, never a separator.
+#[cfg(unix)]
+#[test]
+fn a_unix_name_with_a_backslash_is_restored_under_that_name() {
+    for name in ["back\\slash.txt", "..\\x", "d\\..\\..\\e"] {
+        let c = case(&hostile(vec![stored(name, b"fine")], vec![listed(name, b"fine")]));
+        let rep = restore(&c.zip, &c.target, &RestoreOptions::default(), &Control::default()).unwrap();
+        assert!(rep.refused.is_empty(), "{rep:?}");
+        assert_eq!(std::fs::read(c.target.join(name)).unwrap(), b"fine");
+        let mut restored: Vec<String> =
+            std::fs::read_dir(&c.target).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        restored.sort();
+        let mut want = vec![name.to_string(), "ok.txt".to_string()];
+        want.sort();
+        assert_eq!(restored, want, "one file each, at the top");
+        assert!(verify(&c.zip, &VerifyOptions::default(), &Control::default()).unwrap().ok);
+        c.nothing_outside();
     }
 }
 
@@ -249,6 +277,7 @@ fn a_compression_bomb_is_stopped_at_its_declared_size() {
         size: 1024,
         data,
         mode: 0o100644,
+        host: 3,
     };
     let c = case(&hostile(vec![bomb], vec![listed("bomb.bin", &[0u8; 1024])]));
     c.verify_fails("bomb.bin");

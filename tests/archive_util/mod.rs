@@ -49,7 +49,13 @@ pub fn hashed_tree(root: &Path) -> Vec<HashedFile> {
 }
 
 pub fn manifest_for(files: &[HashedFile]) -> ManifestOf<'_> {
-    ManifestOf { repo: "repo".into(), fingerprint: backup_repo::fingerprint::fingerprint_of(files), files }
+    ManifestOf {
+        repo: "repo".into(),
+        fingerprint: backup_repo::fingerprint::fingerprint_of(files),
+        files,
+        dirs: &[],
+        links: &[],
+    }
 }
 
 pub fn write(root: &Path, rel: &str, data: &[u8]) -> PathBuf {

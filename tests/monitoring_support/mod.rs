@@ -69,6 +69,9 @@ pub fn report(
         verification: vec![],
         retention: vec![],
         warnings: vec![],
+        links_stored: 0,
+        dirs_stored: 0,
+        linked_git_dir: None,
     }
 }
 
