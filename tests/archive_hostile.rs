@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use archive_util::*;
 use backup_repo::archive::{
-    restore, verify, write_archive, ArchiveOptions, Compression, Manifest, ManifestEntry, RestoreOptions,
+    restore, verify, write_archive, ArchiveOptions, Compression, Manifest, ManifestEntry, ManifestLink, RestoreOptions,
     VerifyOptions, MANIFEST_FORMAT, MANIFEST_NAME,
 };
 use backup_repo::progress::Control;
@@ -89,11 +89,19 @@ fn listed(path: &str, content: &[u8]) -> ManifestEntry {
 
 /// `entries` plus "ok.txt" plus a manifest listing `claims` and ok.txt.
 fn hostile(entries: Vec<Raw>, claims: Vec<ManifestEntry>) -> Vec<u8> {
+    hostile_with(entries, claims, vec![], vec![])
+}
+
+/// [`hostile`] whose manifest also lists folders and links.
+fn hostile_with(entries: Vec<Raw>, claims: Vec<ManifestEntry>, dirs: Vec<&str>, links: Vec<(&str, &str)>) -> Vec<u8> {
     let mut files = claims;
     files.push(listed("ok.txt", b"fine\n"));
     let manifest = Manifest {
-        dirs: vec![],
-        links: vec![],
+        dirs: dirs.into_iter().map(String::from).collect(),
+        links: links
+            .into_iter()
+            .map(|(path, target)| ManifestLink { path: path.into(), target: target.into(), mtime_ns: 0 })
+            .collect(),
         format: MANIFEST_FORMAT.into(),
         tool_version: "test".into(),
         repo: "r".into(),
@@ -206,6 +214,94 @@ fn symlink_entries_are_refused() {
     link.mode = 0o120777;
     let c = case(&hostile(vec![link], vec![listed("link", b"/etc/passwd")]));
     c.refused_with("link", "symbolic link");
+}
+
+fn link(name: &str, target: &str) -> Raw {
+    Raw { mode: 0o120777, ..stored(name, target.as_bytes()) }
+}
+
+fn folder(name: &str) -> Raw {
+    Raw { mode: 0o040755, ..stored(name, b"") }
+}
+
+/// A link the manifest records, then an entry under it: restore makes the
+/// link (as a link, never followed) and refuses to write through it; verify
+/// names that entry.
+#[cfg(unix)]
+#[test]
+fn an_entry_under_a_link_is_refused_and_verify_says_so() {
+    let outside = format!("/tmp/backup-repo-hostile-link-{}", std::process::id());
+    for target in [outside.as_str(), "../../evil", "sub"] {
+        let c = case(&hostile_with(
+            vec![link("esc", target), stored("esc/passwd", b"pwned")],
+            vec![listed("esc/passwd", b"pwned")],
+            vec![],
+            vec![("esc", target)],
+        ));
+        c.verify_fails("'esc/passwd': under 'esc', which the archive holds as a symbolic link");
+        let rep = restore(&c.zip, &c.target, &RestoreOptions::default(), &Control::default()).unwrap();
+        assert_eq!(rep.links_restored, 1, "{rep:?}");
+        let r = rep.refused.iter().find(|r| r.path == "esc/passwd").expect("refused");
+        assert!(r.reason.contains("not a folder"), "{}", r.reason);
+        assert_eq!(std::fs::read_link(c.target.join("esc")).unwrap(), Path::new(target));
+        assert!(!Path::new(&outside).exists());
+        c.nothing_outside();
+    }
+}
+
+#[test]
+fn links_and_folders_must_be_what_the_manifest_records() {
+    // A link whose target is not the manifest's.
+    let c = case(&hostile_with(vec![link("l", "/etc/shadow")], vec![], vec![], vec![("l", "/etc/hostname")]));
+    c.verify_fails("'l': a link of 11 bytes in the ZIP, 13 in the manifest");
+    c.refused_with("l", "in the manifest");
+    let c = case(&hostile_with(vec![link("l", "/etc/passw")], vec![], vec![], vec![("l", "/etc/hosts")]));
+    c.verify_fails("link target differs from the manifest");
+    c.refused_with("l", "link target differs");
+    // A link or folder the manifest does not list.
+    let c = case(&hostile_with(vec![link("l", "x")], vec![], vec![], vec![]));
+    c.verify_fails("'l': symbolic link not in the manifest");
+    c.refused_with("l", "symbolic link not in the manifest");
+    let c = case(&hostile_with(vec![folder("d/")], vec![], vec![], vec![]));
+    c.verify_fails("'d/': folder not in the manifest");
+    c.refused_with("d/", "folder not in the manifest");
+    // A folder with data, and unsafe folder names.
+    let c = case(&hostile_with(vec![Raw { mode: 0o040755, ..stored("d/", b"data") }], vec![], vec!["d"], vec![]));
+    c.verify_fails("a folder entry holding 4 bytes");
+    for (name, why) in [("../up/", ".."), ("/abs/", "absolute")] {
+        let c = case(&hostile_with(vec![folder(name)], vec![], vec![name.trim_end_matches('/')], vec![]));
+        c.verify_fails(why);
+        c.refused_with(name, why);
+    }
+    // A folder `a/` and a file `a`: restore can make only one.
+    let c = case(&hostile_with(vec![folder("a/"), stored("a", b"x")], vec![listed("a", b"x")], vec!["a"], vec![]));
+    c.verify_fails("'a': both a folder and a file or link");
+    // Listed but missing.
+    let c = case(&hostile_with(vec![], vec![], vec!["gone"], vec![("l", "x")]));
+    c.verify_fails("'gone': in the manifest but missing");
+    c.verify_fails("'l': in the manifest but missing");
+}
+
+/// With overwrite, a link replaces a file or link of its name in the
+/// target (renamed over it): whatever the old link pointed to is untouched.
+#[cfg(unix)]
+#[test]
+fn a_restored_link_replaces_never_writes_through() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = case(&hostile_with(vec![link("l", "ok.txt"), folder("e/")], vec![], vec!["e"], vec![("l", "ok.txt")]));
+    let victim = tmp.path().join("victim");
+    std::fs::write(&victim, b"keep").unwrap();
+    std::fs::create_dir_all(&c.target).unwrap();
+    std::os::unix::fs::symlink(&victim, c.target.join("l")).unwrap();
+    let rep = restore(&c.zip, &c.target, &RestoreOptions { overwrite: true }, &Control::default()).unwrap();
+    assert!(rep.refused.is_empty(), "{rep:?}");
+    assert_eq!((rep.files_restored, rep.links_restored, rep.dirs_restored), (1, 1, 1));
+    assert_eq!(std::fs::read_link(c.target.join("l")).unwrap(), Path::new("ok.txt"));
+    assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+    assert!(c.target.join("e").is_dir());
+    // Without overwrite, an existing name is refused.
+    let again = restore(&c.zip, &c.target, &RestoreOptions { overwrite: false }, &Control::default());
+    assert!(again.is_err(), "the target is not empty");
 }
 
 #[test]
