@@ -108,7 +108,6 @@ struct RoundTrip {
     restored: PathBuf,
     report: BackupReport,
     archive: PathBuf,
-    cache: PathBuf,
     opts: BackupOptions,
 }
 
@@ -147,7 +146,7 @@ fn round_trip(tmp: tempfile::TempDir, source: PathBuf) -> RoundTrip {
     after.worktrees = after.worktrees.replace(&restored.display().to_string(), &source.display().to_string());
     assert_eq!(after, before, "git sees the restored copy as it sees the source");
 
-    RoundTrip { _tmp: tmp, source, restored, report, archive, cache, opts }
+    RoundTrip { _tmp: tmp, source, restored, report, archive, opts }
 }
 
 #[cfg(unix)]
