@@ -246,7 +246,7 @@ pub fn verify(archive: &Path, opts: &VerifyOptions, control: &Control) -> Result
         seen.insert(path);
     }
     let links: HashSet<&str> = paths.iter().filter(|p| p.1).map(|p| p.0.as_str()).collect();
-    let mut kinds_of: HashMap<&str, u32> = HashMap::new();
+    let mut kinds_of: std::collections::BTreeMap<&str, u32> = Default::default();
     for (path, _) in &paths {
         *kinds_of.entry(path.as_str()).or_default() += 1;
         // The first ancestor that is a link: restore would not pass through it.

@@ -67,7 +67,7 @@ namespace BackupRepo
         public override string ToString() => $"{Path} ({Rule})";
     }
 
-    /// <summary>A path not backed up for a reason other than a rule (symlink, unreadable, ...).</summary>
+    /// <summary>A path not backed up for a reason other than a rule (FIFO, socket, unreadable, ...).</summary>
     public sealed class SkippedPath
     {
         public string Path { get; set; } = "";
