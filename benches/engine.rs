@@ -65,7 +65,14 @@ fn fixture() -> &'static Fixture {
 }
 
 fn manifest(hashed: &[HashedFile]) -> ManifestOf<'_> {
-    ManifestOf { repo: "bench".into(), fingerprint: fingerprint::fingerprint_of(hashed), files: hashed, origin: None }
+    ManifestOf {
+        repo: "bench".into(),
+        fingerprint: fingerprint::fingerprint_of(hashed),
+        files: hashed,
+        dirs: &[],
+        links: &[],
+        origin: None,
+    }
 }
 
 fn bytes() -> u64 {

@@ -147,6 +147,17 @@ pub struct BackupReport {
     /// because git tracks them, git not found).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Symbolic links stored as links (their targets, never followed).
+    #[serde(default)]
+    pub links_stored: u64,
+    /// Folders with nothing selected in them, stored as folder entries.
+    #[serde(default)]
+    pub dirs_stored: u64,
+    /// When the source's `.git` is a file (a linked worktree, or a
+    /// submodule checked out on its own), the folder it points to: the
+    /// repository's objects and refs live there, not in this backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linked_git_dir: Option<String>,
 }
 
 /// Run (or, with `dry_run`, plan) one backup; a real run, failed or not, is
@@ -270,7 +281,7 @@ fn run_unlogged(
 
         let step = Instant::now();
         control.begin(Phase::Selecting, 0, 0);
-        let select::Selection { files: selected, excluded, skipped, kept_tracked, notes } =
+        let select::Selection { files: selected, excluded, skipped, kept_tracked, notes, dirs, links } =
             select::select(&source, &opts.select, control)?;
         timings.select_seconds = step.elapsed().as_secs_f64();
 
@@ -350,7 +361,7 @@ fn run_unlogged(
         let mut hashed = fingerprint::with_hashes(selected, hashes);
         let fingerprint = match first_backup {
             Some(_) if hashed.iter().any(|h| h.blake3.is_empty()) => String::new(),
-            _ => fingerprint::fingerprint_of(&hashed),
+            _ => fingerprint::fingerprint_of_tree(&hashed, &dirs, &links),
         };
         timings.hash_seconds = step.elapsed().as_secs_f64();
         let mut destinations = first_backup.unwrap_or_else(|| plan(&fingerprint));
@@ -383,6 +394,9 @@ fn run_unlogged(
             warnings: Vec::new(),
             kept_tracked,
             notes,
+            links_stored: links.len() as u64,
+            dirs_stored: dirs.len() as u64,
+            linked_git_dir: linked_git_dir(&source),
         };
 
         if !opts.dry_run {
@@ -404,9 +418,10 @@ fn run_unlogged(
                     created_utc: now_utc,
                     created_local: now_utc.to_zoned_datetime(zone.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
                 };
+                let tree = Tree { files: &hashed, dirs: &dirs, links: &links };
                 let placing = Placing { name: &new_name, run: &run_id, origin };
                 let built = build_and_place(
-                    opts, control, &mut report, &mut destinations, &to_create, &hashed, previous, &placing,
+                    opts, control, &mut report, &mut destinations, &to_create, tree, previous, &placing,
                 );
                 let learned = match built {
                     Err(e) if is_source_change(&e, &source) => {
@@ -423,7 +438,7 @@ fn run_unlogged(
                             report.files_hashed += 1;
                         }
                     }
-                    report.fingerprint = fingerprint::fingerprint_of(&hashed);
+                    report.fingerprint = fingerprint::fingerprint_of_tree(&hashed, &dirs, &links);
                     if let Some(cache) = &cache_file {
                         fingerprint::save_hashes(cache, &hashed, hashing_started);
                     }
@@ -736,6 +751,27 @@ fn disk_warning(root: &Path, free: u64, total: u64, warn_at: f64) -> Option<Stri
         .then(|| format!("destination '{}' is {used:.1} % full (warning above {warn_at} %)", root.display()))
 }
 
+/// What the archive holds: the hashed files, the folders with nothing in
+/// them and the links.
+#[derive(Clone, Copy)]
+struct Tree<'a> {
+    files: &'a [HashedFile],
+    dirs: &'a [select::SelectedDir],
+    links: &'a [select::SelectedLink],
+}
+
+/// The folder a `.git` file (`gitdir: <path>`) at the root of `source`
+/// points to, resolved against the source; None when `.git` is a folder.
+fn linked_git_dir(source: &Path) -> Option<String> {
+    let dot_git = source.join(".git");
+    if !std::fs::symlink_metadata(&dot_git).ok()?.is_file() {
+        return None;
+    }
+    let text = std::fs::read_to_string(&dot_git).ok()?;
+    let target = text.lines().next()?.strip_prefix("gitdir:")?.trim();
+    Some(source.join(target).display().to_string())
+}
+
 /// What a new backup is called, by which run, and what it records of itself.
 struct Placing<'a> {
     name: &'a catalog::NewBackupName,
@@ -752,7 +788,7 @@ fn build_and_place(
     report: &mut BackupReport,
     destinations: &mut [DestinationReport],
     to_create: &[usize],
-    hashed: &[HashedFile],
+    tree: Tree,
     previous: Option<&Path>,
     placing: &Placing<'_>,
 ) -> Result<Vec<String>> {
@@ -765,7 +801,9 @@ fn build_and_place(
         let manifest = ManifestOf {
             repo: report.repo.clone(),
             fingerprint: report.fingerprint.clone(),
-            files: hashed,
+            files: tree.files,
+            dirs: tree.dirs,
+            links: tree.links,
             origin: Some(placing.origin.clone()),
         };
         let step = Instant::now();

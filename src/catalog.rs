@@ -458,6 +458,8 @@ pub(crate) mod tests {
             None => format!("backup-repo 0.1.0 {}", hex(fingerprint)),
         };
         let manifest = Manifest {
+            dirs: vec![],
+            links: vec![],
             format: MANIFEST_FORMAT.to_string(),
             tool_version: crate::VERSION.to_string(),
             repo: repo.to_string(),
@@ -729,6 +731,8 @@ pub(crate) mod tests {
 
     fn manifest_json(fingerprint: &str) -> Vec<u8> {
         serde_json::to_vec(&Manifest {
+            dirs: vec![],
+            links: vec![],
             format: MANIFEST_FORMAT.to_string(),
             tool_version: crate::VERSION.to_string(),
             repo: "repo".to_string(),

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::archive::{self, Change, Comparison, Manifest, ManifestEntry};
+use crate::archive::{self, Change, Comparison, Manifest, ManifestEntry, ManifestLink};
 use crate::progress::Control;
 use crate::select::SelectOptions;
 use crate::{config, fingerprint, select, Error, Result};
@@ -48,7 +48,8 @@ fn report(old: &Path, new: &Path, before: &Manifest, after: &Manifest) -> Compar
     CompareReport {
         old: old.display().to_string(),
         new: new.display().to_string(),
-        unchanged: (before.files.len() as u64).saturating_sub(removed + modified),
+        unchanged: ((before.files.len() + before.dirs.len() + before.links.len()) as u64)
+            .saturating_sub(removed + modified),
         added,
         removed,
         modified,
@@ -82,6 +83,12 @@ pub fn compare_with_source(
         files: hashed
             .into_iter()
             .map(|h| ManifestEntry { path: h.file.rel, size: h.file.size, blake3: h.blake3, mtime_ns: h.file.mtime_ns })
+            .collect(),
+        dirs: selection.dirs.into_iter().map(|d| d.rel).collect(),
+        links: selection
+            .links
+            .into_iter()
+            .map(|l| ManifestLink { path: l.rel, target: l.target, mtime_ns: l.mtime_ns })
             .collect(),
         ..before.clone()
     };

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rayon::prelude::*;
 
 use crate::progress::{Control, Phase};
-use crate::select::SelectedFile;
+use crate::select::{SelectedDir, SelectedFile, SelectedLink};
 use crate::{Error, Result};
 
 /// A selected file with its content hash (lower-case hex BLAKE3).
@@ -44,12 +44,43 @@ pub fn fingerprint_of(hashed: &[HashedFile]) -> String {
 
 /// [`tree_fingerprint`] of (path, hash) pairs as they come.
 pub(crate) fn tree_fingerprint_of_pairs<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    fingerprint_with_others(files, &[], &[])
+}
+
+/// The fingerprint of a whole selection: its files (`hashed`), then its
+/// folders with nothing in them and its links, so a new empty folder or a
+/// link's new target makes the backup "changed".
+pub fn fingerprint_of_tree(hashed: &[HashedFile], dirs: &[SelectedDir], links: &[SelectedLink]) -> String {
+    fingerprint_with_others(hashed.iter().map(|h| (h.file.rel.as_str(), h.blake3.as_str())), dirs, links)
+}
+
+/// The tree fingerprint of (path, hash) file pairs, then `dirs` as
+/// `rel/ \0 dir` and `links` as `rel \0 link:<BLAKE3 of the target>`: a
+/// file's hash is 64 hex digits and its name never ends in `/`, so no folder
+/// or link reads as a file. Without folders and links it is the files'
+/// fingerprint alone, as it was before they were kept.
+pub(crate) fn fingerprint_with_others<'a>(
+    files: impl IntoIterator<Item = (&'a str, &'a str)>,
+    dirs: &[SelectedDir],
+    links: &[SelectedLink],
+) -> String {
     let mut h = blake3::Hasher::new();
-    for (rel, hash) in files {
+    let mut pair = |rel: &str, tail: &[u8], hash: &[u8]| {
         h.update(rel.as_bytes());
+        h.update(tail);
         h.update(b"\0");
-        h.update(hash.as_bytes());
+        h.update(hash);
         h.update(b"\n");
+    };
+    for (rel, hash) in files {
+        pair(rel, b"", hash.as_bytes());
+    }
+    for d in dirs {
+        pair(&d.rel, b"/", b"dir");
+    }
+    for l in links {
+        let target = blake3::hash(l.target.as_bytes());
+        pair(&l.rel, b"", format!("link:{}", target.to_hex()).as_bytes());
     }
     h.finalize().to_hex().to_string()
 }
@@ -412,6 +443,25 @@ mod tests {
             assert_ne!(base, other);
         }
         assert_eq!(tree_fingerprint(&[]), blake3::hash(b"").to_hex().to_string());
+    }
+
+    #[test]
+    fn folders_and_links_count_in_the_fingerprint() {
+        let files = [("a", H1)];
+        let dir = |rel: &str| SelectedDir { rel: rel.into(), mtime_ns: 1 };
+        let link = |rel: &str, target: &str| SelectedLink { rel: rel.into(), target: target.into(), mtime_ns: 1 };
+        let base = fingerprint_with_others(files, &[], &[]);
+        assert_eq!(base, tree_fingerprint(&files), "nothing but files: as before");
+        let with_dir = fingerprint_with_others(files, &[dir("e")], &[]);
+        let with_link = fingerprint_with_others(files, &[], &[link("l", "a")]);
+        let other_target = fingerprint_with_others(files, &[], &[link("l", "b")]);
+        let other_time = fingerprint_with_others(files, &[dir("e")], &[SelectedLink { mtime_ns: 9, ..link("l", "a") }]);
+        let all = fingerprint_with_others(files, &[dir("e")], &[link("l", "a")]);
+        let distinct: std::collections::HashSet<_> = [&base, &with_dir, &with_link, &other_target, &all].into();
+        assert_eq!(distinct.len(), 5);
+        assert_eq!(other_time, all, "times are not content");
+        // A folder is never a file of the same name.
+        assert_ne!(with_dir, fingerprint_with_others([("a", H1), ("e", H2)], &[], &[]));
     }
 
     #[test]

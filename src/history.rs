@@ -738,6 +738,8 @@ mod tests {
     fn breakdown_sums_and_sorts_by_bytes() {
         let e = |p: &str, size| archive::ManifestEntry { path: p.into(), size, blake3: String::new(), mtime_ns: 0 };
         let m = Manifest {
+            dirs: vec![],
+            links: vec![],
             format: archive::MANIFEST_FORMAT.into(),
             tool_version: "t".into(),
             repo: "r".into(),

@@ -3,9 +3,12 @@
 //! Rules (ORIGINAL.md, with its bug fixed): each default exclusion is a
 //! gitignore-style glob matched against path *components*, never a regex over
 //! the full path, so `env` drops a folder named `env` but not `environment.py`.
-//! `.git/` is included on purpose. Symlinks are never followed: they are
-//! skipped and reported, as are FIFOs, sockets and devices. Output is sorted
-//! by relative path (forward slashes) so every later step is deterministic.
+//! `.git/` is included on purpose. Symlinks are never followed: each is
+//! selected as a link (its target text); FIFOs, sockets and devices are
+//! skipped and reported. Folders with nothing selected in them are selected
+//! as folders, so a restore brings them back (git needs its empty
+//! `.git/refs`). Output is sorted by relative path (forward slashes) so every
+//! later step is deterministic.
 //!
 //! Two more rules keep a restore faithful:
 //! - `.backup-repo/` at the source's root is never backed up (whatever the
@@ -66,6 +69,28 @@ pub struct SelectedFile {
     pub file_id: Option<u64>,
 }
 
+/// A folder with nothing selected in it (an empty folder, or one whose
+/// contents were all left out): stored as a folder entry so it comes back.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SelectedDir {
+    /// Relative to the source root, `/`-separated, no trailing `/`.
+    pub rel: String,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: i128,
+}
+
+/// A symbolic link, never followed: stored as its target text.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SelectedLink {
+    /// Relative to the source root, `/`-separated.
+    pub rel: String,
+    /// The link's target as written in the link (relative, absolute or
+    /// dangling: it is data, never resolved).
+    pub target: String,
+    /// The link's own modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: i128,
+}
+
 /// A path left out by a rule: `rule` is the glob as written (or `.gitignore`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Excluded {
@@ -73,7 +98,7 @@ pub struct Excluded {
     pub rule: String,
 }
 
-/// A path not backed up for a reason other than a rule (symlink, FIFO,
+/// A path not backed up for a reason other than a rule (FIFO, socket,
 /// unreadable, name not valid UTF-8 ...). Never dropped silently.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Skipped {
@@ -91,6 +116,12 @@ pub struct Selection {
     pub kept_tracked: Vec<Excluded>,
     /// What the selection could not do as asked, said once (no git).
     pub notes: Vec<String>,
+    /// Folders with nothing selected in them.
+    #[serde(default)]
+    pub dirs: Vec<SelectedDir>,
+    /// Symbolic links.
+    #[serde(default)]
+    pub links: Vec<SelectedLink>,
 }
 
 /// The rule reported for `.backup-repo/` at the source's root.
@@ -504,20 +535,29 @@ impl Walk<'_> {
             return;
         }
         let mut local = Selection::default();
+        // Whether the folder was listed to the end and a kept folder went
+        // into the walk: a kept folder with nothing kept in it is selected
+        // itself, so the restore recreates it.
+        let (mut listed, mut kept_folder) = (false, false);
         match std::fs::read_dir(&dir) {
             Err(e) => unreadable(&mut local, &dir_rel, &e),
             Ok(entries) => {
+                listed = true;
                 for (i, entry) in entries.enumerate() {
                     // A huge folder is still cancellable part-way.
                     if i % CANCEL_EVERY == CANCEL_EVERY - 1 && self.cancel_seen() {
                         break;
                     }
                     match entry {
-                        Err(e) => unreadable(&mut local, &dir_rel, &e),
+                        Err(e) => {
+                            listed = false;
+                            unreadable(&mut local, &dir_rel, &e)
+                        }
                         Ok(dirent) => {
                             if let Some((path, rel, clean)) =
                                 self.visit_entry(&dir, &dir_rel, clean, &dirent, &mut local)
                             {
+                                kept_folder |= clean;
                                 scope.spawn(move |s| self.walk_dir(s, path, rel, clean));
                             }
                         }
@@ -525,9 +565,15 @@ impl Walk<'_> {
                 }
             }
         }
+        if clean && listed && !kept_folder && !dir_rel.is_empty() && local.files.is_empty() && local.links.is_empty() {
+            let mtime_ns = std::fs::symlink_metadata(&dir).map_or(0, |m| mtime_ns_of(&m));
+            local.dirs.push(SelectedDir { rel: dir_rel, mtime_ns });
+        }
         if !(local.files.is_empty()
             && local.excluded.is_empty()
             && local.skipped.is_empty()
+            && local.dirs.is_empty()
+            && local.links.is_empty()
             && local.kept_tracked.is_empty())
         {
             if let Ok(mut out) = self.out.lock() {
@@ -535,6 +581,8 @@ impl Walk<'_> {
                 out.excluded.append(&mut local.excluded);
                 out.skipped.append(&mut local.skipped);
                 out.kept_tracked.append(&mut local.kept_tracked);
+                out.dirs.append(&mut local.dirs);
+                out.links.append(&mut local.links);
             }
         }
     }
@@ -646,7 +694,17 @@ impl Walk<'_> {
         }
 
         if ft.is_symlink() {
-            local.skipped.push(Skipped { path: rel, reason: "symlink (not followed)".into() });
+            // Read, never followed: the target is the link's content.
+            match std::fs::read_link(&path).map(link_target_text) {
+                Ok(Some(target)) => {
+                    let mtime_ns = dirent.metadata().map_or(0, |m| mtime_ns_of(&m));
+                    local.links.push(SelectedLink { rel, target, mtime_ns });
+                }
+                Ok(None) => {
+                    local.skipped.push(Skipped { path: rel, reason: "symlink target is not valid UTF-8".into() })
+                }
+                Err(e) => local.skipped.push(Skipped { path: rel, reason: format!("unreadable symlink: {e}") }),
+            }
             return None;
         }
         if is_dir {
@@ -699,14 +757,27 @@ fn special_kind(ft: &std::fs::FileType) -> &'static str {
     "not a regular file"
 }
 
-fn selected_file(rel: String, path: PathBuf, meta: &std::fs::Metadata) -> SelectedFile {
-    let mtime_ns = match meta.modified() {
+/// A link's target as the archive stores it; None when it is not UTF-8.
+pub(crate) fn link_target_text(target: PathBuf) -> Option<String> {
+    let text = target.into_os_string().into_string().ok()?;
+    // Stored with `/`, as ZIP names are, so it means the same on every system.
+    #[cfg(windows)]
+    let text = text.replace('\\', "/");
+    Some(text)
+}
+
+fn mtime_ns_of(meta: &std::fs::Metadata) -> i128 {
+    match meta.modified() {
         Ok(t) => match t.duration_since(std::time::UNIX_EPOCH) {
             Ok(d) => d.as_nanos() as i128,
             Err(e) => -(e.duration().as_nanos() as i128),
         },
         Err(_) => 0,
-    };
+    }
+}
+
+fn selected_file(rel: String, path: PathBuf, meta: &std::fs::Metadata) -> SelectedFile {
+    let mtime_ns = mtime_ns_of(meta);
     #[cfg(unix)]
     let file_id = {
         use std::os::unix::fs::MetadataExt;
@@ -763,6 +834,8 @@ pub fn select(root: &Path, opts: &SelectOptions, control: &Control) -> Result<Se
     sel.files.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
     sel.excluded.sort_by(|a, b| a.path.cmp(&b.path));
     sel.skipped.sort_by(|a, b| a.path.cmp(&b.path).then_with(|| a.reason.cmp(&b.reason)));
+    sel.dirs.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
+    sel.links.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
     Ok(sel)
 }
 
@@ -1044,20 +1117,30 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
-    fn links_and_special_files_are_skipped_with_a_reason() {
+    fn links_are_selected_as_links_and_special_files_skipped_with_a_reason() {
         use std::os::unix::ffi::OsStrExt;
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         write(root, "real/a.txt", "x");
         std::os::unix::fs::symlink(root.join("real"), root.join("dirlink")).unwrap();
-        std::os::unix::fs::symlink(root.join("real/a.txt"), root.join("filelink")).unwrap();
-        std::os::unix::fs::symlink(root.join("nowhere"), root.join("broken")).unwrap();
+        std::os::unix::fs::symlink("real/a.txt", root.join("filelink")).unwrap();
+        std::os::unix::fs::symlink("nowhere", root.join("broken")).unwrap();
+        std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
+        std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(b"t\xff"), root.join("badtarget")).unwrap();
         let fifo = root.join("pipe");
         let made_fifo = std::process::Command::new("mkfifo").arg(&fifo).status().map(|s| s.success());
         let bad = std::ffi::OsStr::from_bytes(b"bad\xffname");
         std::fs::write(root.join(bad), "x").unwrap();
         let sel = select(root, &SelectOptions::default(), &Control::default()).unwrap();
         assert_eq!(rels(&sel), ["real/a.txt"]);
+        let links: Vec<(&str, &str)> = sel.links.iter().map(|l| (l.rel.as_str(), l.target.as_str())).collect();
+        let real = root.join("real").display().to_string();
+        assert_eq!(
+            links,
+            [("broken", "nowhere"), ("dirlink", real.as_str()), ("filelink", "real/a.txt"), ("loop", "loop")]
+        );
+        assert!(sel.links.iter().all(|l| l.mtime_ns > 0));
+        assert!(sel.dirs.is_empty(), "{:?}", sel.dirs);
         let mut skipped: Vec<(&str, &str)> = sel.skipped.iter().map(|s| (s.path.as_str(), s.reason.as_str())).collect();
         if made_fifo.unwrap_or(false) {
             assert!(skipped.contains(&("pipe", "fifo")), "{skipped:?}");
@@ -1065,13 +1148,27 @@ mod tests {
         }
         assert_eq!(
             skipped,
-            [
-                ("bad\u{FFFD}name", "name is not valid UTF-8"),
-                ("broken", "symlink (not followed)"),
-                ("dirlink", "symlink (not followed)"),
-                ("filelink", "symlink (not followed)"),
-            ]
+            [("badtarget", "symlink target is not valid UTF-8"), ("bad\u{FFFD}name", "name is not valid UTF-8")]
         );
+    }
+
+    #[test]
+    fn folders_with_nothing_selected_in_them_are_selected() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "a/b.txt", "x");
+        write(root, "logs/x.log", "x");
+        write(root, "node_modules/m/i.js", "x");
+        for d in [".git/refs/heads", ".git/refs/tags", "a/empty", "deep/er/est", "env/lib"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        let sel = select(root, &SelectOptions::default(), &Control::default()).unwrap();
+        let dirs: Vec<&str> = sel.dirs.iter().map(|d| d.rel.as_str()).collect();
+        // `logs` holds only an excluded file: kept as a folder. Excluded
+        // folders (`env`, `node_modules`) are not.
+        assert_eq!(dirs, [".git/refs/heads", ".git/refs/tags", "a/empty", "deep/er/est", "logs"]);
+        assert!(sel.dirs.iter().all(|d| d.mtime_ns > 0));
+        assert_eq!(rels(&sel), ["a/b.txt"]);
     }
 
     #[test]

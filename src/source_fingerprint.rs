@@ -34,7 +34,7 @@ pub fn fingerprint_source(opts: &BackupOptions, control: &Control) -> Result<Fin
     let mode = if opts.dry_run { fingerprint::CacheMode::ReadOnly } else { fingerprint::CacheMode::ReadWrite };
     let (hashed, stats) = fingerprint::hash_files_with(&selection.files, cache.as_deref(), mode, control)?;
     Ok(FingerprintReport {
-        fingerprint: fingerprint::fingerprint_of(&hashed),
+        fingerprint: fingerprint::fingerprint_of_tree(&hashed, &selection.dirs, &selection.links),
         file_count: hashed.len() as u64,
         total_bytes: selection.total_bytes(),
         files_read: stats.files_read,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use archive_util::*;
 use backup_repo::archive::{
-    restore, verify, write_archive, ArchiveOptions, Compression, Manifest, ManifestEntry, RestoreOptions,
+    restore, verify, write_archive, ArchiveOptions, Compression, Manifest, ManifestEntry, ManifestLink, RestoreOptions,
     VerifyOptions, MANIFEST_FORMAT, MANIFEST_NAME,
 };
 use backup_repo::progress::Control;
@@ -19,6 +19,8 @@ struct Raw {
     crc: u32,
     size: u32,
     mode: u32,
+    /// "Made by" host: 3 Unix, 0 MS-DOS.
+    host: u16,
 }
 
 fn stored(name: &str, content: &[u8]) -> Raw {
@@ -29,6 +31,7 @@ fn stored(name: &str, content: &[u8]) -> Raw {
         crc: crc32fast::hash(content),
         size: content.len() as u32,
         mode: 0o100644,
+        host: 3,
     }
 }
 
@@ -55,7 +58,7 @@ fn build_zip(entries: &[Raw]) -> Vec<u8> {
         out.extend_from_slice(&e.name);
         out.extend_from_slice(&e.data);
         cd.extend_from_slice(&0x02014b50u32.to_le_bytes());
-        cd.extend_from_slice(&((3u16 << 8) | 20).to_le_bytes());
+        cd.extend_from_slice(&((e.host << 8) | 20).to_le_bytes());
         common(&mut cd);
         cd.extend_from_slice(&[0; 6]);
         cd.extend_from_slice(&(e.mode << 16).to_le_bytes());
@@ -86,9 +89,19 @@ fn listed(path: &str, content: &[u8]) -> ManifestEntry {
 
 /// `entries` plus "ok.txt" plus a manifest listing `claims` and ok.txt.
 fn hostile(entries: Vec<Raw>, claims: Vec<ManifestEntry>) -> Vec<u8> {
+    hostile_with(entries, claims, vec![], vec![])
+}
+
+/// [`hostile`] whose manifest also lists folders and links.
+fn hostile_with(entries: Vec<Raw>, claims: Vec<ManifestEntry>, dirs: Vec<&str>, links: Vec<(&str, &str)>) -> Vec<u8> {
     let mut files = claims;
     files.push(listed("ok.txt", b"fine\n"));
     let manifest = Manifest {
+        dirs: dirs.into_iter().map(String::from).collect(),
+        links: links
+            .into_iter()
+            .map(|(path, target)| ManifestLink { path: path.into(), target: target.into(), mtime_ns: 0 })
+            .collect(),
         format: MANIFEST_FORMAT.into(),
         tool_version: "test".into(),
         repo: "r".into(),
@@ -167,9 +180,32 @@ fn zip_slip_names_are_refused() {
         ("..\\x", "backslash"),
         ("a//b", "empty path component"),
     ] {
-        let c = case(&hostile(vec![stored(name, b"pwned")], vec![listed(name, b"pwned")]));
+        // Made on MS-DOS/Windows, where a backslash would be a separator.
+        let c = case(&hostile(vec![Raw { host: 0, ..stored(name, b"pwned") }], vec![listed(name, b"pwned")]));
         c.refused_with(name, why);
+        c.verify_fails(why);
         assert!(!Path::new(&abs).exists());
+    }
+}
+
+/// A name that is legal where the archive was made (Unix) comes back under
+/// that name on Unix: the backslash is a character, never a separator.
+#[cfg(unix)]
+#[test]
+fn a_unix_name_with_a_backslash_is_restored_under_that_name() {
+    for name in ["back\\slash.txt", "..\\x", "d\\..\\..\\e"] {
+        let c = case(&hostile(vec![stored(name, b"fine")], vec![listed(name, b"fine")]));
+        let rep = restore(&c.zip, &c.target, &RestoreOptions::default(), &Control::default()).unwrap();
+        assert!(rep.refused.is_empty(), "{rep:?}");
+        assert_eq!(std::fs::read(c.target.join(name)).unwrap(), b"fine");
+        let mut restored: Vec<String> =
+            std::fs::read_dir(&c.target).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        restored.sort();
+        let mut want = vec![name.to_string(), "ok.txt".to_string()];
+        want.sort();
+        assert_eq!(restored, want, "one file each, at the top");
+        assert!(verify(&c.zip, &VerifyOptions::default(), &Control::default()).unwrap().ok);
+        c.nothing_outside();
     }
 }
 
@@ -179,6 +215,94 @@ fn symlink_entries_are_refused() {
     link.mode = 0o120777;
     let c = case(&hostile(vec![link], vec![listed("link", b"/etc/passwd")]));
     c.refused_with("link", "symbolic link");
+}
+
+fn link(name: &str, target: &str) -> Raw {
+    Raw { mode: 0o120777, ..stored(name, target.as_bytes()) }
+}
+
+fn folder(name: &str) -> Raw {
+    Raw { mode: 0o040755, ..stored(name, b"") }
+}
+
+/// A link the manifest records, then an entry under it: restore makes the
+/// link (as a link, never followed) and refuses to write through it; verify
+/// names that entry.
+#[cfg(unix)]
+#[test]
+fn an_entry_under_a_link_is_refused_and_verify_says_so() {
+    let outside = format!("/tmp/backup-repo-hostile-link-{}", std::process::id());
+    for target in [outside.as_str(), "../../evil", "sub"] {
+        let c = case(&hostile_with(
+            vec![link("esc", target), stored("esc/passwd", b"pwned")],
+            vec![listed("esc/passwd", b"pwned")],
+            vec![],
+            vec![("esc", target)],
+        ));
+        c.verify_fails("'esc/passwd': under 'esc', which the archive holds as a symbolic link");
+        let rep = restore(&c.zip, &c.target, &RestoreOptions::default(), &Control::default()).unwrap();
+        assert_eq!(rep.links_restored, 1, "{rep:?}");
+        let r = rep.refused.iter().find(|r| r.path == "esc/passwd").expect("refused");
+        assert!(r.reason.contains("not a folder"), "{}", r.reason);
+        assert_eq!(std::fs::read_link(c.target.join("esc")).unwrap(), Path::new(target));
+        assert!(!Path::new(&outside).exists());
+        c.nothing_outside();
+    }
+}
+
+#[test]
+fn links_and_folders_must_be_what_the_manifest_records() {
+    // A link whose target is not the manifest's.
+    let c = case(&hostile_with(vec![link("l", "/etc/shadow")], vec![], vec![], vec![("l", "/etc/hostname")]));
+    c.verify_fails("'l': a link of 11 bytes in the ZIP, 13 in the manifest");
+    c.refused_with("l", "in the manifest");
+    let c = case(&hostile_with(vec![link("l", "/etc/passw")], vec![], vec![], vec![("l", "/etc/hosts")]));
+    c.verify_fails("link target differs from the manifest");
+    c.refused_with("l", "link target differs");
+    // A link or folder the manifest does not list.
+    let c = case(&hostile_with(vec![link("l", "x")], vec![], vec![], vec![]));
+    c.verify_fails("'l': symbolic link not in the manifest");
+    c.refused_with("l", "symbolic link not in the manifest");
+    let c = case(&hostile_with(vec![folder("d/")], vec![], vec![], vec![]));
+    c.verify_fails("'d/': folder not in the manifest");
+    c.refused_with("d/", "folder not in the manifest");
+    // A folder with data, and unsafe folder names.
+    let c = case(&hostile_with(vec![Raw { mode: 0o040755, ..stored("d/", b"data") }], vec![], vec!["d"], vec![]));
+    c.verify_fails("a folder entry holding 4 bytes");
+    for (name, why) in [("../up/", ".."), ("/abs/", "absolute")] {
+        let c = case(&hostile_with(vec![folder(name)], vec![], vec![name.trim_end_matches('/')], vec![]));
+        c.verify_fails(why);
+        c.refused_with(name, why);
+    }
+    // A folder `a/` and a file `a`: restore can make only one.
+    let c = case(&hostile_with(vec![folder("a/"), stored("a", b"x")], vec![listed("a", b"x")], vec!["a"], vec![]));
+    c.verify_fails("'a': both a folder and a file or link");
+    // Listed but missing.
+    let c = case(&hostile_with(vec![], vec![], vec!["gone"], vec![("l", "x")]));
+    c.verify_fails("'gone': in the manifest but missing");
+    c.verify_fails("'l': in the manifest but missing");
+}
+
+/// With overwrite, a link replaces a file or link of its name in the
+/// target (renamed over it): whatever the old link pointed to is untouched.
+#[cfg(unix)]
+#[test]
+fn a_restored_link_replaces_never_writes_through() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = case(&hostile_with(vec![link("l", "ok.txt"), folder("e/")], vec![], vec!["e"], vec![("l", "ok.txt")]));
+    let victim = tmp.path().join("victim");
+    std::fs::write(&victim, b"keep").unwrap();
+    std::fs::create_dir_all(&c.target).unwrap();
+    std::os::unix::fs::symlink(&victim, c.target.join("l")).unwrap();
+    let rep = restore(&c.zip, &c.target, &RestoreOptions { overwrite: true }, &Control::default()).unwrap();
+    assert!(rep.refused.is_empty(), "{rep:?}");
+    assert_eq!((rep.files_restored, rep.links_restored, rep.dirs_restored), (1, 1, 1));
+    assert_eq!(std::fs::read_link(c.target.join("l")).unwrap(), Path::new("ok.txt"));
+    assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+    assert!(c.target.join("e").is_dir());
+    // Without overwrite, an existing name is refused.
+    let again = restore(&c.zip, &c.target, &RestoreOptions { overwrite: false }, &Control::default());
+    assert!(again.is_err(), "the target is not empty");
 }
 
 #[test]
@@ -250,6 +374,7 @@ fn a_compression_bomb_is_stopped_at_its_declared_size() {
         size: 1024,
         data,
         mode: 0o100644,
+        host: 3,
     };
     let c = case(&hostile(vec![bomb], vec![listed("bomb.bin", &[0u8; 1024])]));
     c.verify_fails("bomb.bin");

@@ -396,3 +396,41 @@ fn a_stored_file_edited_behind_the_stat_cache_is_backed_up_as_it_is() {
     let entry = manifest.files.iter().find(|m| m.path == "img/logo.png").unwrap();
     assert_eq!(entry.blake3, blake3::hash(new.as_bytes()).to_hex().as_str());
 }
+
+/// A new empty folder or a link's new target is a change; the report counts
+/// what was stored; a fingerprint with the same folders and links is the
+/// same (unchanged runs skip). Compare-RepoBackup sees the folder and link.
+#[cfg(unix)]
+#[test]
+fn empty_folders_and_links_are_part_of_the_backup() {
+    let t = tempfile::tempdir().unwrap();
+    let src = sample_repo(t.path(), "demo");
+    std::os::unix::fs::symlink("src/main.py", src.join("main-link")).unwrap();
+    let mut opts = options(&src, &[t.path().join("d")], &t.path().join("cache"));
+    let mut at = |hour: u32| {
+        opts.now = Some(format!("2026-11-25T{hour:02}:00:00").parse().unwrap());
+        run(&opts)
+    };
+    let first = at(10);
+    assert_eq!((first.status, first.links_stored, first.dirs_stored), (RunStatus::Created, 1, 0));
+    assert!(first.skipped_paths.is_empty(), "{:?}", first.skipped_paths);
+    assert_eq!(at(11).status, RunStatus::Skipped);
+
+    fs::create_dir_all(src.join("new/empty")).unwrap();
+    let second = at(12);
+    assert_eq!((second.status, second.dirs_stored), (RunStatus::Created, 1));
+    assert_ne!(second.fingerprint, first.fingerprint);
+    assert_eq!(at(13).status, RunStatus::Skipped);
+
+    fs::remove_file(src.join("main-link")).unwrap();
+    std::os::unix::fs::symlink("environment.py", src.join("main-link")).unwrap();
+    let third = at(14);
+    assert_eq!(third.status, RunStatus::Created);
+
+    let archive = |r: &backup_repo::backup::BackupReport| r.destinations[0].archive_path.clone().unwrap();
+    let cmp = backup_repo::compare::compare_backups(archive(&first).as_ref(), archive(&third).as_ref()).unwrap();
+    let changes: Vec<(&str, backup_repo::archive::Change)> =
+        cmp.changes.iter().map(|c| (c.path.as_str(), c.change)).collect();
+    use backup_repo::archive::Change::*;
+    assert_eq!(changes, [("main-link", Modified), ("new/empty/", Added)]);
+}

@@ -16,8 +16,20 @@ const SIG_ZIP64_EOCD: u32 = 0x0606_4b50;
 const SIG_ZIP64_LOCATOR: u32 = 0x0706_4b50;
 /// General purpose flag bit 11: names are UTF-8.
 const FLAG_UTF8: u16 = 1 << 11;
-/// "Version made by": Unix (3), spec 6.3.
-const MADE_BY: u16 = (3 << 8) | 63;
+/// "Version made by": the host system (high byte) and spec 6.3. The host
+/// tells readers how to read names and attributes: on a Unix host a `\` is
+/// a character of the name and the Unix mode is in the external attributes.
+/// Windows writes MS-DOS (0), as .NET's `ZipFile` does there.
+const MADE_BY: u16 = (HOST << 8) | 63;
+/// The "made by" host of this build: Unix (3), or MS-DOS (0) on Windows.
+const HOST: u16 = if cfg!(windows) { 0 } else { HOST_UNIX };
+pub const HOST_UNIX: u16 = 3;
+/// File type bits of a Unix mode: folder and symbolic link.
+pub const S_IFMT: u32 = 0o170000;
+pub const S_IFDIR: u32 = 0o040000;
+pub const S_IFLNK: u32 = 0o120000;
+/// MS-DOS "directory" attribute, in the external attributes' low byte.
+const DOS_DIRECTORY: u32 = 0x10;
 const U32_MAX: u64 = 0xFFFF_FFFF;
 /// Above this uncompressed size a streamed entry gets a ZIP64 local header up
 /// front (its compressed size is unknown until written and may grow a little).
@@ -35,6 +47,25 @@ pub struct EntryMeta {
     pub mtime: i64,
     /// Unix mode including the file type bits (0o100644 ...).
     pub mode: u32,
+}
+
+impl EntryMeta {
+    /// "Version made by": a link is a Unix entry on every host (as Info-ZIP
+    /// and the zip crate write them), since only a Unix mode can say "link".
+    fn made_by(&self) -> u16 {
+        if self.mode & S_IFMT == S_IFLNK {
+            (HOST_UNIX << 8) | (MADE_BY & 0xFF)
+        } else {
+            MADE_BY
+        }
+    }
+
+    /// The Unix mode in the high 16 bits; a folder also sets the MS-DOS
+    /// directory bit, as Info-ZIP does, for readers that look only there.
+    fn external_attributes(&self) -> u32 {
+        let dos = if self.mode & S_IFMT == S_IFDIR { DOS_DIRECTORY } else { 0 };
+        (self.mode << 16) | dos
+    }
 }
 
 struct Central {
@@ -191,7 +222,7 @@ impl<W: Write> ZipOut<W> {
             let (time, date) = dos_datetime(m.mtime);
             let name = m.name.as_bytes();
             buf.extend_from_slice(&SIG_CENTRAL.to_le_bytes());
-            buf.extend_from_slice(&MADE_BY.to_le_bytes());
+            buf.extend_from_slice(&m.made_by().to_le_bytes());
             let zip64 = c.local_zip64 || big_sizes || big_offset;
             buf.extend_from_slice(&version_needed(m.method, zip64).to_le_bytes());
             buf.extend_from_slice(&FLAG_UTF8.to_le_bytes());
@@ -208,7 +239,7 @@ impl<W: Write> ZipOut<W> {
             buf.extend_from_slice(&0u16.to_le_bytes()); // comment
             buf.extend_from_slice(&0u16.to_le_bytes()); // disk
             buf.extend_from_slice(&0u16.to_le_bytes()); // internal attributes
-            buf.extend_from_slice(&(m.mode << 16).to_le_bytes());
+            buf.extend_from_slice(&m.external_attributes().to_le_bytes());
             buf.extend_from_slice(&(c.offset.min(U32_MAX) as u32).to_le_bytes());
             buf.extend_from_slice(name);
             buf.extend_from_slice(&extra);

@@ -70,9 +70,26 @@ pub struct Manifest {
     pub file_count: u64,
     pub total_bytes: u64,
     pub files: Vec<ManifestEntry>,
+    /// Folders with nothing in them (stored as `path/` entries). Left out
+    /// when there are none, so older manifests read the same.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dirs: Vec<String>,
+    /// Symbolic links (stored as link entries holding their target).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<ManifestLink>,
     /// Absent in backups made before 0.2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
+}
+
+/// A symbolic link of the backup: restored as a link to `target`, which is
+/// never followed (it may be absolute, lead outside the tree, or dangle).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ManifestLink {
+    pub path: String,
+    pub target: String,
+    /// The link's modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: i128,
 }
 
 /// The manifest of an archive of `files` (in their order), as the writer
@@ -86,6 +103,9 @@ pub struct ManifestOf<'a> {
     /// empty: the writer learns those hashes and computes it.
     pub fingerprint: String,
     pub files: &'a [crate::fingerprint::HashedFile],
+    /// Folders with nothing selected in them, and links: entries of their own.
+    pub dirs: &'a [crate::select::SelectedDir],
+    pub links: &'a [crate::select::SelectedLink],
     /// Who made it, of what, when (None only in tests of the format).
     pub origin: Option<Origin>,
 }
@@ -136,9 +156,16 @@ impl serde::Serialize for ManifestJson<'_> {
                 }))
             }
         }
+        /// A [`ManifestLink`], borrowed.
+        #[derive(serde::Serialize)]
+        struct Link<'a> {
+            path: &'a str,
+            target: &'a str,
+            mtime_ns: i128,
+        }
         let files = self.of.files;
         // Field for field as `Manifest` derives it.
-        let mut m = s.serialize_struct("Manifest", 8)?;
+        let mut m = s.serialize_struct("Manifest", 10)?;
         m.serialize_field("format", MANIFEST_FORMAT)?;
         m.serialize_field("tool_version", crate::VERSION)?;
         m.serialize_field("repo", &self.of.repo)?;
@@ -146,6 +173,13 @@ impl serde::Serialize for ManifestJson<'_> {
         m.serialize_field("file_count", &(files.len() as u64))?;
         m.serialize_field("total_bytes", &files.iter().map(|h| h.file.size).sum::<u64>())?;
         m.serialize_field("files", &Files(self))?;
+        if !self.of.dirs.is_empty() {
+            m.serialize_field("dirs", &self.of.dirs.iter().map(|d| d.rel.as_str()).collect::<Vec<_>>())?;
+        }
+        if !self.of.links.is_empty() {
+            let links = self.of.links.iter().map(|l| Link { path: &l.rel, target: &l.target, mtime_ns: l.mtime_ns });
+            m.serialize_field("links", &links.collect::<Vec<_>>())?;
+        }
         if let Some(origin) = &self.of.origin {
             m.serialize_field("origin", origin)?;
         }
@@ -157,7 +191,7 @@ impl serde::Serialize for ManifestJson<'_> {
 mod tests {
     use super::*;
     use crate::fingerprint::HashedFile;
-    use crate::select::SelectedFile;
+    use crate::select::{SelectedDir, SelectedFile, SelectedLink};
 
     #[test]
     fn manifest_of_writes_the_json_of_the_manifest_it_describes() {
@@ -182,7 +216,14 @@ mod tests {
             created_utc: "2026-10-25T01:30:00Z".parse().unwrap(),
             created_local: "2026-10-25T02:30:00+01:00".into(),
         };
-        let of = ManifestOf { repo: "r".into(), fingerprint: "f".into(), files: &files, origin: Some(origin.clone()) };
+        let of = ManifestOf {
+            repo: "r".into(),
+            fingerprint: "f".into(),
+            files: &files,
+            dirs: &[],
+            links: &[],
+            origin: Some(origin.clone()),
+        };
         let expected = Manifest {
             format: MANIFEST_FORMAT.into(),
             tool_version: crate::VERSION.into(),
@@ -199,9 +240,25 @@ mod tests {
                     mtime_ns: h.file.mtime_ns,
                 })
                 .collect(),
+            dirs: vec![],
+            links: vec![],
             origin: Some(origin),
         };
         // Byte for byte: archives written before ManifestOf read the same.
+        assert_eq!(serde_json::to_string_pretty(&of).unwrap(), serde_json::to_string_pretty(&expected).unwrap());
+        let back: Manifest = serde_json::from_str(&serde_json::to_string(&of).unwrap()).unwrap();
+        assert_eq!(back, expected);
+        assert!(!serde_json::to_string(&of).unwrap().contains("dirs"), "no folders, no key");
+
+        // Folders and links, when there are some.
+        let dirs = [SelectedDir { rel: ".git/refs/tags".into(), mtime_ns: 3 }];
+        let links = [SelectedLink { rel: "l".into(), target: "../out \"side\"".into(), mtime_ns: -4 }];
+        let of = ManifestOf { dirs: &dirs, links: &links, ..of };
+        let expected = Manifest {
+            dirs: vec![".git/refs/tags".into()],
+            links: vec![ManifestLink { path: "l".into(), target: "../out \"side\"".into(), mtime_ns: -4 }],
+            ..expected
+        };
         assert_eq!(serde_json::to_string_pretty(&of).unwrap(), serde_json::to_string_pretty(&expected).unwrap());
         let back: Manifest = serde_json::from_str(&serde_json::to_string(&of).unwrap()).unwrap();
         assert_eq!(back, expected);

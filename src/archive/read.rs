@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::progress::Control;
 use crate::{Error, Result};
 
+use super::restore::{classify, Expected, Kind, MAX_LINK_TARGET};
 use super::{Manifest, MANIFEST_FORMAT, MANIFEST_NAME};
 
 /// Read only the central directory and the manifest entry. Errors with
@@ -150,17 +151,27 @@ pub fn verify(archive: &Path, opts: &VerifyOptions, control: &Control) -> Result
         }
     };
     control.begin(crate::progress::Phase::Verifying, zip.len() as u64, manifest.total_bytes);
+    let mut dups = std::collections::BTreeSet::new();
     if zip.has_duplicate_names() {
         match super::raw::duplicate_names(archive) {
-            Ok(d) if !d.is_empty() => d.iter().for_each(|n| errs.push(format!("'{n}': duplicate entry name"))),
+            Ok(d) if !d.is_empty() => {
+                d.iter().for_each(|n| errs.push(format!("'{n}': duplicate entry name")));
+                dups = d;
+            }
             _ => errs.push("duplicate entry names".to_string()),
         }
     }
-    let expected: HashMap<&str, &super::ManifestEntry> = manifest.files.iter().map(|m| (m.path.as_str(), m)).collect();
-    if expected.len() != manifest.files.len() {
+    let expected = Expected::of(&manifest);
+    if expected.files.len() != manifest.files.len()
+        || expected.dirs.len() != manifest.dirs.len()
+        || expected.links.len() != manifest.links.len()
+    {
         errs.push("the manifest lists a path twice".to_string());
     }
     let mut seen: HashSet<String> = HashSet::new();
+    // Every entry's path and whether it is a link: an entry under a link
+    // would be written through it, so restore refuses it (checked after).
+    let mut paths: Vec<(String, bool)> = Vec::new();
     for i in 0..zip.len() {
         control.check()?;
         let label = zip.name_for_index(i).and_then(|n| n.ok()).map(|n| n.into_owned());
@@ -174,37 +185,95 @@ pub fn verify(archive: &Path, opts: &VerifyOptions, control: &Control) -> Result
         let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
         rep.entries_checked += 1;
         let declared = entry.size();
-        let want = expected.get(name.as_str()).copied();
-        if want.is_none() && name != MANIFEST_NAME {
-            errs.push(format!("'{name}': not in the manifest"));
+        if std::str::from_utf8(entry.name_raw()).is_err() {
+            errs.push(format!("'{name}': name is not UTF-8"));
         }
-        if let Some(w) = want {
-            if w.size != declared {
-                errs.push(format!("'{name}': {declared} bytes in the ZIP, {} in the manifest", w.size));
+        // What restore makes of it: refused (why), or a file, folder or link.
+        let kind = if name == MANIFEST_NAME {
+            None
+        } else {
+            let unix_host = entry.system() as u16 == super::format::HOST_UNIX;
+            match classify(&name, unix_host, entry.unix_mode(), &expected) {
+                Ok(k) => Some(k),
+                Err(why) => {
+                    errs.push(format!("'{name}': {why}"));
+                    None
+                }
             }
+        };
+        let mut link_data = Vec::new();
+        match &kind {
+            Some(Kind::File(w)) if w.size != declared => {
+                errs.push(format!("'{name}': {declared} bytes in the ZIP, {} in the manifest", w.size))
+            }
+            Some(Kind::Dir(_)) if declared != 0 => {
+                errs.push(format!("'{name}': a folder entry holding {declared} bytes"))
+            }
+            Some(Kind::Link(l)) if declared != l.target.len() as u64 || declared > MAX_LINK_TARGET => errs
+                .push(format!("'{name}': a link of {declared} bytes in the ZIP, {} in the manifest", l.target.len())),
+            _ => {}
         }
-        match stream_entry(&mut entry, declared, control, |_| Ok(()))? {
+        let is_link = matches!(kind, Some(Kind::Link(_)));
+        let keep = |b: &[u8]| {
+            if is_link && link_data.len() as u64 <= MAX_LINK_TARGET {
+                link_data.extend_from_slice(b);
+            }
+            Ok(())
+        };
+        match stream_entry(&mut entry, declared, control, keep)? {
             Streamed::Failed(why) => errs.push(format!("'{name}': {why}")),
             Streamed::Ok { bytes, blake3 } => {
-                if let Some(w) = want {
-                    if w.blake3 != blake3 {
-                        errs.push(format!("'{name}': BLAKE3 differs from the manifest"));
+                match &kind {
+                    Some(Kind::File(w)) if w.blake3 != blake3 => {
+                        errs.push(format!("'{name}': BLAKE3 differs from the manifest"))
                     }
+                    Some(Kind::Link(l)) if link_data != l.target.as_bytes() => {
+                        errs.push(format!("'{name}': link target differs from the manifest"))
+                    }
+                    _ => {}
                 }
                 control.advance(0, bytes);
             }
         }
         control.advance(1, 0);
-        seen.insert(name);
+        let path = match kind {
+            Some(Kind::Dir(p)) => p.to_string(),
+            _ => name,
+        };
+        if path != MANIFEST_NAME {
+            paths.push((path.clone(), is_link));
+        }
+        seen.insert(path);
     }
-    for m in &manifest.files {
-        if !seen.contains(&m.path) {
-            errs.push(format!("'{}': in the manifest but missing from the archive", m.path));
+    let links: HashSet<&str> = paths.iter().filter(|p| p.1).map(|p| p.0.as_str()).collect();
+    let mut kinds_of: std::collections::BTreeMap<&str, u32> = Default::default();
+    for (path, _) in &paths {
+        *kinds_of.entry(path.as_str()).or_default() += 1;
+        // The first ancestor that is a link: restore would not pass through it.
+        let through = path.match_indices('/').map(|(at, _)| &path[..at]).find(|a| links.contains(a));
+        if let Some(link) = through {
+            errs.push(format!("'{path}': under '{link}', which the archive holds as a symbolic link"));
+        }
+    }
+    // A folder entry `a/` and a file or link `a` (exact duplicates are reported above).
+    for (path, n) in kinds_of {
+        if n > 1 && !dups.contains(path) {
+            errs.push(format!("'{path}': both a folder and a file or link"));
+        }
+    }
+    for path in
+        manifest.files.iter().map(|m| &m.path).chain(&manifest.dirs).chain(manifest.links.iter().map(|l| &l.path))
+    {
+        if !seen.contains(path) {
+            errs.push(format!("'{path}': in the manifest but missing from the archive"));
         }
     }
     if let Some(source) = &opts.source {
         let selection = crate::select::select(source, &crate::select::SelectOptions::default(), control)?;
-        let listed: Vec<&str> = selection.files.iter().map(|f| f.rel.as_str()).collect();
+        let files = selection.files.iter().map(|f| f.rel.as_str());
+        let others =
+            selection.dirs.iter().map(|d| d.rel.as_str()).chain(selection.links.iter().map(|l| l.rel.as_str()));
+        let listed: Vec<&str> = files.chain(others).collect();
         for e in compare_with_source(&manifest, source, &listed, control)? {
             errs.push(e);
         }
@@ -250,7 +319,30 @@ pub(super) fn compare_with_source(
         .into_iter()
         .flatten()
         .collect();
-    let known: HashSet<&str> = manifest.files.iter().map(|m| m.path.as_str()).collect();
+    let on_disk = |path: &str| std::fs::symlink_metadata(source.join(path.split('/').collect::<PathBuf>()));
+    for d in &manifest.dirs {
+        match on_disk(d) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => out.push(format!("'{d}/': not a folder in the source")),
+            Err(_) => out.push(format!("'{d}/': missing from the source")),
+        }
+    }
+    for l in &manifest.links {
+        let p = source.join(l.path.split('/').collect::<PathBuf>());
+        match on_disk(&l.path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let now = std::fs::read_link(&p).ok().and_then(crate::select::link_target_text);
+                if now.as_deref() != Some(l.target.as_str()) {
+                    out.push(format!("'{}': a link to another target in the source", l.path));
+                }
+            }
+            Ok(_) => out.push(format!("'{}': not a symbolic link in the source", l.path)),
+            Err(_) => out.push(format!("'{}': missing from the source", l.path)),
+        }
+    }
+    let files = manifest.files.iter().map(|m| m.path.as_str());
+    let others = manifest.dirs.iter().map(String::as_str).chain(manifest.links.iter().map(|l| l.path.as_str()));
+    let known: HashSet<&str> = files.chain(others).collect();
     out.extend(
         listed.iter().filter(|r| !known.contains(**r)).map(|r| format!("'{r}': in the source but not in the archive")),
     );
@@ -274,9 +366,11 @@ pub struct Comparison {
 }
 
 /// What changed from `old` to `new`, from manifests alone; sorted by path. Pure.
+/// A folder with nothing in it is the path `name/`; a link counts as
+/// modified when its target changed (its size is the target's length).
 pub fn compare_manifests(old: &Manifest, new: &Manifest) -> Vec<Comparison> {
-    let before: HashMap<&str, &super::ManifestEntry> = old.files.iter().map(|m| (m.path.as_str(), m)).collect();
-    let after: HashMap<&str, &super::ManifestEntry> = new.files.iter().map(|m| (m.path.as_str(), m)).collect();
+    let before = entries_of(old);
+    let after = entries_of(new);
     let mut out: Vec<Comparison> = Vec::new();
     for (path, n) in &after {
         match before.get(path) {
@@ -284,13 +378,13 @@ pub fn compare_manifests(old: &Manifest, new: &Manifest) -> Vec<Comparison> {
                 path: path.to_string(),
                 change: Change::Added,
                 old_size: None,
-                new_size: Some(n.size),
+                new_size: Some(n.0),
             }),
-            Some(o) if o.size != n.size || o.blake3 != n.blake3 => out.push(Comparison {
+            Some(o) if o != n => out.push(Comparison {
                 path: path.to_string(),
                 change: Change::Modified,
-                old_size: Some(o.size),
-                new_size: Some(n.size),
+                old_size: Some(o.0),
+                new_size: Some(n.0),
             }),
             Some(_) => {}
         }
@@ -300,13 +394,24 @@ pub fn compare_manifests(old: &Manifest, new: &Manifest) -> Vec<Comparison> {
             out.push(Comparison {
                 path: path.to_string(),
                 change: Change::Removed,
-                old_size: Some(o.size),
+                old_size: Some(o.0),
                 new_size: None,
             });
         }
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out
+}
+
+/// Every entry of `m` by path: its size, what it is, and what its content
+/// is (a file's BLAKE3, a link's target, nothing for a folder).
+fn entries_of(m: &Manifest) -> HashMap<std::borrow::Cow<'_, str>, (u64, char, &str)> {
+    use std::borrow::Cow;
+    let files = m.files.iter().map(|f| (Cow::Borrowed(f.path.as_str()), (f.size, 'f', f.blake3.as_str())));
+    let dirs = m.dirs.iter().map(|d| (Cow::Owned(format!("{d}/")), (0, 'd', "")));
+    let links =
+        m.links.iter().map(|l| (Cow::Borrowed(l.path.as_str()), (l.target.len() as u64, 'l', l.target.as_str())));
+    files.chain(dirs).chain(links).collect()
 }
 
 #[cfg(test)]
@@ -316,6 +421,8 @@ mod tests {
 
     fn m(files: &[(&str, u64, &str)]) -> Manifest {
         Manifest {
+            dirs: vec![],
+            links: vec![],
             format: MANIFEST_FORMAT.into(),
             tool_version: "t".into(),
             repo: "r".into(),

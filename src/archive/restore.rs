@@ -7,8 +7,11 @@ use crate::progress::{Control, Phase};
 use crate::select::Skipped;
 use crate::{Error, Result};
 
+use super::format::{HOST_UNIX, S_IFDIR, S_IFLNK, S_IFMT};
 use super::read::{stream_entry, Streamed};
-use super::{read_manifest, ManifestEntry, MANIFEST_NAME};
+use super::{read_manifest, Manifest, ManifestEntry, ManifestLink, MANIFEST_NAME};
+
+const S_IFREG: u32 = 0o100000;
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -23,14 +26,23 @@ pub struct RestoreReport {
     pub target: String,
     pub files_restored: u64,
     pub bytes_restored: u64,
+    /// Symbolic links recreated (as links, never followed).
+    #[serde(default)]
+    pub links_restored: u64,
+    /// Folders with nothing in them recreated.
+    #[serde(default)]
+    pub dirs_restored: u64,
     /// Entries not written, each with the reason (zip-slip, absolute path,
-    /// symlink, hash mismatch, exists ...).
+    /// a path through a link, hash mismatch, exists ...).
     pub refused: Vec<crate::select::Skipped>,
 }
 
 /// Why an entry name cannot be written inside the target, if it cannot.
 /// Names must be relative, `/`-separated, with no empty, `.` or `..` parts.
-pub(super) fn unsafe_name(name: &str) -> Option<&'static str> {
+/// A `\` is a character of the name where the archive was made on Unix and
+/// this is Unix (`backslash_is_a_char`); elsewhere it would be read as a
+/// separator, so the name is refused, never split.
+pub(super) fn unsafe_name(name: &str, backslash_is_a_char: bool) -> Option<&'static str> {
     let b = name.as_bytes();
     if name.is_empty() {
         return Some("empty name");
@@ -41,8 +53,12 @@ pub(super) fn unsafe_name(name: &str) -> Option<&'static str> {
     if b.len() >= 2 && b[1] == b':' && b[0].is_ascii_alphabetic() {
         return Some("drive letter (absolute path)");
     }
-    if name.contains('\\') {
-        return Some("backslash in the name (not a portable path)");
+    if name.contains('\\') && !backslash_is_a_char {
+        return Some(if cfg!(windows) {
+            "backslash in the name (legal where the backup was made, not on Windows)"
+        } else {
+            "backslash in the name (not a portable path)"
+        });
     }
     if name.starts_with('/') {
         return Some("absolute path");
@@ -58,6 +74,69 @@ pub(super) fn unsafe_name(name: &str) -> Option<&'static str> {
         }
     }
     None
+}
+
+/// What an entry of the archive is, by its name and mode, with what the
+/// manifest records of it.
+pub(super) enum Kind<'m> {
+    File(&'m ManifestEntry),
+    /// A folder entry (`name/`): its path, without the `/`.
+    Dir(&'m str),
+    Link(&'m ManifestLink),
+}
+
+/// The manifest's entries by path, for checking the archive's against.
+pub(super) struct Expected<'m> {
+    pub files: HashMap<&'m str, &'m ManifestEntry>,
+    pub dirs: HashMap<&'m str, &'m str>,
+    pub links: HashMap<&'m str, &'m ManifestLink>,
+}
+
+impl<'m> Expected<'m> {
+    pub fn of(m: &'m Manifest) -> Expected<'m> {
+        Expected {
+            files: m.files.iter().map(|f| (f.path.as_str(), f)).collect(),
+            dirs: m.dirs.iter().map(|d| (d.as_str(), d.as_str())).collect(),
+            links: m.links.iter().map(|l| (l.path.as_str(), l)).collect(),
+        }
+    }
+}
+
+/// The longest link target restored: longer is no link a file system makes.
+pub(super) const MAX_LINK_TARGET: u64 = 4096;
+
+/// What the entry `name` (made on a Unix host or not, with its Unix mode
+/// where known) is, or why a restore refuses it before reading its data.
+/// Verify asks the same, so the two agree on what is refused.
+pub(super) fn classify<'m>(
+    name: &str,
+    unix_host: bool,
+    mode: Option<u32>,
+    expected: &Expected<'m>,
+) -> std::result::Result<Kind<'m>, String> {
+    let backslash_is_a_char = cfg!(unix) && unix_host;
+    let file_type = mode.map(|m| m & S_IFMT).filter(|&t| t != 0);
+    if let Some(path) = name.strip_suffix('/') {
+        if let Some(why) = unsafe_name(path, backslash_is_a_char) {
+            return Err(why.to_string());
+        }
+        if file_type.is_some_and(|t| t != S_IFDIR) {
+            return Err("a folder entry whose mode is not a folder's".into());
+        }
+        return expected.dirs.get(path).map(|d| Kind::Dir(d)).ok_or_else(|| "folder not in the manifest".into());
+    }
+    if let Some(why) = unsafe_name(name, backslash_is_a_char) {
+        return Err(why.to_string());
+    }
+    match file_type {
+        Some(S_IFLNK) => {
+            expected.links.get(name).map(|l| Kind::Link(l)).ok_or_else(|| "symbolic link not in the manifest".into())
+        }
+        None | Some(S_IFREG) => {
+            expected.files.get(name).map(|f| Kind::File(f)).ok_or_else(|| "not in the manifest".into())
+        }
+        Some(_) => Err("not a regular file".into()),
+    }
 }
 
 /// Create the folders above `rel` inside `target`, refusing to pass through
@@ -142,7 +221,7 @@ pub fn restore(archive: &Path, target: &Path, opts: &RestoreOptions, control: &C
     } else {
         BTreeSet::new()
     };
-    let expected: HashMap<&str, &ManifestEntry> = manifest.files.iter().map(|m| (m.path.as_str(), m)).collect();
+    let expected = Expected::of(&manifest);
     let mut report = RestoreReport {
         archive: archive.display().to_string(),
         target: target.display().to_string(),
@@ -171,26 +250,39 @@ pub fn restore(archive: &Path, target: &Path, opts: &RestoreOptions, control: &C
             continue;
         }
         let mut no = |reason: String| refused.push(Skipped { path: name.clone(), reason });
-        if let Some(why) = unsafe_name(&name) {
-            no(why.to_string());
-            continue;
-        }
         if dups.contains(&name) {
             no("duplicate entry name".into());
             continue;
         }
-        if entry.is_symlink() || entry.unix_mode().is_some_and(|m| m & 0o170000 == 0o120000) {
-            no("symbolic link entry".into());
-            continue;
-        }
-        let Some(want) = expected.get(name.as_str()).copied() else {
-            no("not in the manifest".into());
-            continue;
+        let unix_host = entry.system() as u16 == HOST_UNIX;
+        let want = match classify(&name, unix_host, entry.unix_mode(), &expected) {
+            Ok(Kind::File(want)) => want,
+            Ok(Kind::Dir(path)) => {
+                let parts: Vec<&str> = path.split('/').collect();
+                match make_parents(target, &parts) {
+                    Ok(()) => {
+                        seen.insert(path.to_string());
+                        report.dirs_restored += 1;
+                    }
+                    Err(why) => no(why),
+                }
+                continue;
+            }
+            Ok(Kind::Link(link)) => {
+                match restore_link(&mut entry, link, target, opts, control)? {
+                    None => {
+                        seen.insert(link.path.clone());
+                        report.links_restored += 1;
+                    }
+                    Some(why) => no(why),
+                }
+                continue;
+            }
+            Err(why) => {
+                no(why);
+                continue;
+            }
         };
-        if entry.is_dir() || !entry.is_file() {
-            no("not a regular file".into());
-            continue;
-        }
         if want.size != entry.size() {
             no(format!("{} bytes in the ZIP, {} in the manifest", entry.size(), want.size));
             continue;
@@ -201,16 +293,9 @@ pub fn restore(archive: &Path, target: &Path, opts: &RestoreOptions, control: &C
             continue;
         }
         let dest: PathBuf = parts.iter().fold(target.to_path_buf(), |p, c| p.join(c));
-        match fs::symlink_metadata(&dest) {
-            Ok(_) if !opts.overwrite => {
-                no("already exists in the target".into());
-                continue;
-            }
-            Ok(m) if m.is_dir() => {
-                no("a folder of that name exists in the target".into());
-                continue;
-            }
-            _ => {}
+        if let Some(why) = occupied(&dest, opts) {
+            no(why);
+            continue;
         }
         control.set_current(&name);
         let (partial, out) = create_partial(&dest).map_err(|e| Error::io("create", &dest, e))?;
@@ -248,14 +333,110 @@ pub fn restore(archive: &Path, target: &Path, opts: &RestoreOptions, control: &C
             }
         }
     }
-    for m in &manifest.files {
-        if !seen.contains(&m.path) && !refused.iter().any(|r| r.path == m.path) {
-            refused
-                .push(Skipped { path: m.path.clone(), reason: "in the manifest but missing from the archive".into() });
+    let listed =
+        manifest.files.iter().map(|m| &m.path).chain(&manifest.dirs).chain(manifest.links.iter().map(|l| &l.path));
+    for path in listed {
+        if !seen.contains(path) && !refused.iter().any(|r| r.path == *path || r.path.strip_suffix('/') == Some(path)) {
+            refused.push(Skipped { path: path.clone(), reason: "in the manifest but missing from the archive".into() });
         }
     }
     report.refused = refused;
     Ok(report)
+}
+
+/// Why `dest` cannot take an entry, if it cannot: it exists (and may be
+/// replaced only with `overwrite`), or it is a folder (never replaced).
+fn occupied(dest: &Path, opts: &RestoreOptions) -> Option<String> {
+    match fs::symlink_metadata(dest) {
+        Ok(_) if !opts.overwrite => Some("already exists in the target".into()),
+        Ok(m) if m.is_dir() => Some("a folder of that name exists in the target".into()),
+        _ => None,
+    }
+}
+
+/// Recreate the link entry `entry` (recorded as `link`) inside `target`:
+/// its data must be the recorded target; it is made as a link and never
+/// followed, whatever it points to. Some(reason) when it is not restored.
+fn restore_link(
+    entry: &mut zip::read::ZipFile<'_, BufReader<File>>,
+    link: &ManifestLink,
+    target: &Path,
+    opts: &RestoreOptions,
+    control: &Control,
+) -> Result<Option<String>> {
+    let declared = entry.size();
+    if declared != link.target.len() as u64 || declared > MAX_LINK_TARGET {
+        return Ok(Some(format!("a link of {declared} bytes in the ZIP, {} in the manifest", link.target.len())));
+    }
+    let mut data = Vec::with_capacity(declared as usize);
+    match stream_entry(entry, declared, control, |b| {
+        data.extend_from_slice(b);
+        Ok(())
+    })? {
+        Streamed::Failed(why) => return Ok(Some(why)),
+        Streamed::Ok { .. } if data != link.target.as_bytes() => {
+            return Ok(Some("link target differs from the manifest".into()))
+        }
+        Streamed::Ok { .. } => {}
+    }
+    if link.target.is_empty() || link.target.contains('\0') {
+        return Ok(Some("not a link target".into()));
+    }
+    let parts: Vec<&str> = link.path.split('/').collect();
+    if let Err(why) = make_parents(target, &parts[..parts.len() - 1]) {
+        return Ok(Some(why));
+    }
+    let dest: PathBuf = parts.iter().fold(target.to_path_buf(), |p, c| p.join(c));
+    if let Some(why) = occupied(&dest, opts) {
+        return Ok(Some(why));
+    }
+    // Made beside it and renamed over it, as a file is: an existing file or
+    // link of that name (with overwrite) is replaced, never written through.
+    let base = dest.as_os_str().to_owned();
+    for n in 0..100 {
+        let mut name = base.clone();
+        name.push(if n == 0 { ".partial".to_string() } else { format!(".partial{n}") });
+        let partial = PathBuf::from(name);
+        match make_link(&link.target, &partial) {
+            Ok(()) => {
+                if let Err(e) = fs::rename(&partial, &dest) {
+                    let _ = fs::remove_file(&partial);
+                    return Err(Error::io("rename", &dest, e));
+                }
+                let t = file_time(link.mtime_ns);
+                // Best effort: a link's time is not its content.
+                let _ = filetime::set_symlink_file_times(&dest, t, t);
+                return Ok(None);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Ok(Some(format!("cannot create a symbolic link here ({e})"))),
+        }
+    }
+    Ok(Some("no free name beside it to create the link".into()))
+}
+
+/// Create a symbolic link at `at` holding `target` (never resolved).
+#[cfg(unix)]
+fn make_link(target: &str, at: &Path) -> std::io::Result<()> {
+    std::os::unix::fs::symlink(target, at)
+}
+
+/// Windows needs to know a folder link from a file link; a process without
+/// the right to make links gets an error, which refuses this entry only.
+#[cfg(windows)]
+fn make_link(target: &str, at: &Path) -> std::io::Result<()> {
+    let target = target.replace('/', "\\");
+    let resolved = at.parent().map(|p| p.join(&target));
+    if resolved.is_some_and(|p| p.is_dir()) {
+        std::os::windows::fs::symlink_dir(&target, at)
+    } else {
+        std::os::windows::fs::symlink_file(&target, at)
+    }
+}
+
+#[cfg(not(any(unix, windows)))]
+fn make_link(_target: &str, _at: &Path) -> std::io::Result<()> {
+    Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "no symbolic links on this system"))
 }
 
 /// Flush, set the modification time and the exec bit on the open partial file.
@@ -281,10 +462,17 @@ mod tests {
     fn names_that_would_leave_the_target_are_unsafe() {
         for bad in ["../evil", "a/../../x", "/etc/x", "C:\\x", "C:/x", "..\\x", "a\\b", "a//b", "./a", "a/", "", "a\0b"]
         {
-            assert!(unsafe_name(bad).is_some(), "{bad:?}");
+            assert!(unsafe_name(bad, false).is_some(), "{bad:?}");
         }
         for ok in ["a", ".git/HEAD", "ünïcode/日本.txt", "a..b/c..", ".hidden"] {
-            assert_eq!(unsafe_name(ok), None, "{ok:?}");
+            assert_eq!(unsafe_name(ok, false), None, "{ok:?}");
+        }
+        // A Unix name with a backslash is one name, never a path.
+        for ok in ["back\\slash.txt", "..\\x", "a\\b/c"] {
+            assert_eq!(unsafe_name(ok, true), None, "{ok:?}");
+        }
+        for bad in ["C:\\x", "../x\\y", "/a\\b"] {
+            assert!(unsafe_name(bad, true).is_some(), "{bad:?}");
         }
     }
 }

@@ -9,7 +9,9 @@ use crate::fingerprint::HashedFile;
 use crate::progress::{Control, Phase};
 use crate::{Error, ErrorKind, Result};
 
-use super::format::{EntryMeta, ZipOut, METHOD_DEFLATE, METHOD_STORED, METHOD_ZSTD, ZIP64_STREAM_THRESHOLD};
+use super::format::{
+    EntryMeta, ZipOut, METHOD_DEFLATE, METHOD_STORED, METHOD_ZSTD, S_IFDIR, S_IFLNK, ZIP64_STREAM_THRESHOLD,
+};
 use super::previous::{PrevEntry, Previous};
 use super::{ManifestJson, ManifestOf, MANIFEST_NAME};
 use crate::fanout::Fanout;
@@ -571,6 +573,8 @@ fn write_with(
     // writer's tail, instead of after it (a changed run of 17k files: 55 ms).
     let hashes_known = files.iter().all(|f| !f.blake3.is_empty());
     let early_manifest: std::sync::Mutex<Option<io::Result<(u16, Encoded)>>> = std::sync::Mutex::new(None);
+    // Folders and links go between the files, so every entry is in name order.
+    let mut others = other_entries(manifest).into_iter().peekable();
 
     let result = rayon::in_place_scope_fifo(|scope| -> Result<()> {
         let (tx, rx) = mpsc::channel::<(usize, Result<Prepared>)>();
@@ -622,6 +626,9 @@ fn write_with(
                 stop.store(true, Relaxed);
                 e
             };
+            while let Some(o) = others.next_if(|o| o.name.as_str() < f.file.rel.as_str()) {
+                write_other(&mut zip, &o).map_err(|e| fail(Error::io("write", out, e)))?;
+            }
             control.check().map_err(fail)?;
             control.set_current(&f.file.rel);
             let (method, learned) = if is_large(i) {
@@ -693,6 +700,9 @@ fn write_with(
         Ok(())
     });
     result?;
+    for o in others {
+        write_other(&mut zip, &o).map_err(|e| Error::io("write", out, e))?;
+    }
     control.check()?;
 
     // The manifest, last: deterministic time (the newest file's), plain mode.
@@ -700,8 +710,10 @@ fn write_with(
     let mut json = ManifestJson { of: manifest, fingerprint: &manifest.fingerprint, learned: &hashes_learned };
     let learned_fingerprint = (!hashes_learned.is_empty()).then(|| {
         let json = &json;
-        crate::fingerprint::tree_fingerprint_of_pairs(
+        crate::fingerprint::fingerprint_with_others(
             files.iter().enumerate().map(|(i, f)| (f.file.rel.as_str(), json.blake3(i))),
+            manifest.dirs,
+            manifest.links,
         )
     });
     if let Some(fingerprint) = &learned_fingerprint {
@@ -727,6 +739,49 @@ fn write_with(
     stats.archive_bytes = len;
     stats.hashes_learned = hashes_learned;
     Ok(stats)
+}
+
+/// A folder or link entry: its bytes (none, or the link's target) are in
+/// the manifest already, so it is written as it comes, stored.
+struct Other<'a> {
+    /// The entry name: a folder's ends in `/`.
+    name: String,
+    mode: u32,
+    data: &'a [u8],
+    mtime_ns: i128,
+}
+
+/// The folder and link entries of `manifest`, in name order.
+fn other_entries<'a>(manifest: &'a ManifestOf) -> Vec<Other<'a>> {
+    let dirs = manifest.dirs.iter().map(|d| Other {
+        name: format!("{}/", d.rel),
+        mode: S_IFDIR | 0o755,
+        data: b"",
+        mtime_ns: d.mtime_ns,
+    });
+    // A link's mode is lrwxrwxrwx, as `ls` shows it and Info-ZIP stores it.
+    let links = manifest.links.iter().map(|l| Other {
+        name: l.rel.clone(),
+        mode: S_IFLNK | 0o777,
+        data: l.target.as_bytes(),
+        mtime_ns: l.mtime_ns,
+    });
+    let mut all: Vec<Other> = dirs.chain(links).collect();
+    all.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    all
+}
+
+fn write_other<W: Write>(zip: &mut ZipOut<W>, o: &Other) -> io::Result<()> {
+    let meta = EntryMeta {
+        name: o.name.clone(),
+        method: METHOD_STORED,
+        crc: crc32fast::hash(o.data),
+        compressed: o.data.len() as u64,
+        size: o.data.len() as u64,
+        mtime: mtime_secs(o.mtime_ns),
+        mode: o.mode,
+    };
+    zip.entry(&meta, o.data)
 }
 
 /// An entry's bytes as written, with the CRC-32 and length of what they encode.
@@ -880,7 +935,14 @@ mod tests {
     fn streamed_entries_are_valid() {
         let dir = tempfile::tempdir().unwrap();
         let files = three_files(dir.path());
-        let manifest = ManifestOf { repo: "r".into(), fingerprint: "f".into(), files: &files, origin: None };
+        let manifest = ManifestOf {
+            repo: "r".into(),
+            fingerprint: "f".into(),
+            files: &files,
+            dirs: &[],
+            links: &[],
+            origin: None,
+        };
         for opts in [ArchiveOptions::default(), ArchiveOptions { compression: Compression::Zstd, level: None }] {
             let policy = Policy { large: 1000, ..Policy::new(&opts).unwrap() };
             let out = dir.path().join("s.zip");
@@ -895,7 +957,14 @@ mod tests {
             // A streamed file that changed is caught too.
             let mut changed_files = files.clone();
             changed_files[0].blake3 = blake3::hash(b"other").to_hex().to_string();
-            let changed = ManifestOf { repo: "r".into(), fingerprint: "f".into(), files: &changed_files, origin: None };
+            let changed = ManifestOf {
+                repo: "r".into(),
+                fingerprint: "f".into(),
+                files: &changed_files,
+                dirs: &[],
+                links: &[],
+                origin: None,
+            };
             let err = write_file(&out, &changed, policy, None, &Control::default()).unwrap_err();
             assert!(err.message.contains("changed during backup"));
         }
@@ -916,12 +985,26 @@ mod tests {
         let policy = Policy { large: 1000, ..Policy::new(&ArchiveOptions::default()).unwrap() };
 
         let with = dir.path().join("known.zip");
-        let of = ManifestOf { repo: "r".into(), fingerprint: fingerprint.clone(), files: &known, origin: None };
+        let of = ManifestOf {
+            repo: "r".into(),
+            fingerprint: fingerprint.clone(),
+            files: &known,
+            dirs: &[],
+            links: &[],
+            origin: None,
+        };
         let stats = write_file(&with, &of, policy, None, &Control::default()).unwrap();
         assert!(stats.hashes_learned.is_empty());
 
         let without = dir.path().join("learned.zip");
-        let of = ManifestOf { repo: "r".into(), fingerprint: String::new(), files: &unknown, origin: None };
+        let of = ManifestOf {
+            repo: "r".into(),
+            fingerprint: String::new(),
+            files: &unknown,
+            dirs: &[],
+            links: &[],
+            origin: None,
+        };
         let stats = write_file(&without, &of, policy, None, &Control::default()).unwrap();
         assert_eq!(stats.hashes_learned, [known[0].blake3.as_str(), "", known[2].blake3.as_str()]);
         assert_eq!(std::fs::read(&without).unwrap(), std::fs::read(&with).unwrap());

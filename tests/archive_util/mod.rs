@@ -53,6 +53,8 @@ pub fn manifest_for(files: &[HashedFile]) -> ManifestOf<'_> {
         repo: "repo".into(),
         fingerprint: backup_repo::fingerprint::fingerprint_of(files),
         files,
+        dirs: &[],
+        links: &[],
         origin: None,
     }
 }

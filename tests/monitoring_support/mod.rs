@@ -73,6 +73,9 @@ pub fn report(
         retention: vec![],
         warnings: vec![],
         notes: vec![],
+        links_stored: 0,
+        dirs_stored: 0,
+        linked_git_dir: None,
     }
 }
 

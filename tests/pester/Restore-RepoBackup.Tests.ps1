@@ -94,7 +94,7 @@ Describe 'Restore-RepoBackup' {
         $r.Archive | Should -Be $archives[-1]
     }
 
-    It 'warns about each refused entry and lists it' {
+    It 'writes a non-terminating error for each refused entry ($? is false), lists it, and Test-RepoBackup fails the archive' {
         # A hand-made archive with our manifest and an entry that escapes the target.
         Add-Type -AssemblyName System.IO.Compression, System.IO.Compression.FileSystem
         $evil = Join-Path $TestHome 'evil.zip'
@@ -105,10 +105,19 @@ Describe 'Restore-RepoBackup' {
             $w = [IO.StreamWriter]::new($e.Open()); $w.Write('x'); $w.Dispose()
         } finally { $zip.Dispose() }
         $target = New-Target
-        $r = Restore-RepoBackup -Path $evil -Destination $target -WarningVariable warn -WarningAction SilentlyContinue
+        $r = Restore-RepoBackup -Path $evil -Destination $target -ErrorVariable err -ErrorAction SilentlyContinue
+        $ok = $?
+        $ok | Should -BeFalse
         $r.Refused.Path | Should -Contain '../escaped.txt'
-        $warn | Where-Object { "$_" -match 'escaped\.txt' } | Should -Not -BeNullOrEmpty
+        $mine = @($err | Where-Object { "$_" -match 'escaped\.txt' })
+        $mine.Count | Should -Be 1
+        $mine[0].FullyQualifiedErrorId | Should -BeLike 'BackupRepo.EntryNotRestored,*'
+        $r.FilesRestored | Should -BeGreaterThan 0 -Because 'the rest is restored'
         Join-Path $TestHome 'escaped.txt' | Should -Not -Exist
+        # Verify agrees with restore: it fails the archive, naming the entry.
+        $v = Test-RepoBackup -Path $evil -ErrorAction SilentlyContinue
+        $v.Ok | Should -BeFalse
+        $v.Errors | Where-Object { $_ -match '\.\./escaped\.txt' } | Should -Not -BeNullOrEmpty
     }
 
     It 'has a table view' {

@@ -161,7 +161,8 @@ pub fn assert_no_leftovers(dests: &[PathBuf], cache: &Path) {
 pub fn assert_round_trip(archive_path: &Path, source: &Path, scratch: &Path) -> usize {
     let target = scratch.join(format!("restore-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&target);
-    archive::restore(archive_path, &target, &Default::default(), &Control::default()).expect("restore");
+    let rep = archive::restore(archive_path, &target, &Default::default(), &Control::default()).expect("restore");
+    assert!(rep.refused.is_empty(), "{:?}", rep.refused);
     let m = archive::read_manifest(archive_path).unwrap();
     for f in &m.files {
         let a = std::fs::read(target.join(&f.path)).unwrap_or_else(|e| panic!("restored {}: {e}", f.path));
@@ -169,7 +170,15 @@ pub fn assert_round_trip(archive_path: &Path, source: &Path, scratch: &Path) -> 
         assert!(a == b, "{} differs after restore", f.path);
         assert_eq!(blake3::hash(&a).to_hex().as_str(), f.blake3);
     }
-    let n = m.files.len();
+    for l in &m.links {
+        let a = std::fs::read_link(target.join(&l.path)).unwrap_or_else(|e| panic!("restored link {}: {e}", l.path));
+        assert_eq!(a, std::fs::read_link(source.join(&l.path)).unwrap(), "{}", l.path);
+    }
+    for d in &m.dirs {
+        assert!(std::fs::symlink_metadata(target.join(d)).unwrap().is_dir(), "{d}");
+    }
+    assert_eq!((rep.links_restored, rep.dirs_restored), (m.links.len() as u64, m.dirs.len() as u64));
+    let n = m.files.len() + m.links.len();
     std::fs::remove_dir_all(&target).unwrap();
     n
 }

@@ -294,6 +294,11 @@ namespace BackupRepo.Commands
             }
             WriteVerbose(string.Format(CultureInfo.InvariantCulture, "{0}: {1} files, {2} hashed, {3} from the stat cache, {4:0.000} s in all",
                 r.Repository, r.FileCount, r.FilesHashed, r.FilesCached, r.Duration.TotalSeconds));
+            WriteVerbose($"{r.Repository}: {r.LinksStored} symbolic links stored as links, {r.FoldersStored} empty folders stored");
+            if (r.LinkedGitDir != null)
+            {
+                WriteVerbose($"{r.Repository}: .git is a file pointing to {r.LinkedGitDir} (a linked worktree): the repository's objects live in the main repository, not in this backup");
+            }
             foreach (string w in RunWarnings(r)) WriteWarning(w);
             foreach (BackupDestination d in r.Destinations)
             {

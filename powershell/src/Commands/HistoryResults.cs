@@ -152,6 +152,11 @@ namespace BackupRepo
         public string Target { get; set; } = "";
         public ulong FilesRestored { get; set; }
         public ulong BytesRestored { get; set; }
+        /// <summary>Symbolic links recreated as links.</summary>
+        public ulong LinksRestored { get; set; }
+        /// <summary>Empty folders recreated.</summary>
+        [System.Text.Json.Serialization.JsonPropertyName("dirs_restored")]
+        public ulong FoldersRestored { get; set; }
         public RefusedEntry[] Refused { get; set; } = Array.Empty<RefusedEntry>();
 
         public override string ToString() => $"{Archive} -> {Target}: {FilesRestored} files";

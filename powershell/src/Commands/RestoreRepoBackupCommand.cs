@@ -9,9 +9,11 @@ namespace BackupRepo.Commands
 {
     /// <summary>
     /// Extract a backup into a new or empty folder (Restore-RepoBackup), checking
-    /// BLAKE3 hashes as it goes and restoring file times. Entries that would land
-    /// outside the target, symbolic links, and (without -Force) files that exist
-    /// are refused; each refusal is a warning and is listed in the result.
+    /// BLAKE3 hashes as it goes and restoring file times, empty folders and symbolic
+    /// links (as links, never followed). Entries that would land outside the target
+    /// or pass through a link, links the system will not create, and (without -Force)
+    /// files that exist are refused; each refusal is a non-terminating error (so $?
+    /// is false) and is listed in the result.
     /// </summary>
     [Cmdlet(VerbsData.Restore, "RepoBackup", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
     [OutputType(typeof(RestoreResult))]
@@ -112,8 +114,12 @@ namespace BackupRepo.Commands
                 WriteEngineError(e, archive);
                 return;
             }
-            foreach (RefusedEntry r in result.Refused) WriteWarning($"Not restored: {r.Path}: {r.Reason}");
-            WriteVerbose($"Restored {result.FilesRestored} files ({Format.Size(result.BytesRestored)}) from {result.Archive} into {result.Target}");
+            foreach (RefusedEntry r in result.Refused)
+            {
+                WriteError(new ErrorRecord(new InvalidDataException($"Not restored: {r.Path}: {r.Reason}"),
+                    "BackupRepo.EntryNotRestored", ErrorCategory.InvalidData, r));
+            }
+            WriteVerbose($"Restored {result.FilesRestored} files ({Format.Size(result.BytesRestored)}), {result.LinksRestored} symbolic links and {result.FoldersRestored} empty folders from {result.Archive} into {result.Target}");
             WriteObject(result);
         }
 

@@ -67,7 +67,7 @@ namespace BackupRepo
         public override string ToString() => $"{Path} ({Rule})";
     }
 
-    /// <summary>A path not backed up for a reason other than a rule (symlink, unreadable, ...).</summary>
+    /// <summary>A path not backed up for a reason other than a rule (FIFO, socket, unreadable, ...).</summary>
     public sealed class SkippedPath
     {
         public string Path { get; set; } = "";
@@ -115,6 +115,15 @@ namespace BackupRepo
         public ulong FilesHashed { get; set; }
         public ulong FilesCached { get; set; }
         public ulong EntriesReused { get; set; }
+        /// <summary>Symbolic links stored as links (their targets; never followed).</summary>
+        public ulong LinksStored { get; set; }
+        /// <summary>Folders with nothing in them, stored so that a restore recreates them.</summary>
+        public ulong FoldersStored { get; set; }
+        /// <summary>
+        /// When the repository's .git is a file (a linked worktree), the folder it points to:
+        /// the repository's objects and refs live there, not in this backup.
+        /// </summary>
+        public string? LinkedGitDir { get; set; }
         public string ArchiveName { get; set; } = "";
         /// <summary>When the run started (local time; the stamp in the archive name).</summary>
         public DateTime Timestamp { get; set; }
@@ -190,6 +199,9 @@ namespace BackupRepo
                 FilesHashed = U64(r, "files_hashed"),
                 FilesCached = U64(r, "files_cached"),
                 EntriesReused = U64(r, "entries_reused"),
+                LinksStored = U64(r, "links_stored"),
+                FoldersStored = U64(r, "dirs_stored"),
+                LinkedGitDir = Str(r, "linked_git_dir"),
                 ArchiveName = Str(r, "archive_name") ?? "",
                 Destinations = Arr(r, "destinations", d => new BackupDestination
                 {
