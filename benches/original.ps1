@@ -1,5 +1,5 @@
 # The original backup-repo.ps1's method, reproduced for the benchmark (see
-# /work/shared/ORIGINAL.md): one file enumeration with the original's
+# docs/COMPATIBILITY.md): one file enumeration with the original's
 # exclusion rules, then for EACH destination: build a ZIP with .NET
 # ZipArchive at CompressionLevel Optimal, SHA-256 the new ZIP and the newest
 # older ZIP in that folder, and delete the new one when the hashes are equal

@@ -235,6 +235,20 @@ br_status br_compare(const char *options_json, char **result_json);
 br_status br_config_path(char **result_json);
 
 /**
+ * Read the config file and resolve what depends on it, by the engine's
+ * rules: `options_json` is `{"config_path": "..."}` (optional; NULL or `{}`:
+ * the file `BACKUP_REPO_CONFIG` names, else the platform's) and may carry
+ * `"environment"`.
+ *
+ * On success `*result_json` receives a new JSON object `{"path", "exists",
+ * "config", "destinations", "cache_dir", "metrics_dir"}`, owned by the
+ * caller and released with `br_string_free`. A malformed config file is
+ * `BR_STATUS_INVALID_ARGUMENT`, with the file, line and key in
+ * `br_last_error()`.
+ */
+br_status br_config_read(const char *options_json, char **result_json);
+
+/**
  * The destinations a backup without explicit ones would use: the config
  * file's, else `BACKUP_REPO_DESTINATIONS`, else the platform defaults.
  *
@@ -274,7 +288,8 @@ br_status br_exporter_url(const struct br_exporter *exporter, char **result_url)
 /**
  * Select and hash the files of `options_json.source` and compute its tree
  * fingerprint, using (and updating) the stat cache under `cache_dir`
- * (default: the platform cache folder); with `dry_run` no cache is used.
+ * (default: the platform cache folder); with `dry_run` the cache is read
+ * but never written.
  *
  * `options_json`: a BackupOptions JSON object (as `br_select`, plus
  * `cache_dir`, `dry_run`). `progress`/`userdata`: optional callback (NULL

@@ -42,11 +42,11 @@
     Destination roots; default: the config file's, else the platform defaults (see about_BackupRepo).
 
 .EXAMPLE
-    .\scripts\backup-repo.ps1
+    .\backup-repo.ps1
 .EXAMPLE
-    .\scripts\backup-repo.ps1 -OutputFormat json > backup-result.json
+    .\backup-repo.ps1 -OutputFormat json > backup-result.json
 .EXAMPLE
-    .\scripts\backup-repo.ps1 -WhatIf -Verbose
+    .\backup-repo.ps1 -WhatIf -Verbose
 #>
 [CmdletBinding(SupportsShouldProcess)]
 param(

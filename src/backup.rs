@@ -6,14 +6,16 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::archive::{self, ArchiveOptions, ManifestOf, VerifyOptions, VerifyReport};
+use crate::archive::{self, ArchiveOptions, ManifestOf, VerifyOptions};
 use crate::config;
 use crate::destinations::{self, DestinationReport, DestinationStatus};
 use crate::fingerprint::{self, HashedFile};
 use crate::metrics::{self, Record};
 use crate::progress::{Control, Phase};
+use crate::report::run_status;
+pub use crate::report::{BackupReport, RunStatus, Timings};
 use crate::retention::Policy;
-use crate::select::{self, Excluded, SelectOptions, Skipped};
+use crate::select::{self, SelectOptions, Skipped};
 use crate::{catalog, Error, ErrorKind, Result};
 
 /// Everything a run can be told; the JSON the C ABI takes. Unknown keys are
@@ -53,9 +55,10 @@ pub struct BackupOptions {
     /// identity; default the OS's. For tests that play two machines, and
     /// for a machine that was renamed.
     pub host_name: Option<String>,
-    /// The config file to read destinations and the disk warning from when
-    /// the options leave them out; default the one `BACKUP_REPO_CONFIG`
-    /// names, else the platform's.
+    /// The config file: its destinations and disk warning apply when the
+    /// options leave them out, its exclude and include globs always (before
+    /// the options' own). Default the one `BACKUP_REPO_CONFIG` names, else
+    /// the platform's.
     pub config_path: Option<PathBuf>,
     /// Verify every archive written.
     pub verify: bool,
@@ -71,93 +74,6 @@ pub struct BackupOptions {
     /// After logging, push the log's metrics to this Pushgateway (http://).
     /// Needs `metrics_log`.
     pub pushgateway_url: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    /// At least one archive created and none failed.
-    Created,
-    /// Every destination unchanged.
-    Skipped,
-    /// Some created or skipped, some failed.
-    Partial,
-    /// Nothing placed anywhere.
-    Failed,
-    /// Dry run.
-    Planned,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Timings {
-    pub select_seconds: f64,
-    pub hash_seconds: f64,
-    pub compress_seconds: f64,
-    pub place_seconds: f64,
-    pub verify_seconds: f64,
-    pub prune_seconds: f64,
-}
-
-/// Moved to [`crate::history`]; kept here so `backup::RetentionReport` still names it.
-pub use crate::history::RetentionReport;
-
-/// The result of one run; the JSON the C ABI returns.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct BackupReport {
-    pub tool_version: String,
-    pub repo: String,
-    pub source: String,
-    pub status: RunStatus,
-    /// The stamp in the archive name, `yyyy-MM-dd_HH-mm-ss` (local).
-    pub timestamp: String,
-    /// The source's identity (see [`crate::identity`]): what tells its
-    /// backups from those of another repository with the same folder name.
-    #[serde(default)]
-    pub source_id: String,
-    /// The machine that made the backup.
-    #[serde(default)]
-    pub host: String,
-    /// When the run started, UTC, RFC 3339.
-    pub started_utc: String,
-    pub archive_name: String,
-    pub fingerprint: String,
-    pub file_count: u64,
-    pub source_bytes: u64,
-    /// Size of the archive built (0 when none was built).
-    pub archive_bytes: u64,
-    pub duration_seconds: f64,
-    pub timings: Timings,
-    /// Files read and hashed vs. answered by the stat cache.
-    pub files_hashed: u64,
-    pub files_cached: u64,
-    /// Entries reused raw from the previous archive.
-    pub entries_reused: u64,
-    pub destinations: Vec<DestinationReport>,
-    /// Filled when `report_excluded`.
-    pub excluded: Vec<Excluded>,
-    pub skipped_paths: Vec<Skipped>,
-    /// Files a default rule would leave out, kept because git tracks them
-    /// (each with that rule).
-    #[serde(default)]
-    pub kept_tracked: Vec<Excluded>,
-    pub verification: Vec<VerifyReport>,
-    pub retention: Vec<RetentionReport>,
-    pub warnings: Vec<String>,
-    /// What `-Verbose` should say about choices the run made (files kept
-    /// because git tracks them, git not found).
-    #[serde(default)]
-    pub notes: Vec<String>,
-    /// Symbolic links stored as links (their targets, never followed).
-    #[serde(default)]
-    pub links_stored: u64,
-    /// Folders with nothing selected in them, stored as folder entries.
-    #[serde(default)]
-    pub dirs_stored: u64,
-    /// When the source's `.git` is a file (a linked worktree, or a
-    /// submodule checked out on its own), the folder it points to: the
-    /// repository's objects and refs live there, not in this backup.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub linked_git_dir: Option<String>,
 }
 
 /// Run (or, with `dry_run`, plan) one backup; a real run, failed or not, is
@@ -254,6 +170,18 @@ fn run_unlogged(
         .disk_warning_percent
         .or_else(|| config().as_ref().ok().and_then(|c| c.disk_warning_percent))
         .unwrap_or(DEFAULT_DISK_WARNING_PERCENT);
+    // The config file's exclude and include globs apply to every run, before
+    // the run's own (a malformed file has already failed the run above when
+    // it named the destinations; otherwise it is read here).
+    let select_opts = match config() {
+        Ok(c) if !(c.exclude.is_empty() && c.include.is_empty()) => SelectOptions {
+            exclude: c.exclude.iter().chain(&opts.select.exclude).cloned().collect(),
+            include: c.include.iter().chain(&opts.select.include).cloned().collect(),
+            ..opts.select.clone()
+        },
+        Ok(_) => opts.select.clone(),
+        Err(e) => return Err(Error::new(e.kind, e.message.clone())),
+    };
     let cache_dir = opts.cache_dir.clone().or_else(config::default_cache_dir);
     // One run per repository at a time; a dry run writes nothing, so needs no lock.
     let _lock = match (&cache_dir, opts.dry_run) {
@@ -282,7 +210,7 @@ fn run_unlogged(
         let step = Instant::now();
         control.begin(Phase::Selecting, 0, 0);
         let select::Selection { files: selected, excluded, skipped, kept_tracked, notes, dirs, links } =
-            select::select(&source, &opts.select, control)?;
+            select::select(&source, &select_opts, control)?;
         timings.select_seconds = step.elapsed().as_secs_f64();
 
         // Each destination's folder, listed once: the new name, the stale
@@ -507,14 +435,10 @@ fn run_unlogged(
     Ok(report)
 }
 
-/// The archive writer's words for a source file whose content no longer
-/// matches what was hashed.
-const CHANGED_DURING_BACKUP: &str = "changed during backup";
-
 /// An error meaning the source changed under the run: a file changed (the
 /// writer's check) or vanished (not found below the source).
 fn is_source_change(e: &Error, source: &Path) -> bool {
-    e.message.contains(CHANGED_DURING_BACKUP)
+    e.kind == ErrorKind::SourceChanged
         || (e.kind == ErrorKind::NotFound && e.message.contains(&format!("'{}", source.join("").display())))
 }
 
@@ -669,7 +593,7 @@ fn check_source(source: &Path) -> Result<PathBuf> {
     Ok(dunce_canonical(source))
 }
 
-/// What makes a folder a repository root (ORIGINAL.md).
+/// What makes a folder a repository root (docs/COMPATIBILITY.md).
 pub const REPO_MARKERS: &[&str] = &[".git", "pyproject.toml", "package.json"];
 
 /// Canonical path without Windows' verbatim prefix, which would leak into
@@ -929,13 +853,13 @@ fn prune_destinations(
             report.warnings.push(cut_short("retention", report.retention.len(), keeping.len(), "destinations pruned"));
             break;
         }
-        let scope = crate::history::PruneScope {
+        let scope = crate::prune::PruneScope {
             dir: Path::new(&d.path),
             repo: &report.repo,
             source_id: Some(of.source_id),
             keep: d.archive_path.as_deref().map(Path::new),
         };
-        let entry = crate::history::prune_dir(scope, policy, of.now)?;
+        let entry = crate::prune::prune_dir(scope, policy, of.now)?;
         report.retention.push(entry);
         control.advance(1, 0);
     }
@@ -947,22 +871,6 @@ fn prune_destinations(
 /// backups stand, so the run still succeeds and says what was left undone.
 fn cut_short(step: &str, done: usize, of: usize, what: &str) -> String {
     format!("{step} cancelled after the backups were placed ({done} of {of} {what})")
-}
-
-/// The run's status from its destinations (ORIGINAL.md's vocabulary, typed).
-pub fn run_status(destinations: &[DestinationReport], dry_run: bool) -> RunStatus {
-    use DestinationStatus::*;
-    if dry_run {
-        return RunStatus::Planned;
-    }
-    let count = |s: DestinationStatus| destinations.iter().filter(|d| d.status == s).count();
-    let (created, skipped, failed) = (count(Created), count(Skipped), count(Failed));
-    match (created, skipped, failed) {
-        (_, _, 0) if created > 0 => RunStatus::Created,
-        (0, _, 0) => RunStatus::Skipped,
-        (0, 0, _) => RunStatus::Failed,
-        _ => RunStatus::Partial,
-    }
 }
 
 /// A short stable key for a source folder (lock and temp-file names).

@@ -1,5 +1,5 @@
 //! Defaults and the config file: where backups go, where the cache and the
-//! metrics log live, per platform. Windows keeps ORIGINAL.md's three folders.
+//! metrics log live, per platform. Windows keeps the old script's three folders (docs/COMPATIBILITY.md).
 //!
 //! Rules:
 //! - A missing config file is the empty config; a malformed one (including
@@ -17,7 +17,7 @@
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
-use crate::{Error, Result};
+use crate::{environment, Error, Result};
 
 /// Environment variable that overrides the default destinations.
 pub const DESTINATIONS_ENV: &str = "BACKUP_REPO_DESTINATIONS";
@@ -40,13 +40,22 @@ pub struct Config {
 
 /// `<config_dir>/backup-repo/config.json`.
 pub fn default_config_path() -> Option<PathBuf> {
-    dirs::config_dir().map(|d| d.join("backup-repo").join("config.json"))
+    environment::config_dir().map(|d| d.join("backup-repo").join("config.json"))
 }
 
 /// Load a config file; a missing file is the empty config, a malformed one an
 /// error naming the file and the problem. An empty (or blank) file is the
 /// empty config too.
 pub fn load(path: &Path) -> Result<Config> {
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.len() > MAX_CONFIG_BYTES as u64 {
+            return Err(Error::invalid(format!(
+                "invalid config file '{}': {} bytes, more than a config file can be ({MAX_CONFIG_BYTES} bytes)",
+                path.display(),
+                meta.len()
+            )));
+        }
+    }
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
@@ -55,22 +64,32 @@ pub fn load(path: &Path) -> Result<Config> {
     parse(&text, path)
 }
 
-/// Parse config text; `path` only names the file in errors.
+/// Parse config text; `path` only names the file in errors. JSON with
+/// comments (`//`, `/* */`) and trailing commas, as editors write it (and as
+/// the module always accepted). An error names the file, the line and the
+/// key, and for an unknown key the known one it most resembles.
 fn parse(text: &str, path: &Path) -> Result<Config> {
     // Windows PowerShell 5.1 and Notepad write a UTF-8 byte order mark.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if text.trim().is_empty() {
+    if text.len() > MAX_CONFIG_BYTES {
+        return Err(Error::invalid(format!(
+            "invalid config file '{}': {} bytes, more than a config file can be ({MAX_CONFIG_BYTES} bytes)",
+            path.display(),
+            text.len()
+        )));
+    }
+    let clean = plain_json(text);
+    if clean.trim().is_empty() {
         return Ok(Config::default());
     }
     // serde would also accept an array for a struct; a config is an object.
-    if !text.trim_start().starts_with('{') {
+    if !clean.trim_start().starts_with('{') {
         return Err(Error::invalid(format!(
             "invalid config file '{}': expected a JSON object ({{ ... }})",
             path.display()
         )));
     }
-    let mut config: Config = serde_json::from_str(text)
-        .map_err(|e| Error::invalid(format!("invalid config file '{}': {e}", path.display())))?;
+    let mut config: Config = serde_json::from_str(&clean).map_err(|e| config_error(path, &clean, &e))?;
     if let Some(i) = config.destinations.iter().position(|d| d.as_os_str().is_empty()) {
         return Err(Error::invalid(format!(
             "invalid config file '{}': destinations[{i}] is empty; name a folder, or remove the entry",
@@ -94,12 +113,135 @@ fn parse(text: &str, path: &Path) -> Result<Config> {
     Ok(config)
 }
 
+/// The largest config file read (a config is a few lines; a huge file is a
+/// mistake that must not exhaust memory).
+pub const MAX_CONFIG_BYTES: usize = 1 << 20;
+
+/// The config file's keys (the fields of [`Config`]).
+const CONFIG_KEYS: &[&str] =
+    &["destinations", "exclude", "include", "webhooks", "metrics_log_dir", "disk_warning_percent"];
+
+/// `text` with comments and trailing commas turned into spaces (so lines and
+/// columns stay where they were): plain JSON. Pure.
+fn plain_json(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = b.to_vec();
+    let (mut i, mut in_string) = (0, false);
+    // Where the last comma outside a string is, while only blanks followed it.
+    let mut pending_comma: Option<usize> = None;
+    while i < b.len() {
+        let c = b[i];
+        if in_string {
+            match c {
+                b'\\' => i += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        match (c, b.get(i + 1)) {
+            (b'/', Some(b'/')) => {
+                while i < b.len() && b[i] != b'\n' {
+                    out[i] = b' ';
+                    i += 1;
+                }
+                continue;
+            }
+            (b'/', Some(b'*')) => {
+                let end = text[i + 2..].find("*/").map_or(b.len(), |e| i + 2 + e + 2);
+                for o in &mut out[i..end] {
+                    if *o != b'\n' {
+                        *o = b' ';
+                    }
+                }
+                i = end;
+                continue;
+            }
+            (b'"', _) => {
+                in_string = true;
+                pending_comma = None;
+            }
+            (b',', _) => pending_comma = Some(i),
+            (b'}' | b']', _) => {
+                if let Some(comma) = pending_comma.take() {
+                    out[comma] = b' ';
+                }
+            }
+            (c, _) if c.is_ascii_whitespace() => {}
+            _ => pending_comma = None,
+        }
+        i += 1;
+    }
+    // Only ASCII bytes were replaced (by spaces): still UTF-8.
+    String::from_utf8(out).unwrap_or_else(|_| text.to_string())
+}
+
+/// A config parse error naming the file, the line and the key.
+fn config_error(path: &Path, text: &str, e: &serde_json::Error) -> Error {
+    let message = e.to_string();
+    let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+    let unknown = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next());
+    let (key, hint) = match unknown {
+        Some(key) => {
+            let hint = closest_key(key).map(|k| format!("; did you mean '{k}'?")).unwrap_or_else(|| {
+                format!(
+                    "; the keys are {}",
+                    CONFIG_KEYS.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ")
+                )
+            });
+            (Some(key.to_string()), hint)
+        }
+        None => (key_before(text, e.line(), e.column()), String::new()),
+    };
+    let at_key = key.map(|k| format!(", key '{k}'")).unwrap_or_default();
+    let what = if unknown.is_some() { "unknown key".to_string() } else { message };
+    Error::invalid(format!("invalid config file '{}', line {}{at_key}: {what}{hint}", path.display(), e.line()))
+}
+
+/// The known key closest to `key` (a typo, a missing `s`), if any is close.
+fn closest_key(key: &str) -> Option<&'static str> {
+    let key = key.to_lowercase().replace('-', "_");
+    CONFIG_KEYS
+        .iter()
+        .map(|k| (edit_distance(&key, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance. Pure.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// The last `"key":` before line `line`, column `column` (1-based) of `text`.
+fn key_before(text: &str, line: usize, column: usize) -> Option<String> {
+    let offset: usize = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum::<usize>() + column;
+    let before = &text[..offset.min(text.len())];
+    let colon = before.rfind(':')?;
+    let quoted = before[..colon].trim_end().strip_suffix('"')?;
+    let start = quoted.rfind('"')?;
+    Some(quoted[start + 1..].to_string())
+}
+
 /// Windows: `<Desktop>\repo backup`, `N:\backup\dev\repos2`,
 /// `$OneDrive\repo-backups` (as the original). Elsewhere:
 /// `<data_dir>/backup-repo/backups`. `BACKUP_REPO_DESTINATIONS` replaces
 /// either when set.
 pub fn default_destinations() -> Result<Vec<PathBuf>> {
-    if let Some(from_env) = env_destinations(std::env::var_os(DESTINATIONS_ENV).as_deref()) {
+    if let Some(from_env) = env_destinations(environment::var_os(DESTINATIONS_ENV).as_deref()) {
         if let Some(relative) = from_env.iter().find(|d| d.is_relative()) {
             return Err(Error::invalid(format!(
                 "{DESTINATIONS_ENV}: '{}' is a relative path; give every destination as a full path",
@@ -114,12 +256,12 @@ pub fn default_destinations() -> Result<Vec<PathBuf>> {
 /// The platform's own defaults (see [`default_destinations`]).
 fn platform_destinations() -> Vec<PathBuf> {
     if cfg!(windows) {
-        windows_defaults(dirs::desktop_dir(), std::env::var_os("OneDrive").as_deref())
+        windows_defaults(dirs::desktop_dir(), environment::var_os("OneDrive").as_deref())
             .into_iter()
             .map(|(_, p)| p)
             .collect()
     } else {
-        other_defaults(dirs::data_dir(), dirs::home_dir())
+        other_defaults(environment::data_dir(), environment::home_dir())
     }
 }
 
@@ -158,7 +300,7 @@ fn other_defaults(data_dir: Option<PathBuf>, home: Option<PathBuf>) -> Vec<PathB
 /// `desktop`, `n-drive` or `onedrive` for the original's folders, else the
 /// folder's own name (or the whole path when it has none, like `D:\` or `/`).
 pub fn destination_display_name(root: &Path) -> String {
-    let onedrive: Option<OsString> = std::env::var_os("OneDrive");
+    let onedrive: Option<OsString> = environment::var_os("OneDrive");
     display_name_with(root, &windows_defaults(dirs::desktop_dir(), onedrive.as_deref()))
 }
 
@@ -191,7 +333,7 @@ pub const CONFIG_ENV: &str = "BACKUP_REPO_CONFIG";
 /// The config file in use: `BACKUP_REPO_CONFIG` when set, else
 /// [`default_config_path`].
 pub fn config_path() -> Option<PathBuf> {
-    std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty()).map(PathBuf::from).or_else(default_config_path)
+    environment::var_os(CONFIG_ENV).filter(|v| !v.is_empty()).map(PathBuf::from).or_else(default_config_path)
 }
 
 /// The config file in use, loaded ([`load`]); none is the empty config.
@@ -243,9 +385,19 @@ pub fn destination_roots_with(explicit: &[PathBuf], config: impl FnOnce() -> Res
 /// The metrics log folder: `explicit`, else the config file's, else
 /// [`default_metrics_dir`].
 pub fn metrics_dir(explicit: Option<&Path>) -> Option<PathBuf> {
-    explicit
-        .map(Path::to_path_buf)
-        .or_else(|| load_current().ok().and_then(|c| c.metrics_log_dir))
+    explicit.map(Path::to_path_buf).or_else(|| metrics_dir_of(&load_current().unwrap_or_default()))
+}
+
+/// Environment variable naming the metrics folder (wins over the config file).
+pub const METRICS_DIR_ENV: &str = "BACKUP_REPO_METRICS_DIR";
+
+/// The metrics folder when no run names one: `BACKUP_REPO_METRICS_DIR`,
+/// else `config`'s, else [`default_metrics_dir`].
+fn metrics_dir_of(config: &Config) -> Option<PathBuf> {
+    environment::var_os(METRICS_DIR_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| config.metrics_log_dir.clone())
         .or_else(default_metrics_dir)
 }
 
@@ -270,6 +422,52 @@ pub fn locations() -> Locations {
     }
 }
 
+/// What `br_config_read` takes: which config file (default: the one
+/// `BACKUP_REPO_CONFIG` names, else the platform's).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConfigQuery {
+    pub config_path: Option<PathBuf>,
+}
+
+/// The config file and everything a front end takes from it, resolved by
+/// the engine's rules (one implementation for every layer).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ConfigView {
+    /// The file read (it may not exist).
+    pub path: Option<PathBuf>,
+    pub exists: bool,
+    /// Its content, destinations resolved against its folder.
+    pub config: Config,
+    /// What a run without explicit destinations uses, named.
+    pub destinations: Vec<NamedDestination>,
+    pub cache_dir: Option<PathBuf>,
+    /// The metrics log folder: the config's, else the platform's.
+    pub metrics_dir: Option<PathBuf>,
+}
+
+/// Read the config file `query` names (or the current one) and resolve
+/// what depends on it. A malformed file is an error naming it.
+pub fn read_config(query: &ConfigQuery) -> Result<ConfigView> {
+    let path = query.config_path.clone().or_else(config_path);
+    let config = match &path {
+        Some(p) => load(p)?,
+        None => Config::default(),
+    };
+    let roots = resolve_destinations_with(&[], || Ok(config.clone()))?;
+    Ok(ConfigView {
+        exists: path.as_deref().is_some_and(Path::is_file),
+        path,
+        destinations: roots
+            .into_iter()
+            .map(|path| NamedDestination { name: destination_display_name(&path), path })
+            .collect(),
+        cache_dir: default_cache_dir(),
+        metrics_dir: metrics_dir_of(&config),
+        config,
+    })
+}
+
 /// One destination root with its display name.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NamedDestination {
@@ -287,17 +485,17 @@ pub fn named_destinations() -> Result<Vec<NamedDestination>> {
 
 /// `<cache_dir>/backup-repo`.
 pub fn default_cache_dir() -> Option<PathBuf> {
-    dirs::cache_dir().map(|d| d.join("backup-repo"))
+    environment::cache_dir().map(|d| d.join("backup-repo"))
 }
 
 /// Windows: `%APPDATA%\backup-metrics` (as the original); elsewhere
 /// `<data_dir>/backup-repo/metrics`.
 pub fn default_metrics_dir() -> Option<PathBuf> {
     if cfg!(windows) {
-        // dirs::config_dir() is %APPDATA% (Roaming) on Windows.
-        dirs::config_dir().map(|d| d.join("backup-metrics"))
+        // config_dir() is %APPDATA% (Roaming) on Windows.
+        environment::config_dir().map(|d| d.join("backup-metrics"))
     } else {
-        dirs::data_dir().map(|d| d.join("backup-repo").join("metrics"))
+        environment::data_dir().map(|d| d.join("backup-repo").join("metrics"))
     }
 }
 
@@ -359,7 +557,70 @@ mod tests {
         std::fs::write(&p, r#"{"destinatons": []}"#).unwrap();
         let e = load(&p).unwrap_err();
         assert!(e.message.contains(&p.display().to_string()), "{}", e.message);
-        assert!(e.message.contains("unknown field `destinatons`"), "{}", e.message);
+        assert!(
+            e.message.contains("line 1, key 'destinatons': unknown key; did you mean 'destinations'?"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn comments_and_trailing_commas_are_accepted_as_editors_write_them() {
+        let text = r#"{
+            // where backups go
+            "destinations": ["/a", "/b",], /* two of them */
+            "exclude": ["*.tmp", "http://not/a/comment"],
+        }"#;
+        let c = parse(text, Path::new("/x/config.json")).unwrap();
+        assert_eq!(c.destinations, [PathBuf::from("/a"), PathBuf::from("/b")]);
+        assert_eq!(c.exclude, ["*.tmp", "http://not/a/comment"]);
+        assert_eq!(parse("// nothing\n", Path::new("/x/c.json")).unwrap(), Config::default());
+    }
+
+    #[rstest]
+    #[case("{\n  \"destination\": [\"/a\"]\n}", "line 2, key 'destination': unknown key; did you mean 'destinations'?")]
+    #[case("{\"Exclude\": []}", "key 'Exclude': unknown key; did you mean 'exclude'?")]
+    #[case("{\"webhook\": []}", "did you mean 'webhooks'?")]
+    #[case("{\"colour\": 1}", "unknown key; the keys are 'destinations', 'exclude'")]
+    #[case(
+        "{\n\"exclude\": [],\n\"disk_warning_percent\": \"90\"\n}",
+        "line 3, key 'disk_warning_percent': invalid type: string \"90\", expected f64"
+    )]
+    fn errors_name_the_line_and_the_key(#[case] text: &str, #[case] want: &str) {
+        let e = parse(text, Path::new("/x/config.json")).unwrap_err();
+        assert!(e.message.starts_with("invalid config file '/x/config.json'"), "{}", e.message);
+        assert!(e.message.contains(want), "{}", e.message);
+    }
+
+    #[test]
+    fn a_config_file_too_large_to_be_one_is_refused_unread() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("config.json");
+        let f = std::fs::File::create(&p).unwrap();
+        f.set_len(MAX_CONFIG_BYTES as u64 + 1).unwrap();
+        let e = load(&p).unwrap_err();
+        assert!(e.message.contains("more than a config file can be"), "{}", e.message);
+    }
+
+    #[test]
+    fn read_config_resolves_what_depends_on_the_file_from_the_given_environment() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("config.json");
+        std::fs::write(&p, r#"{ "destinations": ["bk"], "metrics_log_dir": "/m", }"#).unwrap();
+        let vars = |pairs: &[(&str, &str)]| Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        let config = p.display().to_string();
+        let view = environment::with_explicit(vars(&[("BACKUP_REPO_CONFIG", &config)]), || {
+            read_config(&ConfigQuery::default()).unwrap()
+        });
+        assert_eq!(view.path.as_deref(), Some(p.as_path()));
+        assert!(view.exists);
+        assert_eq!(view.destinations[0].path, tmp.path().join("bk"));
+        assert_eq!(view.metrics_dir, Some(PathBuf::from("/m")));
+        let view =
+            environment::with_explicit(vars(&[("BACKUP_REPO_CONFIG", &config), (METRICS_DIR_ENV, "/env")]), || {
+                read_config(&ConfigQuery::default()).unwrap()
+            });
+        assert_eq!(view.metrics_dir, Some(PathBuf::from("/env")), "the variable wins over the file");
     }
 
     #[test]

@@ -25,6 +25,10 @@ pub enum ErrorKind {
     BadArchive,
     /// Another run holds the lock on this repository.
     Busy,
+    /// A source file changed (or vanished) between selection and archiving;
+    /// a run starts over once from a fresh selection. The C ABI reports it
+    /// as an I/O error.
+    SourceChanged,
 }
 
 #[derive(Debug, thiserror::Error)]

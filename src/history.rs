@@ -1,5 +1,4 @@
-//! The backups that exist across destinations, their statistics, and
-//! retention on demand. Everything is read from names, central directories
+//! The backups that exist across destinations and their statistics. Everything is read from names, central directories
 //! and manifests ([`catalog`]): a history of 1,000 backups never opens 1,000
 //! whole archives.
 //!
@@ -7,10 +6,8 @@
 //! - A destination root holds one folder per repository; a folder counts as
 //!   a repository's when it holds a file named `<folder>_backup_<stamp>.zip`.
 //!   Files are ours only with our manifest (as in [`catalog`]).
-//! - Retention is planned with [`retention::plan`] over our backups only, so
-//!   applying it can never delete anything else, and per source: two
-//!   repositories that share a folder name never prune each other. A backup
-//!   made before 0.2 names no source and is always kept (delete it by path).
+//! - Retention (planned and carried out in [`crate::prune`]) reads the same
+//!   catalog, per source.
 //! - Everything is ordered by the UTC time a backup records, never by the
 //!   local time in its name.
 
@@ -22,7 +19,6 @@ use crate::archive::{self, Manifest};
 use crate::catalog::{self, BackupEntry};
 use crate::destinations::DestinationStatus;
 use crate::metrics::{self, Record};
-use crate::retention::{self, Candidate, Decision, Policy};
 use crate::{config, Error, Result};
 
 /// What to look at; the JSON `br_history_list` / `br_history_summary` take.
@@ -77,19 +73,19 @@ pub struct HistoryEntry {
 
 /// One (destination, repository) folder found.
 #[derive(Debug, Clone, PartialEq)]
-struct RepoFolder {
-    root: PathBuf,
-    repo: String,
+pub(crate) struct RepoFolder {
+    pub root: PathBuf,
+    pub repo: String,
 }
 
 impl RepoFolder {
-    fn dir(&self) -> PathBuf {
+    pub fn dir(&self) -> PathBuf {
         self.root.join(&self.repo)
     }
 }
 
 /// The folders to read: `repo` in every root, or every repository folder found.
-fn repo_folders(opts: &HistoryOptions) -> Result<Vec<RepoFolder>> {
+pub(crate) fn repo_folders(opts: &HistoryOptions) -> Result<Vec<RepoFolder>> {
     let roots = config::destination_roots(&opts.destinations)?;
     let mut out = Vec::new();
     for root in roots {
@@ -152,7 +148,7 @@ fn history_entry(folder: &RepoFolder, b: BackupEntry) -> HistoryEntry {
 }
 
 /// The id of `source` as a run on this host records it; None: no filter.
-fn source_filter(source: Option<&Path>) -> Result<Option<String>> {
+pub(crate) fn source_filter(source: Option<&Path>) -> Result<Option<String>> {
     let Some(source) = source else { return Ok(None) };
     let canonical = dunce::canonicalize(source).map_err(|e| Error::io("open source folder", source, e))?;
     Ok(Some(crate::identity::SourceIdentity::new(&crate::identity::host_name(), &canonical).id))
@@ -402,7 +398,7 @@ pub fn summary(opts: &HistoryOptions, now: DateTime) -> Result<Vec<DestinationSu
 
 /// `backups` (oldest first) split by source, each oldest first; the
 /// sources in order of their newest backup, those made before 0.2 last.
-fn by_source(backups: Vec<BackupEntry>) -> Vec<Vec<BackupEntry>> {
+pub(crate) fn by_source(backups: Vec<BackupEntry>) -> Vec<Vec<BackupEntry>> {
     let mut groups: Vec<Vec<BackupEntry>> = Vec::new();
     for b in backups {
         match groups.iter_mut().find(|g| g[0].source_id() == b.source_id()) {
@@ -493,200 +489,9 @@ fn comparable(p: &Path) -> PathBuf {
     dunce::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
-// ---------------------------------------------------------------------------
-// Retention on demand
-// ---------------------------------------------------------------------------
-
-/// What `Remove-RepoBackup` takes; the JSON of `br_retention_plan` / `_apply`.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RetentionOptions {
-    /// As [`HistoryOptions::destinations`].
-    pub destinations: Vec<PathBuf>,
-    /// As [`HistoryOptions::repo`].
-    pub repo: Option<String>,
-    pub policy: Policy,
-    /// "Now" as local civil time (tests); default the clock.
-    pub now: Option<DateTime>,
-    /// As [`HistoryOptions::source`]: only this source's backups are
-    /// candidates. None: the policy applies to each source on its own.
-    pub source: Option<PathBuf>,
-}
-
-/// The plan for one per-repository folder.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RetentionPlan {
-    /// The per-repository folder.
-    pub destination: String,
-    pub destination_name: String,
-    pub repository: String,
-    /// Newest first; `keep: false` would be deleted.
-    pub decisions: Vec<Decision>,
-}
-
-/// What retention did in one per-repository folder.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RetentionReport {
-    pub destination: String,
-    pub decisions: Vec<Decision>,
-    /// Paths actually deleted.
-    pub deleted: Vec<String>,
-    pub errors: Vec<String>,
-}
-
-/// Reason of a backup made before 0.2: it names no source, so no source's
-/// policy may delete it.
-pub const REASON_SOURCE_UNKNOWN: &str = "made before 0.2 (source unknown): delete it by path";
-
-/// Reason of the backup a run has just made, should the clock have been set
-/// back since an older one (it is kept whatever the rules say).
-pub const REASON_THIS_RUN: &str = "made by this run";
-
-/// What to prune in one per-repository folder.
-#[derive(Debug, Clone, Copy)]
-pub struct PruneScope<'a> {
-    pub dir: &'a Path,
-    pub repo: &'a str,
-    /// Only this source's backups; None: each source on its own.
-    pub source_id: Option<&'a str>,
-    /// A backup never deleted (the one the run has just made).
-    pub keep: Option<&'a Path>,
-}
-
-/// Decisions for our backups in `scope`, newest first. Each source's backups
-/// are planned on their own; those of other sources (when `source_id` is
-/// given) are not candidates at all, and those made before 0.2 are kept.
-/// Backups are ordered by their UTC times: the civil times the rules see are
-/// those times at `now`'s UTC offset, so a time-zone change or the end of
-/// daylight saving never reorders them.
-pub fn plan_dir(scope: PruneScope<'_>, policy: &Policy, now: jiff::Timestamp) -> Result<Vec<Decision>> {
-    let offset = jiff::tz::TimeZone::system().to_offset(now);
-    let at_offset = |t: jiff::Timestamp| offset.to_datetime(t);
-    let backups = catalog::list_backups(scope.dir, scope.repo)?
-        .into_iter()
-        .filter(|b| scope.source_id.is_none_or(|id| b.source_id().is_none_or(|s| s == id)))
-        .collect::<Vec<_>>();
-    let mut decisions = Vec::new();
-    for group in by_source(backups) {
-        // Strictly increasing in the catalog's order (UTC time, then the
-        // name's), so backups recorded in one instant (`now` fixed by a test,
-        // a clock stepped back) still have one newest: the last named.
-        let mut last: Option<DateTime> = None;
-        let candidates: Vec<Candidate> = group
-            .iter()
-            .map(|b| {
-                let mut created = at_offset(b.created_utc);
-                if let Some(after) = last.and_then(|l| l.checked_add(jiff::Span::new().nanoseconds(1)).ok()) {
-                    created = created.max(after);
-                }
-                last = Some(created);
-                Candidate {
-                    id: b.path.display().to_string(),
-                    created,
-                    ours: true,
-                    kept_because: b.origin.is_none().then(|| REASON_SOURCE_UNKNOWN.to_string()),
-                }
-            })
-            .collect();
-        let named: std::collections::HashMap<String, DateTime> =
-            group.iter().map(|b| (b.path.display().to_string(), b.created)).collect();
-        for mut d in retention::plan(&candidates, policy, at_offset(now))? {
-            // Shown with the time in its name, as every listing shows it.
-            if let Some(&created) = named.get(&d.id) {
-                d.created = created;
-            }
-            if !d.keep && scope.keep.is_some_and(|k| Path::new(&d.id) == k) {
-                d.keep = true;
-                d.reasons = vec![REASON_THIS_RUN.to_string()];
-            }
-            decisions.push((at_offset_key(&candidates, &d.id), d));
-        }
-    }
-    decisions.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
-    Ok(decisions.into_iter().map(|(_, d)| d).collect())
-}
-
-/// The ordering time of candidate `id`.
-fn at_offset_key(candidates: &[Candidate], id: &str) -> DateTime {
-    candidates.iter().find(|c| c.id == id).map_or(DateTime::MIN, |c| c.created)
-}
-
-/// Plan and carry out retention in one per-repository folder. A file that
-/// cannot be deleted is an error in the report; the others still go.
-pub fn prune_dir(scope: PruneScope<'_>, policy: &Policy, now: jiff::Timestamp) -> Result<RetentionReport> {
-    let decisions = plan_dir(scope, policy, now)?;
-    let mut deleted = Vec::new();
-    let mut errors = Vec::new();
-    for d in decisions.iter().filter(|d| !d.keep) {
-        match std::fs::remove_file(&d.id) {
-            Ok(()) => deleted.push(d.id.clone()),
-            Err(e) => errors.push(Error::io("delete", Path::new(&d.id), e).message),
-        }
-    }
-    Ok(RetentionReport { destination: scope.dir.display().to_string(), decisions, deleted, errors })
-}
-
-fn retention_folders(opts: &RetentionOptions) -> Result<Vec<RepoFolder>> {
-    repo_folders(&HistoryOptions {
-        destinations: opts.destinations.clone(),
-        repo: opts.repo.clone(),
-        ..Default::default()
-    })
-}
-
 /// `now` when given (tests), else the clock's local civil time.
 pub fn now_or(now: Option<DateTime>) -> DateTime {
     now.unwrap_or_else(|| jiff::ZonedDateTime::now().datetime())
-}
-
-/// `now` (local civil time, tests) as an instant, else the clock's.
-fn now_utc(now: Option<DateTime>) -> jiff::Timestamp {
-    match now {
-        Some(civil) => catalog::utc_of(None, civil),
-        None => jiff::Timestamp::now(),
-    }
-}
-
-/// The dry plan in every folder (what `-WhatIf` shows). Writes nothing.
-pub fn plan_retention(opts: &RetentionOptions) -> Result<Vec<RetentionPlan>> {
-    let now = now_utc(opts.now);
-    let source_id = source_filter(opts.source.as_deref())?;
-    retention_folders(opts)?
-        .into_iter()
-        .map(|f| {
-            let dir = f.dir();
-            let scope = PruneScope { dir: &dir, repo: &f.repo, source_id: source_id.as_deref(), keep: None };
-            Ok(RetentionPlan {
-                destination: dir.display().to_string(),
-                destination_name: config::destination_display_name(&f.root),
-                repository: f.repo.clone(),
-                decisions: plan_dir(scope, &opts.policy, now)?,
-            })
-        })
-        .collect()
-}
-
-/// Apply the plan in every folder. Refuses an empty policy: on demand,
-/// "no rule" is a mistake, not a request to keep everything.
-pub fn apply_retention(opts: &RetentionOptions) -> Result<Vec<RetentionReport>> {
-    if opts.policy.is_empty() {
-        return Err(Error::invalid(
-            "no retention rule given (keep_last, keep_within, keep_daily, keep_weekly or keep_monthly)",
-        ));
-    }
-    let now = now_utc(opts.now);
-    let source_id = source_filter(opts.source.as_deref())?;
-    retention_folders(opts)?
-        .into_iter()
-        .map(|f| {
-            let dir = f.dir();
-            prune_dir(
-                PruneScope { dir: &dir, repo: &f.repo, source_id: source_id.as_deref(), keep: None },
-                &opts.policy,
-                now,
-            )
-        })
-        .collect()
 }
 
 #[cfg(test)]

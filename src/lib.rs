@@ -1,7 +1,7 @@
 //! BackupRepo engine: select, fingerprint, archive, place, catalogue and prune
 //! repository backups. Pure Rust; the C ABI lives in [`ffi`] and nowhere else.
 //!
-//! One module per job (see DESIGN.md): a reader finds a behaviour by its name.
+//! One module per job (docs/ARCHITECTURE.md): a reader finds a behaviour by its name.
 
 pub mod archive;
 pub mod backup;
@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod compare;
 pub mod config;
 pub mod destinations;
+pub mod environment;
 pub mod error;
 pub mod fanout;
 pub mod ffi;
@@ -18,6 +19,8 @@ pub mod identity;
 pub mod metrics;
 pub mod notify;
 pub mod progress;
+pub mod prune;
+pub mod report;
 pub mod retention;
 pub mod schedule;
 pub mod select;

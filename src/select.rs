@@ -1,6 +1,6 @@
 //! Which files a backup holds.
 //!
-//! Rules (ORIGINAL.md, with its bug fixed): each default exclusion is a
+//! Rules (docs/COMPATIBILITY.md: the old script's, with its bug fixed): each default exclusion is a
 //! gitignore-style glob matched against path *components*, never a regex over
 //! the full path, so `env` drops a folder named `env` but not `environment.py`.
 //! `.git/` is included on purpose. Symlinks are never followed: each is
@@ -127,13 +127,16 @@ pub struct Selection {
 /// The rule reported for `.backup-repo/` at the source's root.
 pub const OWN_FOLDER_RULE: &str = "/.backup-repo/ (BackupRepo's manifest folder)";
 
+/// The folder at the root of every archive that holds its manifest
+/// ([`crate::archive::MANIFEST_NAME`] is inside it).
+pub const OWN_FOLDER: &str = ".backup-repo";
+
 /// Whether `name`, at the root, is the manifest folder of our archives.
 fn is_own_folder(name: &str) -> bool {
-    let own = crate::archive::MANIFEST_NAME.split('/').next().unwrap_or_default();
     if CASE_INSENSITIVE {
-        name.eq_ignore_ascii_case(own)
+        name.eq_ignore_ascii_case(OWN_FOLDER)
     } else {
-        name == own
+        name == OWN_FOLDER
     }
 }
 

@@ -21,7 +21,7 @@ pub struct FingerprintReport {
 
 /// Select and hash `opts.source` with `opts.select`. The stat cache lives
 /// under `opts.cache_dir` (default [`config::default_cache_dir`]); a dry run
-/// uses no cache, so it writes nothing.
+/// reads it but never writes it, so it writes nothing.
 pub fn fingerprint_source(opts: &BackupOptions, control: &Control) -> Result<FingerprintReport> {
     let selection = select::select(&opts.source, &opts.select, control)?;
     control.check()?;

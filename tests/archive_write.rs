@@ -166,7 +166,7 @@ fn a_file_changed_since_hashing_is_an_error() {
     std::fs::write(&victim.file.path, &data).unwrap();
     let out = tmp.path().join("a.zip");
     let err = write_archive(&out, &manifest, &ArchiveOptions::default(), None, &Control::default()).unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Io);
+    assert_eq!(err.kind, ErrorKind::SourceChanged);
     assert!(err.message.contains("changed during backup") && err.message.contains("main.rs"), "{}", err.message);
     // Grown.
     data.extend_from_slice(b"more");
@@ -311,7 +311,7 @@ fn a_stored_file_differing_from_its_previous_entry_is_an_error() {
         let err =
             write_archive(&out, &manifest_for(&files), &ArchiveOptions::default(), Some(&first), &Control::default())
                 .unwrap_err();
-        assert_eq!(err.kind, ErrorKind::Io);
+        assert_eq!(err.kind, ErrorKind::SourceChanged);
         assert!(err.message.contains("changed during backup") && err.message.contains(rel), "{}", err.message);
         std::fs::write(&victim.file.path, &pristine).unwrap();
     }

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use backup_repo::archive::{self, Change, VerifyOptions};
 use backup_repo::backup::{BackupOptions, RunStatus};
 use backup_repo::compare;
-use backup_repo::history::{self, FileCategory, HistoryOptions, RetentionOptions};
+use backup_repo::history::{self, FileCategory, HistoryOptions};
 use backup_repo::progress::Control;
+use backup_repo::prune::{self, RetentionOptions};
 use backup_repo::retention::Policy;
 use backup_repo::select::SelectOptions;
 use backup_repo::ErrorKind;
@@ -191,7 +192,7 @@ fn retention_plans_and_applies_across_destinations_touching_only_ours() {
         now: Some(at("2026-03-05T00:00:00")),
         source: None,
     };
-    let plan = history::plan_retention(&opts).unwrap();
+    let plan = prune::plan_retention(&opts).unwrap();
     assert_eq!(plan.len(), 2);
     for (p, d) in plan.iter().zip(&f.dests) {
         assert_eq!(p.destination, d.join("demo").display().to_string());
@@ -202,7 +203,7 @@ fn retention_plans_and_applies_across_destinations_touching_only_ours() {
     }
     assert_eq!(listing(&f.dests[0]).len(), 4, "a plan deletes nothing");
 
-    let reports = history::apply_retention(&opts).unwrap();
+    let reports = prune::apply_retention(&opts).unwrap();
     assert_eq!(reports.iter().map(|r| r.deleted.len()).sum::<usize>(), 4);
     assert!(reports.iter().all(|r| r.errors.is_empty()));
     assert_eq!(
@@ -221,7 +222,7 @@ fn retention_plans_and_applies_across_destinations_touching_only_ours() {
     assert_eq!(fs::read(&stray).unwrap(), b"named like ours, but not ours");
 
     let empty = RetentionOptions { policy: Policy::default(), ..opts };
-    assert_eq!(history::apply_retention(&empty).unwrap_err().kind, ErrorKind::InvalidArgument);
+    assert_eq!(prune::apply_retention(&empty).unwrap_err().kind, ErrorKind::InvalidArgument);
 }
 
 fn changes(r: &compare::CompareReport) -> Vec<(String, Change)> {

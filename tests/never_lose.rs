@@ -73,12 +73,12 @@ fn two_repositories_with_one_folder_name_keep_their_own_backups() {
     assert!(summary.iter().all(|s| s.count == 1));
 
     // Retention on demand applies per source: nothing of either goes.
-    let ropts = history::RetentionOptions {
+    let ropts = backup_repo::prune::RetentionOptions {
         destinations: dests.clone(),
         policy: Policy { keep_last: Some(1), ..Default::default() },
         ..Default::default()
     };
-    let applied = history::apply_retention(&ropts).unwrap();
+    let applied = backup_repo::prune::apply_retention(&ropts).unwrap();
     assert!(applied.iter().all(|r| r.deleted.is_empty()), "{applied:?}");
     assert_eq!(zips(&dests[0].join("app")).len(), 2);
 }

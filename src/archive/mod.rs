@@ -3,6 +3,7 @@
 //! last entry, [`MANIFEST_NAME`], describes the backup (tool version,
 //! fingerprint, per-file BLAKE3 and size) so every archive explains itself.
 
+mod entry;
 mod format;
 mod previous;
 mod raw;
@@ -190,6 +191,11 @@ impl serde::Serialize for ManifestJson<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_manifest_lives_in_the_folder_the_selection_never_backs_up() {
+        assert_eq!(MANIFEST_NAME.split('/').next(), Some(crate::select::OWN_FOLDER));
+    }
     use crate::fingerprint::HashedFile;
     use crate::select::{SelectedDir, SelectedFile, SelectedLink};
 

@@ -13,8 +13,10 @@ use crate::fingerprint::HashedFile;
 
 use super::format::{METHOD_DEFLATE, METHOD_STORED, METHOD_ZSTD};
 use super::raw::{self, u16_at, u32_at};
-use super::write::CHUNK;
 use super::{ManifestEntry, MANIFEST_FORMAT, MANIFEST_NAME};
+
+/// Streaming chunk for large files (read from a previous backup or the source).
+pub(super) const CHUNK: usize = 4 << 20;
 
 #[cfg(unix)]
 fn read_exact_at(f: &File, buf: &mut [u8], off: u64) -> io::Result<()> {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::progress::Control;
 use crate::{Error, Result};
 
-use super::restore::{classify, Expected, Kind, MAX_LINK_TARGET};
+use super::entry::{classify, Expected, Kind, MAX_LINK_TARGET};
 use super::{Manifest, MANIFEST_FORMAT, MANIFEST_NAME};
 
 /// Read only the central directory and the manifest entry. Errors with

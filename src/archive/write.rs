@@ -12,7 +12,7 @@ use crate::{Error, ErrorKind, Result};
 use super::format::{
     EntryMeta, ZipOut, METHOD_DEFLATE, METHOD_STORED, METHOD_ZSTD, S_IFDIR, S_IFLNK, ZIP64_STREAM_THRESHOLD,
 };
-use super::previous::{PrevEntry, Previous};
+use super::previous::{PrevEntry, Previous, CHUNK};
 use super::{ManifestJson, ManifestOf, MANIFEST_NAME};
 use crate::fanout::Fanout;
 
@@ -65,8 +65,6 @@ const REUSE_WINDOW_BYTES: u64 = 8 << 20;
 const KEEP_SCRATCH: usize = 1 << 20;
 /// Entries the look-ahead may hold.
 const WINDOW_ENTRIES: usize = 4096;
-/// Streaming chunk for large files.
-pub(super) const CHUNK: usize = 4 << 20;
 
 /// Extensions whose content is already compressed: stored without trying.
 const STORE_EXTENSIONS: &[&str] = &[
@@ -197,7 +195,7 @@ fn write_prepared<W: Write>(zip: &mut ZipOut<W>, f: &HashedFile, p: &Prepared) -
 }
 
 fn changed(path: &Path) -> Error {
-    Error::new(ErrorKind::Io, format!("'{}' changed during backup", path.display()))
+    Error::new(ErrorKind::SourceChanged, format!("'{}' changed during backup", path.display()))
 }
 
 #[cfg(unix)]

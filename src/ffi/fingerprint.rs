@@ -8,7 +8,8 @@ use crate::backup::BackupOptions;
 
 /// Select and hash the files of `options_json.source` and compute its tree
 /// fingerprint, using (and updating) the stat cache under `cache_dir`
-/// (default: the platform cache folder); with `dry_run` no cache is used.
+/// (default: the platform cache folder); with `dry_run` the cache is read
+/// but never written.
 ///
 /// `options_json`: a BackupOptions JSON object (as `br_select`, plus
 /// `cache_dir`, `dry_run`). `progress`/`userdata`: optional callback (NULL

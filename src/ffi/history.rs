@@ -4,7 +4,8 @@
 use std::ffi::c_char;
 
 use super::status::br_status;
-use crate::history::{self, HistoryOptions, RetentionOptions};
+use crate::history::{self, HistoryOptions};
+use crate::prune::{self, RetentionOptions};
 
 /// List every BackupRepo backup in the destinations, reading only names,
 /// central directories and manifests (never whole archives).
@@ -68,7 +69,7 @@ pub extern "C" fn br_retention_plan(options_json: *const c_char, result_json: *m
     ffi_panic_boundary! {
         let options: RetentionOptions = try_json!(options_json);
         let out = try_out!(result_json);
-        out.set_json(&history::plan_retention(&options)?)
+        out.set_json(&prune::plan_retention(&options)?)
     }
 }
 
@@ -87,6 +88,6 @@ pub extern "C" fn br_retention_apply(options_json: *const c_char, result_json: *
     ffi_panic_boundary! {
         let options: RetentionOptions = try_json!(options_json);
         let out = try_out!(result_json);
-        out.set_json(&history::apply_retention(&options)?)
+        out.set_json(&prune::apply_retention(&options)?)
     }
 }

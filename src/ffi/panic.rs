@@ -69,10 +69,12 @@ impl PanicOrDefault for () {
 
 /// What the macro expands to: run `body`, catching any panic.
 pub fn boundary<T: PanicOrDefault>(body: impl FnOnce() -> T) -> T::Output {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+    // An `environment` given in this call's options lasts for this call only
+    // (see `ptr::parse_json`).
+    crate::environment::with_explicit(None, || match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
         Ok(value) => value.finish(),
         Err(payload) => T::on_panic(&panic_message(payload.as_ref())),
-    }
+    })
 }
 
 /// The text of a panic payload (`panic!("...")` gives a `&str` or a `String`).

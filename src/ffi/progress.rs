@@ -124,10 +124,13 @@ where
         return Err(crate::Error::cancelled().into());
     }
     let (tx, rx) = mpsc::channel();
+    // The caller's explicit environment (if its options had one) holds in
+    // the worker too: it is this call's input, not this thread's.
+    let environment = crate::environment::explicit();
     let outcome = std::thread::scope(|scope| {
         let control = &control;
         scope.spawn(move || {
-            let r = catch_unwind(AssertUnwindSafe(|| op(control)));
+            let r = crate::environment::with_explicit(environment, || catch_unwind(AssertUnwindSafe(|| op(control))));
             // The receiver lives until the scope ends; a send cannot fail.
             let _ = tx.send(r);
         });

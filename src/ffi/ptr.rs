@@ -71,9 +71,23 @@ pub unsafe fn json_arg_or_default<T: DeserializeOwned + Default>(p: *const c_cha
 
 /// Parse options. serde's message says what is wrong and where (line,
 /// column); an unknown key is an error because every option struct denies
-/// unknown fields.
+/// unknown fields. Any options object may carry `"environment": {"NAME":
+/// "value", ...}`: the variables the caller sees, which the engine then
+/// reads for the rest of this call instead of the process environment (see
+/// [`crate::environment`]).
 pub fn parse_json<T: DeserializeOwned>(text: &str, name: &str) -> Result<T, FfiError> {
-    serde_json::from_str(text).map_err(|e| FfiError::new(br_status::InvalidJson, format!("{name}: {e}")))
+    let invalid = |e: serde_json::Error| FfiError::new(br_status::InvalidJson, format!("{name}: {e}"));
+    if !text.contains("\"environment\"") {
+        return serde_json::from_str(text).map_err(invalid);
+    }
+    let mut value: serde_json::Value = serde_json::from_str(text).map_err(invalid)?;
+    if let Some(vars) = value.as_object_mut().and_then(|o| o.remove("environment")) {
+        let vars: std::collections::BTreeMap<String, String> = serde_json::from_value(vars).map_err(|e| {
+            FfiError::new(br_status::InvalidJson, format!("{name}: environment: {e} (expected names and text values)"))
+        })?;
+        crate::environment::set_explicit(Some(vars));
+    }
+    serde_json::from_value(value).map_err(invalid)
 }
 
 pub fn null_argument(name: &str) -> FfiError {

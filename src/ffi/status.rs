@@ -100,6 +100,7 @@ impl From<ErrorKind> for br_status {
             ErrorKind::Cancelled => br_status::Cancelled,
             ErrorKind::BadArchive => br_status::BadArchive,
             ErrorKind::Busy => br_status::Busy,
+            ErrorKind::SourceChanged => br_status::Io,
         }
     }
 }

@@ -17,8 +17,8 @@ mod serve;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use crate::backup::{BackupReport, RunStatus};
 use crate::destinations::{DestinationReport, DestinationStatus};
+use crate::report::{BackupReport, RunStatus, Timings};
 use crate::{Error, Result};
 
 pub use http::{push, push_grouped, redact_url};
@@ -69,32 +69,6 @@ impl Status {
             RunStatus::Failed => Some(Status::Failed),
             RunStatus::Planned => None,
         }
-    }
-}
-
-/// Seconds per step of the run.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-pub struct StepTimings {
-    pub select_seconds: f64,
-    pub hash_seconds: f64,
-    pub compress_seconds: f64,
-    pub place_seconds: f64,
-    pub verify_seconds: f64,
-    pub prune_seconds: f64,
-}
-
-impl StepTimings {
-    /// (step label, seconds), in run order.
-    pub fn steps(&self) -> [(&'static str, f64); 6] {
-        [
-            ("select", self.select_seconds),
-            ("hash", self.hash_seconds),
-            ("compress", self.compress_seconds),
-            ("place", self.place_seconds),
-            ("verify", self.verify_seconds),
-            ("prune", self.prune_seconds),
-        ]
     }
 }
 
@@ -176,7 +150,7 @@ pub struct Record {
     #[serde(default)]
     pub archive_bytes: u64,
     #[serde(default)]
-    pub timings: StepTimings,
+    pub timings: Timings,
     #[serde(default)]
     pub destinations: Vec<DestinationRecord>,
     #[serde(default)]
@@ -205,9 +179,9 @@ fn normalize_utc(s: &str) -> String {
 }
 
 impl Record {
-    /// The record of a finished run. A dry run (`Planned`) is never logged:
-    /// it maps to `failed` here only so the function is total; callers skip it
-    /// (see [`Record::should_log`]).
+    /// The record of a finished run. A dry run (`Planned`) is never logged
+    /// (`backup::run` logs real runs only): it maps to `failed` here only so
+    /// the function is total.
     pub fn from_report(r: &BackupReport) -> Record {
         let status = Status::from_run(r.status).unwrap_or(Status::Failed);
         let destinations: Vec<DestinationRecord> = r.destinations.iter().map(DestinationRecord::from_report).collect();
@@ -230,7 +204,7 @@ impl Record {
             fingerprint: r.fingerprint.clone(),
             source_bytes: r.source_bytes,
             archive_bytes: r.archive_bytes,
-            timings: StepTimings {
+            timings: Timings {
                 select_seconds: round3(t.select_seconds),
                 hash_seconds: round3(t.hash_seconds),
                 compress_seconds: round3(t.compress_seconds),
@@ -264,17 +238,12 @@ impl Record {
             fingerprint: String::new(),
             source_bytes: 0,
             archive_bytes: 0,
-            timings: StepTimings::default(),
+            timings: Timings::default(),
             destinations: Vec::new(),
             files_hashed: 0,
             files_cached: 0,
             error: Some(error.to_string()),
         }
-    }
-
-    /// False for a dry run: plans are never logged.
-    pub fn should_log(r: &BackupReport) -> bool {
-        r.status != RunStatus::Planned
     }
 
     /// `timestamp` parsed; None when malformed.

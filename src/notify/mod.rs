@@ -19,8 +19,8 @@ mod url;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::backup::{BackupReport, RunStatus};
 use crate::destinations::DestinationStatus;
+use crate::report::{BackupReport, RunStatus};
 use crate::{Error, Result};
 
 pub use http::{

@@ -5,8 +5,8 @@
 use serde_json::{json, Value};
 
 use super::{Event, WebhookFormat};
-use crate::backup::{BackupReport, RunStatus};
 use crate::destinations::{DestinationReport, DestinationStatus};
+use crate::report::{BackupReport, RunStatus};
 
 /// Discord embed colours per event (0xRRGGBB).
 pub const DISCORD_COLOR_SUCCESS: u32 = 0x2E_CC_71; // green

@@ -481,6 +481,35 @@ int main(void) {
           "br_config_path -> config, cache and metrics locations");
     br_string_free(result);
     result = NULL;
+
+    /* ---- the config file, read by the one parser every layer uses -------- */
+    {
+        char options[2048];
+        write_file(root, "cfg/config.json",
+                   "{\n  // where backups go\n  \"destinations\": [\"bk\",],\n  \"metrics_log_dir\": \"/from-file\",\n}\n");
+        snprintf(options, sizeof options,
+                 "{\"config_path\": \"%s/cfg/config.json\", \"environment\": {\"HOME\": \"/home/c\"}}", root);
+        st = show("br_config_read", br_config_read(options, &result));
+        CHECK(st == BR_STATUS_OK && contains(result, "/cfg/bk\"") && contains(result, "\"metrics_dir\":\"/from-file\""),
+              "br_config_read: comments and trailing commas, destinations relative to the file (%s)", result ? result : "");
+        br_string_free(result);
+        result = NULL;
+        /* The environment given wins over the file for the metrics folder. */
+        snprintf(options, sizeof options,
+                 "{\"config_path\": \"%s/cfg/config.json\", \"environment\": {\"BACKUP_REPO_METRICS_DIR\": \"/from-env\"}}",
+                 root);
+        st = br_config_read(options, &result);
+        CHECK(st == BR_STATUS_OK && contains(result, "\"metrics_dir\":\"/from-env\""),
+              "br_config_read: BACKUP_REPO_METRICS_DIR from the given environment");
+        br_string_free(result);
+        result = NULL;
+        write_file(root, "cfg/typo.json", "{\n  \"destination\": [\"/a\"]\n}\n");
+        snprintf(options, sizeof options, "{\"config_path\": \"%s/cfg/typo.json\"}", root);
+        st = br_config_read(options, &result);
+        CHECK(st == BR_STATUS_INVALID_ARGUMENT && result == NULL &&
+                  contains(br_last_error(), "line 2, key 'destination': unknown key; did you mean 'destinations'?"),
+              "br_config_read: a typo names the file, the line, the key and the known one (%s)", br_last_error());
+    }
     free(first_report);
 
     remove_tree(root);

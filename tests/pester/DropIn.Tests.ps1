@@ -1,5 +1,5 @@
 # powershell/backup-repo.ps1, the drop-in for the original script, run as the
-# user runs it: a fresh pwsh, from the repository root. ORIGINAL.md is the contract.
+# user runs it: a fresh pwsh, from the repository root. docs/COMPATIBILITY.md is the contract.
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'common.ps1')

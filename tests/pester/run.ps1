@@ -45,6 +45,8 @@ if ($FullNameFilter) { $config.Filter.FullName = $FullNameFilter }
 if ($Tag) { $config.Filter.Tag = $Tag }
 if ($ExcludeTag) { $config.Filter.ExcludeTag = $ExcludeTag }
 
+# Plain text in messages: a failure's message with colour codes would break the NUnit report.
+$PSStyle.OutputRendering = 'PlainText'
 $result = Invoke-Pester -Configuration $config
 $failed = $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount
 "Pester: $($result.PassedCount) passed, $failed failed"

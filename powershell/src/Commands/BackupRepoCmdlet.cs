@@ -123,7 +123,6 @@ namespace BackupRepo.Commands
         /// </summary>
         private protected string RunWithProgress(string activity, NativeCall call)
         {
-            NativeEnvironment.Sync();
             var progress = new ProgressBridge(this, activity);
             BrProgressFn callback = progress.Callback;
             BrStatus status;

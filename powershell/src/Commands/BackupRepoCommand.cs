@@ -66,34 +66,35 @@ namespace BackupRepo.Commands
         /// <summary>Warn when a destination's disk is fuller than this (percent used; default 90, or the config file's).</summary>
         [Parameter] [ValidateRange(0.0, 100.0)] public double DiskWarningPercent { get; set; }
 
-        private BackupConfig _config = new BackupConfig();
+        private EngineConfig _config = new EngineConfig();
         private List<string> _destinations = new List<string>();
-        private string? _configPath;
 
         protected override void BeginProcessing()
         {
-            string? configPath = ConfigPath != null ? GetUnresolvedProviderPathFromPSPath(ConfigPath) : BackupConfig.DefaultPath();
-            if (ConfigPath != null && !File.Exists(configPath))
+            string? configPath = ConfigPath != null ? GetUnresolvedProviderPathFromPSPath(ConfigPath) : null;
+            if (configPath != null && !File.Exists(configPath))
             {
                 ThrowTerminatingError(new ErrorRecord(new FileNotFoundException($"The config file {configPath} does not exist.", configPath),
                     "BackupRepo.ConfigNotFound", ErrorCategory.ObjectNotFound, ConfigPath));
             }
+            base.BeginProcessing(); // the native library, after the arguments are known good
             try
             {
-                _config = BackupConfig.Load(configPath);
+                // The engine reads and resolves the config file (relative destinations,
+                // excludes, the disk warning); the module takes only the webhooks and
+                // the metrics folder from it, for what it does itself.
+                _config = EngineConfig.Read(configPath);
             }
             catch (BackupRepoException e)
             {
                 ThrowTerminatingError(new ErrorRecord(e, "BackupRepo.InvalidConfig", ErrorCategory.InvalidData, configPath));
             }
             // -Destination is relative to the current location; the config file's are the
-            // engine's to resolve (relative to the file's folder), so only its path goes.
+            // engine's to resolve (relative to the file's folder).
             foreach (string d in Destination ?? Array.Empty<string>())
             {
                 _destinations.Add(GetUnresolvedProviderPathFromPSPath(d));
             }
-            _configPath = configPath;
-            base.BeginProcessing(); // the native library, after the arguments are known good
         }
 
         protected override void ProcessRecord()
@@ -123,11 +124,12 @@ namespace BackupRepo.Commands
         {
             var o = new Dictionary<string, object?> { ["source"] = repo };
             if (_destinations.Count > 0) o["destinations"] = _destinations.ToArray();
-            if (_configPath != null) o["config_path"] = _configPath;
+            if (_config.Path != null) o["config_path"] = _config.Path;
             if (IncludeBuild) o["include_build"] = true;
-            var exclude = (_config.Exclude ?? new List<string>()).Concat(Exclude ?? Array.Empty<string>()).ToArray();
+            // The config file's exclude and include globs are applied by the engine.
+            var exclude = Exclude ?? Array.Empty<string>();
             if (exclude.Length > 0) o["exclude"] = exclude;
-            var include = (_config.Include ?? new List<string>()).Concat(Include ?? Array.Empty<string>()).ToArray();
+            var include = Include ?? Array.Empty<string>();
             if (include.Length > 0) o["include"] = include;
             if (RespectGitIgnore) o["respect_gitignore"] = true;
             if (Compression != CompressionMethod.Deflate) o["compression"] = Compression.ToString().ToLowerInvariant();
@@ -137,13 +139,12 @@ namespace BackupRepo.Commands
             if (Verify) o["verify"] = true;
             if (KeepLast > 0) o["retention"] = new Dictionary<string, object?> { ["keep_last"] = KeepLast };
             if (MyInvocation.BoundParameters.ContainsKey(nameof(DiskWarningPercent))) o["disk_warning_percent"] = DiskWarningPercent;
-            else if (_config.DiskWarningPercent is double pct) o["disk_warning_percent"] = pct;
             string logName = $"backup-{System.IO.Path.GetFileName(repo.TrimEnd('/', '\\'))}.jsonl";
             string? metrics = MetricsLog != null ? GetUnresolvedProviderPathFromPSPath(MetricsLog)
-                : _config.MetricsLogDir != null ? System.IO.Path.Combine(_config.MetricsLogDir, logName)
+                : _config.Config.MetricsLogDir != null ? System.IO.Path.Combine(_config.Config.MetricsLogDir, logName)
                 : null;
             // The textfile and the push are rendered from the log: they need one, so they get the default one.
-            if (metrics == null && (PrometheusTextfile != null || PushgatewayUrl != null) && MetricsPaths.DefaultDirectory() is string dir)
+            if (metrics == null && (PrometheusTextfile != null || PushgatewayUrl != null) && _config.MetricsDir is string dir)
             {
                 metrics = System.IO.Path.Combine(dir, logName);
             }
@@ -174,7 +175,7 @@ namespace BackupRepo.Commands
             var clock = System.Diagnostics.Stopwatch.StartNew();
             try
             {
-                byte[] options = Lib.Utf8(OptionsJson(repo, dryRun));
+                byte[] options = Lib.Options(OptionsJson(repo, dryRun));
                 json = RunWithProgress($"Backup-Repo {name}", (BrProgressFn cb, out IntPtr result) => Lib.br_backup(options, cb, IntPtr.Zero, out result));
             }
             catch (BackupRepoException e) when (e.Status == BrStatus.Cancelled && (CancelRequested || Stopping))
@@ -230,7 +231,7 @@ namespace BackupRepo.Commands
 
         /// <summary>-WebhookUrl, else the config file's webhooks.</summary>
         private IReadOnlyList<string> WebhookUrls() =>
-            (IReadOnlyList<string>?)WebhookUrl ?? _config.Webhooks ?? (IReadOnlyList<string>)Array.Empty<string>();
+            (IReadOnlyList<string>?)WebhookUrl ?? _config.Config.Webhooks ?? (IReadOnlyList<string>)Array.Empty<string>();
 
         /// <summary>
         /// Send the run's webhook messages. A webhook never fails the backup: problems

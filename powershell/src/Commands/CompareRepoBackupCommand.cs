@@ -81,7 +81,7 @@ namespace BackupRepo.Commands
                 if (RespectGitIgnore) o["respect_gitignore"] = true;
                 target = archive;
             }
-            byte[] options = Lib.Utf8(o.ToJsonString());
+            byte[] options = Lib.Options(o.ToJsonString());
             try
             {
                 (List<BackupChange> changes, HistoryJson.Compare report) = HistoryJson.Changes(Lib.Call((out IntPtr r) => Lib.br_compare(options, out r)));

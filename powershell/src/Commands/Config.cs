@@ -1,18 +1,16 @@
 using System;
 using System.Collections;
 using System.Collections.Generic;
-using System.IO;
 using System.Linq;
 using System.Management.Automation;
 using System.Management.Automation.Language;
 using System.Text.Json;
+using System.Text.Json.Nodes;
+using BackupRepo.Native;
 
 namespace BackupRepo
 {
-    /// <summary>
-    /// The config file (src/config.rs Config): JSON with optional keys destinations,
-    /// exclude, include, webhooks, metrics_log_dir, disk_warning_percent.
-    /// </summary>
+    /// <summary>The config file's content (src/config.rs Config), as the engine read it.</summary>
     internal sealed class BackupConfig
     {
         public List<string>? Destinations { get; set; }
@@ -21,75 +19,95 @@ namespace BackupRepo
         public List<string>? Webhooks { get; set; }
         public string? MetricsLogDir { get; set; }
         public double? DiskWarningPercent { get; set; }
+    }
 
-        internal const string PathVariable = "BACKUP_REPO_CONFIG";
+    /// <summary>A destination root with its display name.</summary>
+    internal sealed class NamedDestination
+    {
+        public string Name { get; set; } = "";
+        public string Path { get; set; } = "";
+    }
 
-        /// <summary>$env:BACKUP_REPO_CONFIG, else the engine's default (dirs::config_dir()/backup-repo/config.json).</summary>
-        internal static string? DefaultPath()
+    /// <summary>
+    /// The config file and what depends on it (src/config.rs ConfigView), read and
+    /// resolved by the engine (br_config_read): one parser, one set of rules for every
+    /// layer, with the session's environment passed explicitly.
+    /// </summary>
+    internal sealed class EngineConfig
+    {
+        /// <summary>The file read (it may not exist).</summary>
+        public string? Path { get; set; }
+        public bool Exists { get; set; }
+        public BackupConfig Config { get; set; } = new BackupConfig();
+        /// <summary>What a run without -Destination uses.</summary>
+        public List<NamedDestination> Destinations { get; set; } = new List<NamedDestination>();
+        public string? CacheDir { get; set; }
+        /// <summary>$env:BACKUP_REPO_METRICS_DIR, else the config file's metrics_log_dir, else the platform's.</summary>
+        public string? MetricsDir { get; set; }
+
+        /// <summary>Read <paramref name="configPath"/> (null: the current config file). Throws BackupRepoException naming the file, line and key.</summary>
+        internal static EngineConfig Read(string? configPath)
         {
-            string? env = Environment.GetEnvironmentVariable(PathVariable);
-            if (!string.IsNullOrEmpty(env)) return env;
-            string home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
-            string? dir;
-            if (OperatingSystem.IsWindows())
+            var o = new JsonObject();
+            if (configPath != null) o["config_path"] = configPath;
+            byte[] options = Lib.Options(o.ToJsonString());
+            string json = Lib.Call((out IntPtr r) => Lib.br_config_read(options, out r));
+            // Read from the DOM by hand: the serializer's mapping costs tens of ms of JIT
+            // in a fresh session, and every Backup-Repo (and the drop-in) reads this.
+            using JsonDocument doc = JsonDocument.Parse(json);
+            JsonElement v = doc.RootElement;
+            JsonElement c = v.GetProperty("config");
+            return new EngineConfig
             {
-                dir = Environment.GetFolderPath(Environment.SpecialFolder.ApplicationData);
-            }
-            else if (OperatingSystem.IsMacOS())
-            {
-                dir = System.IO.Path.Combine(home, "Library", "Application Support");
-            }
-            else
-            {
-                string? xdg = Environment.GetEnvironmentVariable("XDG_CONFIG_HOME");
-                dir = !string.IsNullOrEmpty(xdg) && System.IO.Path.IsPathRooted(xdg) ? xdg : System.IO.Path.Combine(home, ".config");
-            }
-            return string.IsNullOrEmpty(dir) ? null : System.IO.Path.Combine(dir, "backup-repo", "config.json");
-        }
-
-        /// <summary>A missing file is the empty config; a malformed one throws, naming the file.</summary>
-        internal static BackupConfig Load(string? path)
-        {
-            if (string.IsNullOrEmpty(path) || !File.Exists(path)) return new BackupConfig();
-            try
-            {
-                var options = new JsonSerializerOptions(ReportJson.Options)
+                Path = Str(v, "path"),
+                Exists = v.TryGetProperty("exists", out JsonElement e) && e.ValueKind == JsonValueKind.True,
+                CacheDir = Str(v, "cache_dir"),
+                MetricsDir = Str(v, "metrics_dir"),
+                Destinations = v.GetProperty("destinations").EnumerateArray()
+                    .Select(d => new NamedDestination { Name = Str(d, "name") ?? "", Path = Str(d, "path") ?? "" }).ToList(),
+                Config = new BackupConfig
                 {
-                    UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow,
-                    ReadCommentHandling = JsonCommentHandling.Skip,
-                    AllowTrailingCommas = true,
-                };
-                return JsonSerializer.Deserialize<BackupConfig>(File.ReadAllText(path), options) ?? new BackupConfig();
-            }
-            catch (JsonException e)
-            {
-                throw new BackupRepoException(Native.BrStatus.InvalidJson, $"The config file {path} is not valid: {e.Message}", e);
-            }
+                    Destinations = Strs(c, "destinations"),
+                    Exclude = Strs(c, "exclude"),
+                    Include = Strs(c, "include"),
+                    Webhooks = Strs(c, "webhooks"),
+                    MetricsLogDir = Str(c, "metrics_log_dir"),
+                    DiskWarningPercent = c.TryGetProperty("disk_warning_percent", out JsonElement p) && p.ValueKind == JsonValueKind.Number ? p.GetDouble() : null,
+                },
+            };
         }
+
+        private static string? Str(JsonElement o, string name) =>
+            o.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+        private static List<string>? Strs(JsonElement o, string name) =>
+            o.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.Array
+                ? v.EnumerateArray().Select(x => x.GetString() ?? "").ToList()
+                : null;
 
         /// <summary>For completion: never throws.</summary>
-        internal static BackupConfig TryLoad(string? path)
+        internal static EngineConfig? TryRead(string? configPath)
         {
-            try { return Load(path); }
-            catch (Exception) { return new BackupConfig(); }
+            try { return Read(configPath); }
+            catch (Exception) { return null; }
         }
     }
 
-    /// <summary>Completes -Destination from the config file's destinations.</summary>
+    /// <summary>Completes -Destination from the destinations a run would use (the config file's, else the defaults).</summary>
     public sealed class DestinationCompleter : IArgumentCompleter
     {
         public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
             CommandAst commandAst, IDictionary fakeBoundParameters)
         {
-            string? path = fakeBoundParameters?["ConfigPath"] as string ?? BackupConfig.DefaultPath();
+            string? path = fakeBoundParameters?["ConfigPath"] as string;
             string word = (wordToComplete ?? "").Trim('\'', '"');
-            foreach (string dest in BackupConfig.TryLoad(path).Destinations ?? new List<string>())
+            foreach (NamedDestination dest in EngineConfig.TryRead(path)?.Destinations ?? new List<NamedDestination>())
             {
-                if (!dest.StartsWith(word, StringComparison.OrdinalIgnoreCase)) continue;
-                string text = dest.IndexOfAny(new[] { ' ', '\'', '$', '`', ';', '(', ')', '{', '}', ',', '&', '@', '#' }) >= 0
-                    ? "'" + dest.Replace("'", "''") + "'"
-                    : dest;
-                yield return new CompletionResult(text, dest, CompletionResultType.ParameterValue, "Configured destination: " + dest);
+                if (!dest.Path.StartsWith(word, StringComparison.OrdinalIgnoreCase)) continue;
+                string text = dest.Path.IndexOfAny(new[] { ' ', '\'', '$', '`', ';', '(', ')', '{', '}', ',', '&', '@', '#' }) >= 0
+                    ? "'" + dest.Path.Replace("'", "''") + "'"
+                    : dest.Path;
+                yield return new CompletionResult(text, dest.Path, CompletionResultType.ParameterValue, $"Configured destination ({dest.Name}): {dest.Path}");
             }
         }
     }

@@ -69,29 +69,14 @@ namespace BackupRepo
         }
 
         /// <summary>
-        /// The metrics log: $env:BACKUP_REPO_METRICS_DIR, else %APPDATA%\backup-metrics
-        /// on Windows (as the original), else $XDG_DATA_HOME/backup-repo/metrics;
-        /// file backup-&lt;repo&gt;.jsonl.
+        /// The metrics log, backup-&lt;repo&gt;.jsonl in the engine's metrics folder
+        /// ($env:BACKUP_REPO_METRICS_DIR, else the config file's, else %APPDATA%\backup-metrics
+        /// on Windows as the original, else $XDG_DATA_HOME/backup-repo/metrics).
         /// </summary>
-        public string MetricsLogPath()
+        public string? MetricsLogPath()
         {
-            string? dir = Environment.GetEnvironmentVariable("BACKUP_REPO_METRICS_DIR");
-            if (string.IsNullOrEmpty(dir) && OperatingSystem.IsWindows())
-            {
-                string? appData = Environment.GetEnvironmentVariable("APPDATA");
-                if (string.IsNullOrEmpty(appData)) appData = Environment.GetFolderPath(Environment.SpecialFolder.ApplicationData);
-                dir = System.IO.Path.Combine(appData, "backup-metrics");
-            }
-            else if (string.IsNullOrEmpty(dir))
-            {
-                string? data = Environment.GetEnvironmentVariable("XDG_DATA_HOME");
-                if (string.IsNullOrEmpty(data))
-                {
-                    data = System.IO.Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "share");
-                }
-                dir = System.IO.Path.Combine(data, "backup-repo", "metrics");
-            }
-            return System.IO.Path.Combine(dir, $"backup-{Name}.jsonl");
+            string? dir = MetricsPaths.DefaultDirectory();
+            return dir == null ? null : System.IO.Path.Combine(dir, $"backup-{Name}.jsonl");
         }
 
         /// <summary>Backup-Repo's parameters (for splatting) from the script's switches.</summary>
@@ -111,9 +96,8 @@ namespace BackupRepo
             // Backup-Repo sends the messages (Slack/Teams/Discord from the URL's host, else JSON), with
             // a short timeout and retries; a failed webhook is a warning that shows the URL redacted.
             if (webhookUrl is { Length: > 0 }) p["WebhookUrl"] = webhookUrl;
-            if (!DryRun)
+            if (!DryRun && MetricsLogPath() is string log)
             {
-                string log = MetricsLogPath();
                 Directory.CreateDirectory(System.IO.Path.GetDirectoryName(log)!);
                 p["MetricsLog"] = log;
             }
@@ -132,8 +116,8 @@ namespace BackupRepo
                 ["Repository"] = Name,
                 // This repository's backups only: another with the same folder name shares the folder.
                 ["Source"] = Root,
-                ["MetricsLogDirectory"] = System.IO.Path.GetDirectoryName(MetricsLogPath()),
             };
+            if (MetricsLogPath() is string log) p["MetricsLogDirectory"] = System.IO.Path.GetDirectoryName(log);
             if (destination is { Length: > 0 }) p["Destination"] = destination;
             return p;
         }

@@ -62,7 +62,7 @@ namespace BackupRepo.Commands
                 {
                     if (Summary)
                     {
-                        byte[] options = Lib.Utf8(HistoryOptions(destinations, repo, metrics, source));
+                        byte[] options = Lib.Options(HistoryOptions(destinations, repo, metrics, source));
                         foreach (BackupSummary s in HistoryJson.Summaries(Lib.Call((out IntPtr r) => Lib.br_history_summary(options, out r))))
                         {
                             WriteObject(s);

@@ -10,28 +10,21 @@ namespace BackupRepo
     /// <summary>Where the metrics logs (backup-&lt;repo&gt;.jsonl) live.</summary>
     internal static class MetricsPaths
     {
-        internal const string DirectoryVariable = "BACKUP_REPO_METRICS_DIR";
-
         /// <summary>
-        /// $env:BACKUP_REPO_METRICS_DIR (what the drop-in script writes to), else the
-        /// engine's (br_config_path: the config file's metrics_log_dir, else
-        /// %APPDATA%\backup-metrics on Windows, $XDG_DATA_HOME/backup-repo/metrics elsewhere).
+        /// The engine's metrics folder (br_config_read): $env:BACKUP_REPO_METRICS_DIR, else
+        /// the config file's metrics_log_dir, else %APPDATA%\backup-metrics on Windows,
+        /// $XDG_DATA_HOME/backup-repo/metrics elsewhere. Null when none can be found.
         /// </summary>
         internal static string? DefaultDirectory()
         {
-            string? env = Environment.GetEnvironmentVariable(DirectoryVariable);
-            if (!string.IsNullOrEmpty(env)) return env;
             try
             {
-                NativeEnvironment.Sync();
-                BrStatus status = Lib.br_config_path(out IntPtr result);
-                using JsonDocument doc = JsonDocument.Parse(Lib.Check(status, result));
-                return doc.RootElement.TryGetProperty("metrics_dir", out JsonElement dir) && dir.ValueKind == JsonValueKind.String
-                    ? dir.GetString()
-                    : null;
+                return EngineConfig.Read(null).MetricsDir;
             }
-            catch (BackupRepoException)
+            catch (Exception)
             {
+                // No engine (it failed to load) or a malformed config file: the caller
+                // goes on without a metrics log, and the engine call it makes next says why.
                 return null;
             }
         }
@@ -137,7 +130,6 @@ namespace BackupRepo.Commands
         protected override void EndProcessing()
         {
             string dir = ResolveLogDirectory();
-            NativeEnvironment.Sync();
             BrStatus status = Lib.br_exporter_start(Lib.Utf8(Address), Lib.Utf8(dir), out ExporterHandle handle);
             try
             {
@@ -205,7 +197,6 @@ namespace BackupRepo.Commands
             string dir = ResolveLogDirectory();
             try
             {
-                NativeEnvironment.Sync();
                 switch (ParameterSetName)
                 {
                     case "Textfile":

@@ -85,7 +85,7 @@ namespace BackupRepo.Commands
                 var o = new JsonObject { ["policy"] = Policy() };
                 if (destinations != null) o["destinations"] = destinations.DeepClone();
                 if (repo != null) o["repo"] = repo;
-                byte[] options = Lib.Utf8(o.ToJsonString());
+                byte[] options = Lib.Options(o.ToJsonString());
                 List<(HistoryJson.Plan Plan, List<RetentionDecision> Decisions)> plans;
                 try
                 {

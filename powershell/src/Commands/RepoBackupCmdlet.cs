@@ -63,7 +63,7 @@ namespace BackupRepo.Commands
         /// <summary>Every backup of <paramref name="repo"/> (null: all) in the destinations, oldest first per repository.</summary>
         private protected static List<BackupInfo> ListBackups(JsonArray? destinations, string? repo, string? source = null)
         {
-            byte[] options = Lib.Utf8(HistoryOptions(destinations, repo, source: source));
+            byte[] options = Lib.Options(HistoryOptions(destinations, repo, source: source));
             return HistoryJson.Backups(Lib.Call((out IntPtr r) => Lib.br_history_list(options, out r)));
         }
 

@@ -91,7 +91,7 @@ namespace BackupRepo.Commands
             byte[] target = Lib.Utf8(_target);
             var o = new JsonObject();
             if (Force) o["overwrite"] = true;
-            byte[] options = Lib.Utf8(o.ToJsonString());
+            byte[] options = Lib.Options(o.ToJsonString());
             RestoreResult result;
             try
             {

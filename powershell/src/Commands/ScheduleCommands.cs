@@ -152,8 +152,7 @@ namespace BackupRepo.Commands
         {
             try
             {
-                NativeEnvironment.Sync();
-                string json = Lib.Check(Lib.br_schedule_export(Lib.Utf8(specJson), out IntPtr result), result);
+                string json = Lib.Check(Lib.br_schedule_export(Lib.Options(specJson), out IntPtr result), result);
                 using JsonDocument doc = JsonDocument.Parse(json);
                 JsonElement r = doc.RootElement;
                 d.TaskXml = r.GetProperty("task_xml").GetString();
@@ -174,8 +173,7 @@ namespace BackupRepo.Commands
         /// <summary>br_schedule_write_units: the .service and .timer files written into <paramref name="folder"/>.</summary>
         private protected string[] WriteUnits(string specJson, string folder, bool overwrite)
         {
-            NativeEnvironment.Sync();
-            string json = Lib.Check(Lib.br_schedule_write_units(Lib.Utf8(specJson), Lib.Utf8(folder), overwrite, out IntPtr result), result);
+            string json = Lib.Check(Lib.br_schedule_write_units(Lib.Options(specJson), Lib.Utf8(folder), overwrite, out IntPtr result), result);
             return JsonSerializer.Deserialize<string[]>(json) ?? Array.Empty<string>();
         }
 

@@ -82,7 +82,7 @@ namespace BackupRepo.Commands
             var o = new JsonObject();
             if (_source != null) o["source"] = _source;
             byte[] path = Lib.Utf8(archive);
-            byte[] options = Lib.Utf8(o.ToJsonString());
+            byte[] options = Lib.Options(o.ToJsonString());
             VerifyResult result;
             try
             {

@@ -105,7 +105,6 @@ namespace BackupRepo
                 ["urls"] = new JsonArray(urls.Select(u => (JsonNode?)u).ToArray()),
                 ["format"] = format == WebhookFormat.Auto ? null : format.ToString().ToLowerInvariant(),
             };
-            NativeEnvironment.Sync();
             BrStatus status = Lib.br_notify_payloads(Lib.Utf8(reportJson), Lib.Utf8(options.ToJsonString()), out IntPtr result);
             string json = Lib.Check(status, result);
             return JsonSerializer.Deserialize<List<Notification>>(json, ReportJson.Options) ?? new List<Notification>();

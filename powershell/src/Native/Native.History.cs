@@ -31,16 +31,15 @@ namespace BackupRepo.Native
         [DllImport(Name, CallingConvention = CallingConvention.Cdecl)]
         internal static extern BrStatus br_config_path(out IntPtr resultJson);
 
+        [DllImport(Name, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern BrStatus br_config_read(byte[]? optionsJson, out IntPtr resultJson);
+
         /// <summary>A short engine call without progress: one JSON result out.</summary>
         internal delegate BrStatus JsonCall(out IntPtr resultJson);
 
-        /// <summary>
-        /// Sync the environment into the C runtime, run <paramref name="call"/> and
-        /// return its result JSON, or throw a <see cref="BackupRepoException"/>.
-        /// </summary>
+        /// <summary>Run <paramref name="call"/> and return its result JSON, or throw a <see cref="BackupRepoException"/>.</summary>
         internal static string Call(JsonCall call)
         {
-            NativeEnvironment.Sync();
             BrStatus status = call(out IntPtr result);
             return Check(status, result);
         }

@@ -1,6 +1,7 @@
 using System;
 using System.Runtime.InteropServices;
 using System.Text;
+using System.Text.Json.Nodes;
 
 namespace BackupRepo.Native
 {
@@ -77,6 +78,31 @@ namespace BackupRepo.Native
 
         [DllImport(Name, CallingConvention = CallingConvention.Cdecl)]
         internal static extern BrStatus br_manifest_read(byte[] archivePath, out IntPtr resultJson);
+
+        /// <summary>
+        /// Options JSON for the engine, with the environment variables it reads as
+        /// this session sees them (<c>"environment"</c>, src/environment.rs): on Unix
+        /// <c>$env:X</c> is invisible to native code, and the engine then reads them
+        /// from here, for this call only, instead of from the process.
+        /// </summary>
+        internal static byte[] Options(string json)
+        {
+            JsonObject o = JsonNode.Parse(json) as JsonObject ?? new JsonObject();
+            var environment = new JsonObject();
+            foreach (string name in EnvironmentNames)
+            {
+                string? value = Environment.GetEnvironmentVariable(name);
+                if (value != null) environment[name] = value;
+            }
+            o["environment"] = environment;
+            return Utf8(o.ToJsonString());
+        }
+
+        /// <summary>The variables the engine reads (src/environment.rs NAMES).</summary>
+        private static readonly string[] EnvironmentNames =
+        {
+            "BACKUP_REPO_CONFIG", "BACKUP_REPO_DESTINATIONS", "BACKUP_REPO_METRICS_DIR", "HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "OneDrive",
+        };
 
         /// <summary>NUL-terminated UTF-8.</summary>
         internal static byte[] Utf8(string s)
