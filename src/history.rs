@@ -376,8 +376,8 @@ pub fn summary(opts: &HistoryOptions, now: DateTime) -> Result<Vec<DestinationSu
     for folder in repo_folders(opts)? {
         let dir = folder.dir();
         let log = log_dir.as_ref().map(|d| metrics::log_path(d, &folder.repo)).filter(|p| p.is_file());
-        let duplicates = match log {
-            Some(p) => Some(duplicate_stats(&metrics::read_log(&p)?, &dir)),
+        let records = match log {
+            Some(p) => Some(metrics::read_log(&p)?),
             None => None,
         };
         let backups = backups_in(&folder, source_id.as_deref())?;
@@ -390,7 +390,17 @@ pub fn summary(opts: &HistoryOptions, now: DateTime) -> Result<Vec<DestinationSu
                 Some(b) => archive::read_manifest(&b.path).map(|m| file_types(&m)).unwrap_or_default(),
                 None => Vec::new(),
             };
-            out.push(summarize(&folder, &backups, now, duplicates.clone(), file_types));
+            // The runs of this source (and those that name none, which cannot be told apart).
+            let source = backups.first().and_then(|b| b.source_id());
+            let duplicates = records.as_ref().map(|records| {
+                let mine: Vec<Record> = records
+                    .iter()
+                    .filter(|r| r.source_id.is_empty() || source.is_none_or(|s| s == r.source_id))
+                    .cloned()
+                    .collect();
+                duplicate_stats(&mine, &dir)
+            });
+            out.push(summarize(&folder, &backups, now, duplicates, file_types));
         }
     }
     Ok(out)

@@ -40,6 +40,12 @@ fn two_repositories_with_one_folder_name_keep_their_own_backups() {
     write(&two, "src/only_in_two.py", "two = 2\n");
     let dests = vec![t.path().join("d")];
     let cache = t.path().join("cache");
+    // One metrics log for both: it is named after the repository.
+    let log = t.path().join("metrics/backup-app.jsonl");
+    let options = |src: &Path, dests: &[PathBuf], cache: &Path| BackupOptions {
+        metrics_log: Some(log.clone()),
+        ..options(src, dests, cache)
+    };
     let first = run(&options(&one, &dests, &cache));
     assert_eq!(first.status, RunStatus::Created);
 
@@ -68,9 +74,18 @@ fn two_repositories_with_one_folder_name_keep_their_own_backups() {
     let mut sources: Vec<_> = listed.iter().map(|e| e.source.clone().unwrap()).collect();
     sources.sort();
     assert_eq!(sources, [one.display().to_string(), two.display().to_string()]);
-    let summary = history::summary(&hopts, "2026-11-25T12:00:00".parse().unwrap()).unwrap();
+    let with_log = HistoryOptions { metrics_log_dir: Some(t.path().join("metrics")), ..hopts.clone() };
+    let summary = history::summary(&with_log, "2026-11-25T12:00:00".parse().unwrap()).unwrap();
     assert_eq!(summary.len(), 2, "one summary per source");
     assert!(summary.iter().all(|s| s.count == 1));
+    // Each source's runs from the shared log: one/app ran twice (once unchanged), two/app once.
+    let runs = |src: &Path| {
+        let s = summary.iter().find(|s| s.source.as_deref() == Some(&*src.display().to_string())).unwrap();
+        let d = s.duplicates.clone().unwrap();
+        (d.runs, d.skipped_unchanged)
+    };
+    assert_eq!(runs(&one), (2, 1));
+    assert_eq!(runs(&two), (1, 0));
 
     // Retention on demand applies per source: nothing of either goes.
     let ropts = backup_repo::prune::RetentionOptions {

@@ -160,6 +160,11 @@ pub struct Record {
     /// Why the run failed, when it failed as a whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The source's identity (two repositories with one folder name share
+    /// a log; this tells their runs apart). Empty when unknown (a run that
+    /// failed before identifying its source, the original's lines).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source_id: String,
 }
 
 fn round2(x: f64) -> f64 {
@@ -216,6 +221,7 @@ impl Record {
             files_hashed: r.files_hashed,
             files_cached: r.files_cached,
             error: None,
+            source_id: r.source_id.clone(),
         }
     }
 
@@ -243,6 +249,7 @@ impl Record {
             files_hashed: 0,
             files_cached: 0,
             error: Some(error.to_string()),
+            source_id: String::new(),
         }
     }
 
