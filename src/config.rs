@@ -47,12 +47,36 @@ pub fn default_config_path() -> Option<PathBuf> {
 /// error naming the file and the problem. An empty (or blank) file is the
 /// empty config too.
 pub fn load(path: &Path) -> Result<Config> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_limited(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+            return Err(Error::invalid(format!(
+                "config file '{}' is larger than {} KiB: a config file is a few lines of JSON; is it the right file?",
+                path.display(),
+                MAX_CONFIG_BYTES / 1024
+            )))
+        }
         Err(e) => return Err(Error::io("read config file", path, e)),
     };
     parse(&text, path)
+}
+
+/// The largest config file read (a real one is a few hundred bytes; a huge
+/// one would only exhaust memory).
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// The file's text, at most [`MAX_CONFIG_BYTES`] (`FileTooLarge` beyond),
+/// never reading more than that.
+fn read_limited(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(std::io::Error::new(std::io::ErrorKind::FileTooLarge, "config file too large"));
+    }
+    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 /// Parse config text; `path` only names the file in errors.
@@ -310,6 +334,20 @@ mod tests {
     fn missing_file_is_default() {
         let tmp = tempfile::tempdir().unwrap();
         assert_eq!(load(&tmp.path().join("config.json")).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn a_huge_file_is_refused_without_reading_it_all() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("config.json");
+        let f = std::fs::File::create(&p).unwrap();
+        f.set_len(70 * 1024 * 1024).unwrap(); // sparse: 70 MB of NULs
+        let e = load(&p).unwrap_err();
+        assert_eq!(e.kind, crate::ErrorKind::InvalidArgument);
+        assert!(e.message.contains("larger than 1024 KiB") && e.message.contains("config.json"), "{}", e.message);
+        // Just at the limit is read (and judged as JSON).
+        std::fs::write(&p, format!("{{\"exclude\": [\"{}\"]}}", "x".repeat(1000))).unwrap();
+        assert_eq!(load(&p).unwrap().exclude.len(), 1);
     }
 
     #[test]

@@ -75,11 +75,16 @@ pub struct HistoryEntry {
     pub source_id: Option<String>,
 }
 
+/// The repository name that means every repository (`-Repository *`).
+pub const EVERY_REPOSITORY: &str = "*";
+
 /// One (destination, repository) folder found.
 #[derive(Debug, Clone, PartialEq)]
 struct RepoFolder {
     root: PathBuf,
     repo: String,
+    /// The root's name, distinct among the roots listed ([`crate::naming`]).
+    name: String,
 }
 
 impl RepoFolder {
@@ -91,13 +96,15 @@ impl RepoFolder {
 /// The folders to read: `repo` in every root, or every repository folder found.
 fn repo_folders(opts: &HistoryOptions) -> Result<Vec<RepoFolder>> {
     let roots = config::destination_roots(&opts.destinations)?;
+    let names = crate::naming::destination_names(&roots);
     let mut out = Vec::new();
-    for root in roots {
-        match &opts.repo {
-            Some(repo) => out.push(RepoFolder { root, repo: repo.clone() }),
+    for (root, name) in roots.into_iter().zip(names) {
+        // "*" is every repository, as no name is (what a user types to mean it).
+        match opts.repo.as_deref().filter(|r| *r != EVERY_REPOSITORY) {
+            Some(repo) => out.push(RepoFolder { root, repo: repo.to_string(), name }),
             None => {
                 for repo in repos_in(&root)? {
-                    out.push(RepoFolder { root: root.clone(), repo });
+                    out.push(RepoFolder { root: root.clone(), repo, name: name.clone() });
                 }
             }
         }
@@ -135,7 +142,7 @@ fn history_entry(folder: &RepoFolder, b: BackupEntry) -> HistoryEntry {
     let origin = b.origin;
     HistoryEntry {
         repository: b.repo,
-        destination: config::destination_display_name(&folder.root),
+        destination: folder.name.clone(),
         destination_path: folder.root.clone(),
         path: b.path,
         created: b.created,
@@ -193,10 +200,11 @@ pub fn list(opts: &HistoryOptions) -> Result<Vec<HistoryEntry>> {
 pub struct Frequency {
     /// Days from the oldest to the newest backup.
     pub span_days: f64,
-    /// Backups per day over the span, the span counted as at least one day
-    /// (so one backup is 1 per day, not infinitely many).
-    pub per_day: f64,
-    pub per_week: f64,
+    /// Backups per day over the span; None when the backups span less than
+    /// a day (12 backups in 4 minutes say nothing about a day, let alone a
+    /// week: no extrapolation).
+    pub per_day: Option<f64>,
+    pub per_week: Option<f64>,
     /// Backups created in the 7 / 30 days before `now`.
     pub last_7_days: u64,
     pub last_30_days: u64,
@@ -426,7 +434,7 @@ fn summarize(
     let source_bytes: u64 = backups.iter().map(|b| b.total_bytes).sum();
     DestinationSummary {
         repository: folder.repo.clone(),
-        destination: config::destination_display_name(&folder.root),
+        destination: folder.name.clone(),
         destination_path: folder.root.clone(),
         folder: folder.dir(),
         source: backups.first().and_then(|b| b.origin.as_ref()).map(|o| o.source_path.clone()),
@@ -452,12 +460,12 @@ pub fn frequency(times: &[DateTime], now: DateTime) -> Frequency {
     };
     let seconds = |a: DateTime, b: DateTime| b.duration_since(a).as_secs_f64();
     let span_days = seconds(oldest, newest) / 86_400.0;
-    let per_day = times.len() as f64 / span_days.max(1.0);
+    let per_day = (span_days >= 1.0).then(|| times.len() as f64 / span_days);
     let within = |days: i64| {
         let cutoff = now.checked_sub(jiff::Span::new().days(days)).unwrap_or(DateTime::MIN);
         times.iter().filter(|&&t| t >= cutoff && t <= now).count() as u64
     };
-    Frequency { span_days, per_day, per_week: per_day * 7.0, last_7_days: within(7), last_30_days: within(30) }
+    Frequency { span_days, per_day, per_week: per_day.map(|d| d * 7.0), last_7_days: within(7), last_30_days: within(30) }
 }
 
 /// Runs in `records` that reached the per-repository folder `dir`, by
@@ -511,6 +519,11 @@ pub struct RetentionOptions {
     /// As [`HistoryOptions::source`]: only this source's backups are
     /// candidates. None: the policy applies to each source on its own.
     pub source: Option<PathBuf>,
+    /// Backups given one by one (`Get-RepoBackup | Remove-RepoBackup`):
+    /// the policy applies within exactly these, per folder and source, and
+    /// no other backup is a candidate. Each must be a backup of ours; not
+    /// to be combined with `destinations` or `repo`.
+    pub archives: Vec<PathBuf>,
 }
 
 /// The plan for one per-repository folder.
@@ -551,7 +564,16 @@ pub struct PruneScope<'a> {
     pub source_id: Option<&'a str>,
     /// A backup never deleted (the one the run has just made).
     pub keep: Option<&'a Path>,
+    /// Only these backups are candidates (backups piped to
+    /// `Remove-RepoBackup`); None: every backup in `dir`.
+    pub only: Option<&'a [PathBuf]>,
+    /// A backup of `source_id` a run would make at this time (a dry run's
+    /// plan): it counts as the newest, and is not in the decisions.
+    pub planned: Option<jiff::Timestamp>,
 }
+
+/// The id of the backup a dry run would make, in a plan (never shown).
+const PLANNED_ID: &str = "\0planned";
 
 /// Decisions for our backups in `scope`, newest first. Each source's backups
 /// are planned on their own; those of other sources (when `source_id` is
@@ -565,9 +587,12 @@ pub fn plan_dir(scope: PruneScope<'_>, policy: &Policy, now: jiff::Timestamp) ->
     let backups = catalog::list_backups(scope.dir, scope.repo)?
         .into_iter()
         .filter(|b| scope.source_id.is_none_or(|id| b.source_id().is_none_or(|s| s == id)))
+        .filter(|b| scope.only.is_none_or(|only| only.iter().any(|p| same_file(p, &b.path))))
         .collect::<Vec<_>>();
     let mut decisions = Vec::new();
     for group in by_source(backups) {
+        let planned_here =
+            scope.planned.filter(|_| scope.source_id.is_some() && group[0].source_id() == scope.source_id);
         // Strictly increasing in the catalog's order (UTC time, then the
         // name's), so backups recorded in one instant (`now` fixed by a test,
         // a clock stepped back) still have one newest: the last named.
@@ -588,9 +613,14 @@ pub fn plan_dir(scope: PruneScope<'_>, policy: &Policy, now: jiff::Timestamp) ->
                 }
             })
             .collect();
+        let mut candidates = candidates;
+        if let Some(t) = planned_here {
+            let created = last.and_then(|l| l.checked_add(jiff::Span::new().nanoseconds(1)).ok()).map_or(at_offset(t), |after| at_offset(t).max(after));
+            candidates.push(Candidate { id: PLANNED_ID.to_string(), created, ours: true, kept_because: None });
+        }
         let named: std::collections::HashMap<String, DateTime> =
             group.iter().map(|b| (b.path.display().to_string(), b.created)).collect();
-        for mut d in retention::plan(&candidates, policy, at_offset(now))? {
+        for mut d in retention::plan(&candidates, policy, at_offset(now))?.into_iter().filter(|d| d.id != PLANNED_ID) {
             // Shown with the time in its name, as every listing shows it.
             if let Some(&created) = named.get(&d.id) {
                 d.created = created;
@@ -627,11 +657,48 @@ pub fn prune_dir(scope: PruneScope<'_>, policy: &Policy, now: jiff::Timestamp) -
 }
 
 fn retention_folders(opts: &RetentionOptions) -> Result<Vec<RepoFolder>> {
+    if !opts.archives.is_empty() {
+        return archive_folders(opts);
+    }
     repo_folders(&HistoryOptions {
         destinations: opts.destinations.clone(),
         repo: opts.repo.clone(),
         ..Default::default()
     })
+}
+
+/// The folders of the backups given by path, in the order first given;
+/// each path must be one of our backups.
+fn archive_folders(opts: &RetentionOptions) -> Result<Vec<RepoFolder>> {
+    if !opts.destinations.is_empty() || opts.repo.is_some() {
+        return Err(Error::invalid(
+            "backups given one by one (piped) cannot be combined with a repository or destinations: \
+             give either the backups or the repository and destinations",
+        ));
+    }
+    let mut folders: Vec<RepoFolder> = Vec::new();
+    for path in &opts.archives {
+        let not_ours = || Error::invalid(format!("'{}' is not a backup made by BackupRepo", path.display()));
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).ok_or_else(not_ours)?;
+        let repo = dir.file_name().and_then(|n| n.to_str()).ok_or_else(not_ours)?.to_string();
+        let root = dir.parent().map(Path::to_path_buf).unwrap_or_else(|| dir.to_path_buf());
+        if !catalog::list_backups(dir, &repo)?.iter().any(|b| same_file(&b.path, path)) {
+            return Err(not_ours());
+        }
+        if !folders.iter().any(|f| f.dir() == dir) {
+            folders.push(RepoFolder { root, repo, name: String::new() });
+        }
+    }
+    let roots: Vec<PathBuf> = folders.iter().map(|f| f.root.clone()).collect();
+    for (f, name) in folders.iter_mut().zip(crate::naming::destination_names(&roots)) {
+        f.name = name;
+    }
+    Ok(folders)
+}
+
+/// Two spellings of one file (canonical when both exist).
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b || comparable(a) == comparable(b)
 }
 
 /// `now` when given (tests), else the clock's local civil time.
@@ -655,10 +722,12 @@ pub fn plan_retention(opts: &RetentionOptions) -> Result<Vec<RetentionPlan>> {
         .into_iter()
         .map(|f| {
             let dir = f.dir();
-            let scope = PruneScope { dir: &dir, repo: &f.repo, source_id: source_id.as_deref(), keep: None };
+            let only = (!opts.archives.is_empty()).then_some(opts.archives.as_slice());
+            let scope =
+                PruneScope { dir: &dir, repo: &f.repo, source_id: source_id.as_deref(), keep: None, only, planned: None };
             Ok(RetentionPlan {
                 destination: dir.display().to_string(),
-                destination_name: config::destination_display_name(&f.root),
+                destination_name: f.name.clone(),
                 repository: f.repo.clone(),
                 decisions: plan_dir(scope, &opts.policy, now)?,
             })
@@ -681,7 +750,14 @@ pub fn apply_retention(opts: &RetentionOptions) -> Result<Vec<RetentionReport>> 
         .map(|f| {
             let dir = f.dir();
             prune_dir(
-                PruneScope { dir: &dir, repo: &f.repo, source_id: source_id.as_deref(), keep: None },
+                PruneScope {
+                    dir: &dir,
+                    repo: &f.repo,
+                    source_id: source_id.as_deref(),
+                    keep: None,
+                    only: (!opts.archives.is_empty()).then_some(opts.archives.as_slice()),
+                    planned: None,
+                },
                 &opts.policy,
                 now,
             )
@@ -763,10 +839,13 @@ mod tests {
         let times = [t("2026-01-01T00:00:00"), t("2026-01-02T00:00:00"), t("2026-01-11T00:00:00")];
         let f = frequency(&times, t("2026-01-12T00:00:00"));
         assert_eq!(f.span_days, 10.0);
-        assert!((f.per_day - 0.3).abs() < 1e-9 && (f.per_week - 2.1).abs() < 1e-9, "{f:?}");
+        assert!((f.per_day.unwrap() - 0.3).abs() < 1e-9 && (f.per_week.unwrap() - 2.1).abs() < 1e-9, "{f:?}");
         assert_eq!((f.last_7_days, f.last_30_days), (1, 3));
-        // One backup: once a day, not infinitely often.
-        assert_eq!(frequency(&times[..1], times[0]).per_day, 1.0);
+        // One backup, or twelve within minutes: no rate (no extrapolation from less than a day).
+        assert_eq!(frequency(&times[..1], times[0]).per_day, None);
+        let minutes: Vec<DateTime> = (0..12).map(|i| t("2026-01-01T00:00:00") + jiff::Span::new().seconds(i * 20)).collect();
+        let f = frequency(&minutes, minutes[11]);
+        assert_eq!((f.per_day, f.per_week), (None, None));
         assert_eq!(frequency(&[], times[0]), Frequency::default());
     }
 }

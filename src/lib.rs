@@ -16,6 +16,7 @@ pub mod fingerprint;
 pub mod history;
 pub mod identity;
 pub mod metrics;
+pub mod naming;
 pub mod notify;
 pub mod progress;
 pub mod retention;
