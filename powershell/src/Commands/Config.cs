@@ -91,6 +91,8 @@ namespace BackupRepo
                     : dest;
                 yield return new CompletionResult(text, dest, CompletionResultType.ParameterValue, "Configured destination: " + dest);
             }
+            // Then folders, as PowerShell completes a path.
+            foreach (CompletionResult c in DestinationPaths.Complete(wordToComplete)) yield return c;
         }
     }
 }

@@ -38,7 +38,8 @@ namespace BackupRepo
             var summary = new OrderedDictionary
             {
                 ["repo"] = result.Repository,
-                ["timestamp"] = result.Timestamp.ToString("o", System.Globalization.CultureInfo.InvariantCulture),
+                // The schema's and the original's format: the archive name's stamp, local time.
+                ["timestamp"] = result.Timestamp.ToString("yyyy-MM-dd_HH-mm-ss", System.Globalization.CultureInfo.InvariantCulture),
                 ["status"] = Status(result, dryRun),
                 ["created"] = Names(result, DestinationStatus.Created),
                 ["skipped"] = Names(result, DestinationStatus.Skipped),
@@ -58,6 +59,7 @@ namespace BackupRepo
                 ["schema_version"] = 1,
                 ["fingerprint"] = result.Fingerprint,
                 ["archive_name"] = result.ArchiveName,
+                ["pruned"] = result.Pruned.Select(p => (object)p.Path).ToArray(),
             };
             if (verify)
             {
