@@ -51,7 +51,13 @@ namespace BackupRepo
                     ["name"] = d.Name,
                     ["path"] = string.IsNullOrEmpty(d.ArchivePath) ? d.Path : d.ArchivePath,
                     ["created"] = d.Status == DestinationStatus.Created,
-                    ["status"] = d.Status.ToString().ToLowerInvariant(),
+                    // The engine's words (would_create, would_skip), as the schema lists them.
+                    ["status"] = d.Status switch
+                    {
+                        DestinationStatus.WouldCreate => "would_create",
+                        DestinationStatus.WouldSkip => "would_skip",
+                        _ => d.Status.ToString().ToLowerInvariant(),
+                    },
                     ["reason"] = d.Reason,
                 }).ToArray(),
                 ["original_size_mb"] = MegaBytes(result.SourceBytes),
