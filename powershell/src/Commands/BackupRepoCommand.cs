@@ -113,13 +113,9 @@ namespace BackupRepo.Commands
         }
 
 
-        private bool VerboseOn => MyInvocation.BoundParameters.TryGetValue("Verbose", out object? v)
-            ? ((SwitchParameter)v).IsPresent
-            : GetVariableValue("VerbosePreference") is ActionPreference pref && pref != ActionPreference.SilentlyContinue && pref != ActionPreference.Ignore;
-
         private bool DebugOn => MyInvocation.BoundParameters.TryGetValue("Debug", out object? v)
             ? ((SwitchParameter)v).IsPresent
-            : GetVariableValue("DebugPreference") is ActionPreference pref && pref != ActionPreference.SilentlyContinue && pref != ActionPreference.Ignore;
+            : LanguagePrimitives.TryConvertTo(GetVariableValue("DebugPreference"), out ActionPreference pref) && pref != ActionPreference.SilentlyContinue && pref != ActionPreference.Ignore;
 
         private bool WhatIfOn => MyInvocation.BoundParameters.TryGetValue("WhatIf", out object? v)
             ? ((SwitchParameter)v).IsPresent
