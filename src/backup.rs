@@ -756,7 +756,8 @@ fn rule_counts(excluded: &[Excluded]) -> Vec<RuleCount> {
     for x in excluded {
         *counts.entry(x.rule.as_str()).or_default() += 1;
     }
-    let mut out: Vec<RuleCount> = counts.into_iter().map(|(rule, count)| RuleCount { rule: rule.to_string(), count }).collect();
+    let mut out: Vec<RuleCount> =
+        counts.into_iter().map(|(rule, count)| RuleCount { rule: rule.to_string(), count }).collect();
     out.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.rule.cmp(&b.rule)));
     out
 }
@@ -771,7 +772,10 @@ fn steps_run(t: &Timings) -> Vec<String> {
         ("verify", t.verify_seconds),
         ("prune", t.prune_seconds),
     ];
-    all.iter().filter(|(name, secs)| *secs > 0.0 || matches!(*name, "select" | "hash")).map(|(n, _)| n.to_string()).collect()
+    all.iter()
+        .filter(|(name, secs)| *secs > 0.0 || matches!(*name, "select" | "hash"))
+        .map(|(n, _)| n.to_string())
+        .collect()
 }
 
 /// What retention deleted (a real run, from its reports) or would delete (a

@@ -465,7 +465,13 @@ pub fn frequency(times: &[DateTime], now: DateTime) -> Frequency {
         let cutoff = now.checked_sub(jiff::Span::new().days(days)).unwrap_or(DateTime::MIN);
         times.iter().filter(|&&t| t >= cutoff && t <= now).count() as u64
     };
-    Frequency { span_days, per_day, per_week: per_day.map(|d| d * 7.0), last_7_days: within(7), last_30_days: within(30) }
+    Frequency {
+        span_days,
+        per_day,
+        per_week: per_day.map(|d| d * 7.0),
+        last_7_days: within(7),
+        last_30_days: within(30),
+    }
 }
 
 /// Runs in `records` that reached the per-repository folder `dir`, by
@@ -615,7 +621,9 @@ pub fn plan_dir(scope: PruneScope<'_>, policy: &Policy, now: jiff::Timestamp) ->
             .collect();
         let mut candidates = candidates;
         if let Some(t) = planned_here {
-            let created = last.and_then(|l| l.checked_add(jiff::Span::new().nanoseconds(1)).ok()).map_or(at_offset(t), |after| at_offset(t).max(after));
+            let created = last
+                .and_then(|l| l.checked_add(jiff::Span::new().nanoseconds(1)).ok())
+                .map_or(at_offset(t), |after| at_offset(t).max(after));
             candidates.push(Candidate { id: PLANNED_ID.to_string(), created, ours: true, kept_because: None });
         }
         let named: std::collections::HashMap<String, DateTime> =
@@ -723,8 +731,14 @@ pub fn plan_retention(opts: &RetentionOptions) -> Result<Vec<RetentionPlan>> {
         .map(|f| {
             let dir = f.dir();
             let only = (!opts.archives.is_empty()).then_some(opts.archives.as_slice());
-            let scope =
-                PruneScope { dir: &dir, repo: &f.repo, source_id: source_id.as_deref(), keep: None, only, planned: None };
+            let scope = PruneScope {
+                dir: &dir,
+                repo: &f.repo,
+                source_id: source_id.as_deref(),
+                keep: None,
+                only,
+                planned: None,
+            };
             Ok(RetentionPlan {
                 destination: dir.display().to_string(),
                 destination_name: f.name.clone(),
@@ -843,7 +857,8 @@ mod tests {
         assert_eq!((f.last_7_days, f.last_30_days), (1, 3));
         // One backup, or twelve within minutes: no rate (no extrapolation from less than a day).
         assert_eq!(frequency(&times[..1], times[0]).per_day, None);
-        let minutes: Vec<DateTime> = (0..12).map(|i| t("2026-01-01T00:00:00") + jiff::Span::new().seconds(i * 20)).collect();
+        let minutes: Vec<DateTime> =
+            (0..12).map(|i| t("2026-01-01T00:00:00") + jiff::Span::new().seconds(i * 20)).collect();
         let f = frequency(&minutes, minutes[11]);
         assert_eq!((f.per_day, f.per_week), (None, None));
         assert_eq!(frequency(&[], times[0]), Frequency::default());

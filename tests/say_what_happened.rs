@@ -176,7 +176,8 @@ fn retention_within_given_backups_and_every_repository_by_star() {
     // A file that is not ours: refused, naming it.
     let foreign = t.path().join("d1/demo/notes.zip");
     fs::write(&foreign, "x").unwrap();
-    let e = history::plan_retention(&RetentionOptions { archives: vec![foreign.clone()], ..piped.clone() }).unwrap_err();
+    let e =
+        history::plan_retention(&RetentionOptions { archives: vec![foreign.clone()], ..piped.clone() }).unwrap_err();
     assert!(e.message.contains("notes.zip") && e.message.contains("not a backup"), "{}", e.message);
     // "*" is every repository.
     let star = RetentionOptions {
