@@ -13,9 +13,9 @@ use crate::fingerprint::{self, HashedFile};
 use crate::metrics::{self, Record};
 use crate::progress::{Control, Phase};
 use crate::report::run_status;
-pub use crate::report::{BackupReport, RunStatus, Timings};
+pub use crate::report::{BackupReport, PrunedBackup, RuleCount, RunStatus, Timings};
 use crate::retention::Policy;
-use crate::select::{self, SelectOptions, Skipped};
+use crate::select::{self, Excluded, SelectOptions, Skipped};
 use crate::{catalog, Error, ErrorKind, Result};
 
 /// Everything a run can be told; the JSON the C ABI takes. Unknown keys are
@@ -38,8 +38,18 @@ pub struct BackupOptions {
     pub dry_run: bool,
     /// Back up even when unchanged.
     pub force: bool,
-    /// Include every excluded path with its rule in the report.
+    /// Kept for callers that set it: every excluded path is always in the
+    /// report now (with a per-rule summary in `excluded_rules`).
     pub report_excluded: bool,
+    /// When `source` is inside a repository rather than its root, back up
+    /// the repository root above it (the nearest folder with a marker, as
+    /// git finds its root). False: `source` must be the root (the drop-in,
+    /// as the original script).
+    pub find_root: bool,
+    /// With no `metrics_log`, append the run's record to the default one:
+    /// `$BACKUP_REPO_METRICS_DIR`, else the config file's
+    /// `metrics_log_dir`, else the platform's, file `backup-<repo>.jsonl`.
+    pub default_metrics_log: bool,
     /// Where the stat cache lives; default config::default_cache_dir().
     pub cache_dir: Option<PathBuf>,
     /// "Now" as local civil time (tests); default the clock.
@@ -76,6 +86,29 @@ pub struct BackupOptions {
     pub pushgateway_url: Option<String>,
 }
 
+/// The metrics log a run appends to: `metrics_log`, else with
+/// `default_metrics_log` the default one (see [`BackupOptions`]); never for
+/// a dry run.
+fn metrics_log_of(opts: &BackupOptions) -> Option<PathBuf> {
+    if opts.dry_run {
+        return None;
+    }
+    if let Some(log) = &opts.metrics_log {
+        return Some(log.clone());
+    }
+    if !opts.default_metrics_log {
+        return None;
+    }
+    let source = find_source(&opts.source, opts.find_root).map(|(s, _)| s).unwrap_or_else(|_| opts.source.clone());
+    let repo = repo_name(opts, &source).ok()?;
+    let config = match &opts.config_path {
+        Some(p) => config::load(p),
+        None => config::load_current(),
+    };
+    let dir = config::metrics_dir_of(&config.unwrap_or_default())?;
+    Some(metrics::log_path(&dir, &repo))
+}
+
 /// Run (or, with `dry_run`, plan) one backup; a real run, failed or not, is
 /// recorded in the metrics log when one is set. Problems with metrics become
 /// warnings: monitoring never fails a backup.
@@ -83,12 +116,16 @@ pub fn run(opts: &BackupOptions, control: &Control) -> Result<BackupReport> {
     let clock = Instant::now();
     let started_utc = jiff::Timestamp::now();
     let result = run_unlogged(opts, control, clock, started_utc);
-    let Some(log) = opts.metrics_log.as_deref().filter(|_| !opts.dry_run) else {
+    let Some(log) = metrics_log_of(opts) else {
         return result;
     };
+    let log = log.as_path();
     match result {
         Ok(mut report) => {
             let warnings = record_metrics(opts, log, &Record::from_report(&report), &report.repo);
+            if !warnings.iter().any(|w| w.starts_with("metrics log not written")) {
+                report.metrics_log = Some(log.display().to_string());
+            }
             report.warnings.extend(warnings);
             Ok(report)
         }
@@ -141,7 +178,7 @@ fn run_unlogged(
     clock: Instant,
     started_utc: jiff::Timestamp,
 ) -> Result<BackupReport> {
-    let source = check_source(&opts.source)?;
+    let (source, walked_up) = find_source(&opts.source, opts.find_root)?;
     let repo = repo_name(opts, &source)?;
     let host = opts.host_name.clone().unwrap_or_else(crate::identity::host_name);
     let identity = crate::identity::SourceIdentity::new(&host, &source);
@@ -166,6 +203,8 @@ fn run_unlogged(
         Ok(c) => Ok(c.clone()),
         Err(e) => Err(Error::new(e.kind, e.message.clone())),
     })?;
+    // Two destinations with the same folder name are named by their paths.
+    let names = crate::naming::destination_names(&roots);
     let warn_at = opts
         .disk_warning_percent
         .or_else(|| config().as_ref().ok().and_then(|c| c.disk_warning_percent))
@@ -244,8 +283,10 @@ fn run_unlogged(
                 .iter()
                 .zip(&newest)
                 .zip(&refused)
-                .map(|((root, newest), why)| {
+                .zip(&names)
+                .map(|(((root, newest), why), name)| {
                     let mut d = plan_destination(root, &repo, fingerprint, newest.as_ref(), opts, warn_at);
+                    d.name = name.clone();
                     if let Some(why) = why {
                         (d.status, d.reason, d.warning) = (DestinationStatus::Failed, Some(why.clone()), None);
                     }
@@ -315,7 +356,11 @@ fn run_unlogged(
             files_cached: hash_stats.files_cached,
             entries_reused: 0,
             destinations: Vec::new(),
-            excluded: if opts.report_excluded { excluded } else { Vec::new() },
+            excluded_rules: rule_counts(&excluded),
+            excluded,
+            pruned: Vec::new(),
+            steps: Vec::new(),
+            metrics_log: None,
             skipped_paths: skipped,
             verification: Vec::new(),
             retention: Vec::new(),
@@ -413,6 +458,15 @@ fn run_unlogged(
             prune_destinations(policy, scope, control, &mut report, &prunable)?;
         }
     }
+    if let Some(policy) = opts.retention.as_ref().filter(|p| !p.is_empty()) {
+        report.pruned = pruned(policy, &report, &destinations, &identity.id, now_utc, opts.dry_run);
+    }
+    if let Some(given) = walked_up {
+        report.notes.insert(
+            0,
+            format!("'{}' is inside the repository '{}': backing up the repository", given.display(), source.display()),
+        );
+    }
 
     if !opts.dry_run {
         let pruned = report.retention.iter().any(|r| !r.deleted.is_empty());
@@ -431,6 +485,7 @@ fn run_unlogged(
     report.warnings.extend(destinations.iter().filter_map(|d| d.warning.clone()));
     report.destinations = destinations;
     report.duration_seconds = clock.elapsed().as_secs_f64();
+    report.steps = steps_run(&report.timings);
     control.begin(Phase::Done, 0, 0);
     Ok(report)
 }
@@ -573,6 +628,98 @@ fn time_zone(name: Option<&str>) -> Result<jiff::tz::TimeZone> {
 
 /// Default usage percentage above which a destination gets a disk-space warning.
 pub const DEFAULT_DISK_WARNING_PERCENT: f64 = 90.0;
+
+/// `excluded` counted per rule, most first, then by rule.
+fn rule_counts(excluded: &[Excluded]) -> Vec<RuleCount> {
+    let mut counts: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for x in excluded {
+        *counts.entry(x.rule.as_str()).or_default() += 1;
+    }
+    let mut out: Vec<RuleCount> =
+        counts.into_iter().map(|(rule, count)| RuleCount { rule: rule.to_string(), count }).collect();
+    out.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.rule.cmp(&b.rule)));
+    out
+}
+
+/// The steps that ran: a step that did not run has no time at all.
+fn steps_run(t: &Timings) -> Vec<String> {
+    let all = [
+        ("select", t.select_seconds),
+        ("hash", t.hash_seconds),
+        ("compress", t.compress_seconds),
+        ("place", t.place_seconds),
+        ("verify", t.verify_seconds),
+        ("prune", t.prune_seconds),
+    ];
+    all.iter()
+        .filter(|(name, secs)| *secs > 0.0 || matches!(*name, "select" | "hash"))
+        .map(|(n, _)| n.to_string())
+        .collect()
+}
+
+/// What retention deleted (a real run, from its reports) or would delete (a
+/// dry run: planned in each destination as if the new backup were there).
+fn pruned(
+    policy: &Policy,
+    report: &BackupReport,
+    destinations: &[DestinationReport],
+    source_id: &str,
+    now: jiff::Timestamp,
+    dry_run: bool,
+) -> Vec<PrunedBackup> {
+    let mut out = Vec::new();
+    for d in destinations {
+        let decisions = if dry_run {
+            if !matches!(d.status, DestinationStatus::WouldCreate | DestinationStatus::WouldSkip) {
+                continue;
+            }
+            let scope = crate::prune::PruneScope {
+                dir: Path::new(&d.path),
+                repo: &report.repo,
+                source_id: Some(source_id),
+                keep: None,
+                only: None,
+                planned: (d.status == DestinationStatus::WouldCreate).then_some(now),
+            };
+            match crate::prune::plan_dir(scope, policy, now) {
+                Ok(plan) => plan.into_iter().filter(|x| !x.keep).collect(),
+                Err(_) => continue,
+            }
+        } else {
+            let Some(r) = report.retention.iter().find(|r| r.destination == d.path) else { continue };
+            r.decisions.iter().filter(|x| !x.keep && r.deleted.contains(&x.id)).cloned().collect::<Vec<_>>()
+        };
+        for x in decisions {
+            out.push(PrunedBackup { destination: d.name.clone(), path: x.id, created: x.created, reasons: x.reasons });
+        }
+    }
+    out
+}
+
+/// The folder to back up and, when it is not `source` itself, `source`:
+/// with `find_root`, the nearest folder at or above `source` that is a
+/// repository root; else `source`, which must be one.
+fn find_source(source: &Path, find_root: bool) -> Result<(PathBuf, Option<PathBuf>)> {
+    match check_source(source) {
+        Err(e) if find_root && e.kind == ErrorKind::NotARepository => {
+            let start = dunce_canonical(source);
+            for dir in start.ancestors().skip(1) {
+                if REPO_MARKERS.iter().any(|m| dir.join(m).exists()) {
+                    return Ok((dir.to_path_buf(), Some(start.clone())));
+                }
+            }
+            Err(Error::new(
+                ErrorKind::NotARepository,
+                format!(
+                    "'{}' is not in a repository (neither it nor a folder above it has {})",
+                    source.display(),
+                    REPO_MARKERS.join(", ")
+                ),
+            ))
+        }
+        r => r.map(|s| (s, None)),
+    }
+}
 
 /// The source must be an existing folder that looks like a repository root,
 /// as the original script demands.
@@ -858,6 +1005,8 @@ fn prune_destinations(
             repo: &report.repo,
             source_id: Some(of.source_id),
             keep: d.archive_path.as_deref().map(Path::new),
+            only: None,
+            planned: None,
         };
         let entry = crate::prune::prune_dir(scope, policy, of.now)?;
         report.retention.push(entry);
@@ -898,7 +1047,7 @@ impl RepoLock {
         // A lock just released can stay held for a moment by a process this
         // one is starting (its copy of the descriptor lives until it runs
         // its program): look again for a short while before saying busy.
-        let give_up = Instant::now() + std::time::Duration::from_millis(500);
+        let give_up = Instant::now() + std::time::Duration::from_millis(50);
         loop {
             match file.try_lock() {
                 Ok(()) => return Ok(RepoLock { _file: file }),

@@ -47,21 +47,39 @@ pub fn default_config_path() -> Option<PathBuf> {
 /// error naming the file and the problem. An empty (or blank) file is the
 /// empty config too.
 pub fn load(path: &Path) -> Result<Config> {
-    if let Ok(meta) = std::fs::metadata(path) {
-        if meta.len() > MAX_CONFIG_BYTES as u64 {
-            return Err(Error::invalid(format!(
-                "invalid config file '{}': {} bytes, more than a config file can be ({MAX_CONFIG_BYTES} bytes)",
-                path.display(),
-                meta.len()
-            )));
-        }
-    }
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_limited(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => return Err(too_large(path)),
         Err(e) => return Err(Error::io("read config file", path, e)),
     };
     parse(&text, path)
+}
+
+/// The largest config file read (a real one is a few hundred bytes; a huge
+/// one would only exhaust memory).
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// The error for a file over [`MAX_CONFIG_BYTES`].
+fn too_large(path: &Path) -> Error {
+    Error::invalid(format!(
+        "invalid config file '{}': more than a config file can be ({} KiB); a config file is a few lines of JSON: is it the right file?",
+        path.display(),
+        MAX_CONFIG_BYTES / 1024
+    ))
+}
+
+/// The file's text, at most [`MAX_CONFIG_BYTES`] (`FileTooLarge` beyond),
+/// never reading more than that.
+fn read_limited(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(std::io::Error::new(std::io::ErrorKind::FileTooLarge, "config file too large"));
+    }
+    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 /// Parse config text; `path` only names the file in errors. JSON with
@@ -71,13 +89,6 @@ pub fn load(path: &Path) -> Result<Config> {
 fn parse(text: &str, path: &Path) -> Result<Config> {
     // Windows PowerShell 5.1 and Notepad write a UTF-8 byte order mark.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if text.len() > MAX_CONFIG_BYTES {
-        return Err(Error::invalid(format!(
-            "invalid config file '{}': {} bytes, more than a config file can be ({MAX_CONFIG_BYTES} bytes)",
-            path.display(),
-            text.len()
-        )));
-    }
     let clean = plain_json(text);
     if clean.trim().is_empty() {
         return Ok(Config::default());
@@ -112,10 +123,6 @@ fn parse(text: &str, path: &Path) -> Result<Config> {
     }
     Ok(config)
 }
-
-/// The largest config file read (a config is a few lines; a huge file is a
-/// mistake that must not exhaust memory).
-pub const MAX_CONFIG_BYTES: usize = 1 << 20;
 
 /// The config file's keys (the fields of [`Config`]).
 const CONFIG_KEYS: &[&str] =
@@ -393,7 +400,7 @@ pub const METRICS_DIR_ENV: &str = "BACKUP_REPO_METRICS_DIR";
 
 /// The metrics folder when no run names one: `BACKUP_REPO_METRICS_DIR`,
 /// else `config`'s, else [`default_metrics_dir`].
-fn metrics_dir_of(config: &Config) -> Option<PathBuf> {
+pub fn metrics_dir_of(config: &Config) -> Option<PathBuf> {
     environment::var_os(METRICS_DIR_ENV)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
@@ -511,6 +518,20 @@ mod tests {
     }
 
     #[test]
+    fn a_huge_file_is_refused_without_reading_it_all() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("config.json");
+        let f = std::fs::File::create(&p).unwrap();
+        f.set_len(70 * 1024 * 1024).unwrap(); // sparse: 70 MB of NULs
+        let e = load(&p).unwrap_err();
+        assert_eq!(e.kind, crate::ErrorKind::InvalidArgument);
+        assert!(e.message.contains("more than a config file can be (1024 KiB)") && e.message.contains("config.json"), "{}", e.message);
+        // Just at the limit is read (and judged as JSON).
+        std::fs::write(&p, format!("{{\"exclude\": [\"{}\"]}}", "x".repeat(1000))).unwrap();
+        assert_eq!(load(&p).unwrap().exclude.len(), 1);
+    }
+
+    #[test]
     fn loads_every_key() {
         let tmp = tempfile::tempdir().unwrap();
         let p = tmp.path().join("config.json");
@@ -592,15 +613,6 @@ mod tests {
         assert!(e.message.contains(want), "{}", e.message);
     }
 
-    #[test]
-    fn a_config_file_too_large_to_be_one_is_refused_unread() {
-        let tmp = tempfile::tempdir().unwrap();
-        let p = tmp.path().join("config.json");
-        let f = std::fs::File::create(&p).unwrap();
-        f.set_len(MAX_CONFIG_BYTES as u64 + 1).unwrap();
-        let e = load(&p).unwrap_err();
-        assert!(e.message.contains("more than a config file can be"), "{}", e.message);
-    }
 
     #[test]
     fn read_config_resolves_what_depends_on_the_file_from_the_given_environment() {

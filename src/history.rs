@@ -71,11 +71,16 @@ pub struct HistoryEntry {
     pub source_id: Option<String>,
 }
 
+/// The repository name that means every repository (`-Repository *`).
+pub const EVERY_REPOSITORY: &str = "*";
+
 /// One (destination, repository) folder found.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RepoFolder {
     pub root: PathBuf,
     pub repo: String,
+    /// The root's name, distinct among the roots listed ([`crate::naming`]).
+    pub name: String,
 }
 
 impl RepoFolder {
@@ -87,13 +92,15 @@ impl RepoFolder {
 /// The folders to read: `repo` in every root, or every repository folder found.
 pub(crate) fn repo_folders(opts: &HistoryOptions) -> Result<Vec<RepoFolder>> {
     let roots = config::destination_roots(&opts.destinations)?;
+    let names = crate::naming::destination_names(&roots);
     let mut out = Vec::new();
-    for root in roots {
-        match &opts.repo {
-            Some(repo) => out.push(RepoFolder { root, repo: repo.clone() }),
+    for (root, name) in roots.into_iter().zip(names) {
+        // "*" is every repository, as no name is (what a user types to mean it).
+        match opts.repo.as_deref().filter(|r| *r != EVERY_REPOSITORY) {
+            Some(repo) => out.push(RepoFolder { root, repo: repo.to_string(), name }),
             None => {
                 for repo in repos_in(&root)? {
-                    out.push(RepoFolder { root: root.clone(), repo });
+                    out.push(RepoFolder { root: root.clone(), repo, name: name.clone() });
                 }
             }
         }
@@ -131,7 +138,7 @@ fn history_entry(folder: &RepoFolder, b: BackupEntry) -> HistoryEntry {
     let origin = b.origin;
     HistoryEntry {
         repository: b.repo,
-        destination: config::destination_display_name(&folder.root),
+        destination: folder.name.clone(),
         destination_path: folder.root.clone(),
         path: b.path,
         created: b.created,
@@ -189,10 +196,11 @@ pub fn list(opts: &HistoryOptions) -> Result<Vec<HistoryEntry>> {
 pub struct Frequency {
     /// Days from the oldest to the newest backup.
     pub span_days: f64,
-    /// Backups per day over the span, the span counted as at least one day
-    /// (so one backup is 1 per day, not infinitely many).
-    pub per_day: f64,
-    pub per_week: f64,
+    /// Backups per day over the span; None when the backups span less than
+    /// a day (12 backups in 4 minutes say nothing about a day, let alone a
+    /// week: no extrapolation).
+    pub per_day: Option<f64>,
+    pub per_week: Option<f64>,
     /// Backups created in the 7 / 30 days before `now`.
     pub last_7_days: u64,
     pub last_30_days: u64,
@@ -432,7 +440,7 @@ fn summarize(
     let source_bytes: u64 = backups.iter().map(|b| b.total_bytes).sum();
     DestinationSummary {
         repository: folder.repo.clone(),
-        destination: config::destination_display_name(&folder.root),
+        destination: folder.name.clone(),
         destination_path: folder.root.clone(),
         folder: folder.dir(),
         source: backups.first().and_then(|b| b.origin.as_ref()).map(|o| o.source_path.clone()),
@@ -458,12 +466,18 @@ pub fn frequency(times: &[DateTime], now: DateTime) -> Frequency {
     };
     let seconds = |a: DateTime, b: DateTime| b.duration_since(a).as_secs_f64();
     let span_days = seconds(oldest, newest) / 86_400.0;
-    let per_day = times.len() as f64 / span_days.max(1.0);
+    let per_day = (span_days >= 1.0).then(|| times.len() as f64 / span_days);
     let within = |days: i64| {
         let cutoff = now.checked_sub(jiff::Span::new().days(days)).unwrap_or(DateTime::MIN);
         times.iter().filter(|&&t| t >= cutoff && t <= now).count() as u64
     };
-    Frequency { span_days, per_day, per_week: per_day * 7.0, last_7_days: within(7), last_30_days: within(30) }
+    Frequency {
+        span_days,
+        per_day,
+        per_week: per_day.map(|d| d * 7.0),
+        last_7_days: within(7),
+        last_30_days: within(30),
+    }
 }
 
 /// Runs in `records` that reached the per-repository folder `dir`, by
@@ -495,14 +509,15 @@ pub fn duplicate_stats(records: &[Record], dir: &Path) -> DuplicateStats {
 }
 
 /// A path for comparison with the ones a run logged (canonical when it exists).
-fn comparable(p: &Path) -> PathBuf {
+pub(crate) fn comparable(p: &Path) -> PathBuf {
     dunce::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
-/// `now` when given (tests), else the clock's local civil time.
 pub fn now_or(now: Option<DateTime>) -> DateTime {
     now.unwrap_or_else(|| jiff::ZonedDateTime::now().datetime())
 }
+
+/// `now` (local civil time, tests) as an instant, else the clock's.
 
 #[cfg(test)]
 mod tests {
@@ -578,10 +593,14 @@ mod tests {
         let times = [t("2026-01-01T00:00:00"), t("2026-01-02T00:00:00"), t("2026-01-11T00:00:00")];
         let f = frequency(&times, t("2026-01-12T00:00:00"));
         assert_eq!(f.span_days, 10.0);
-        assert!((f.per_day - 0.3).abs() < 1e-9 && (f.per_week - 2.1).abs() < 1e-9, "{f:?}");
+        assert!((f.per_day.unwrap() - 0.3).abs() < 1e-9 && (f.per_week.unwrap() - 2.1).abs() < 1e-9, "{f:?}");
         assert_eq!((f.last_7_days, f.last_30_days), (1, 3));
-        // One backup: once a day, not infinitely often.
-        assert_eq!(frequency(&times[..1], times[0]).per_day, 1.0);
+        // One backup, or twelve within minutes: no rate (no extrapolation from less than a day).
+        assert_eq!(frequency(&times[..1], times[0]).per_day, None);
+        let minutes: Vec<DateTime> =
+            (0..12).map(|i| t("2026-01-01T00:00:00") + jiff::Span::new().seconds(i * 20)).collect();
+        let f = frequency(&minutes, minutes[11]);
+        assert_eq!((f.per_day, f.per_week), (None, None));
         assert_eq!(frequency(&[], times[0]), Frequency::default());
     }
 }

@@ -17,6 +17,7 @@ pub mod fingerprint;
 pub mod history;
 pub mod identity;
 pub mod metrics;
+pub mod naming;
 pub mod notify;
 pub mod progress;
 pub mod prune;

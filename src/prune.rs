@@ -15,10 +15,10 @@ use std::path::{Path, PathBuf};
 
 use jiff::civil::DateTime;
 
-use crate::history::{by_source, repo_folders, source_filter, HistoryOptions, RepoFolder};
+use crate::history::{by_source, comparable, repo_folders, source_filter, HistoryOptions, RepoFolder};
 pub use crate::report::RetentionReport;
 use crate::retention::{self, Candidate, Decision, Policy};
-use crate::{catalog, config, Error, Result};
+use crate::{catalog, Error, Result};
 
 /// What `Remove-RepoBackup` takes; the JSON of `br_retention_plan` / `_apply`.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -34,6 +34,11 @@ pub struct RetentionOptions {
     /// As [`HistoryOptions::source`]: only this source's backups are
     /// candidates. None: the policy applies to each source on its own.
     pub source: Option<PathBuf>,
+    /// Backups given one by one (`Get-RepoBackup | Remove-RepoBackup`):
+    /// the policy applies within exactly these, per folder and source, and
+    /// no other backup is a candidate. Each must be a backup of ours; not
+    /// to be combined with `destinations` or `repo`.
+    pub archives: Vec<PathBuf>,
 }
 
 /// The plan for one per-repository folder.
@@ -64,7 +69,16 @@ pub struct PruneScope<'a> {
     pub source_id: Option<&'a str>,
     /// A backup never deleted (the one the run has just made).
     pub keep: Option<&'a Path>,
+    /// Only these backups are candidates (backups piped to
+    /// `Remove-RepoBackup`); None: every backup in `dir`.
+    pub only: Option<&'a [PathBuf]>,
+    /// A backup of `source_id` a run would make at this time (a dry run's
+    /// plan): it counts as the newest, and is not in the decisions.
+    pub planned: Option<jiff::Timestamp>,
 }
+
+/// The id of the backup a dry run would make, in a plan (never shown).
+const PLANNED_ID: &str = "\0planned";
 
 /// Decisions for our backups in `scope`, newest first. Each source's backups
 /// are planned on their own; those of other sources (when `source_id` is
@@ -78,9 +92,12 @@ pub fn plan_dir(scope: PruneScope<'_>, policy: &Policy, now: jiff::Timestamp) ->
     let backups = catalog::list_backups(scope.dir, scope.repo)?
         .into_iter()
         .filter(|b| scope.source_id.is_none_or(|id| b.source_id().is_none_or(|s| s == id)))
+        .filter(|b| scope.only.is_none_or(|only| only.iter().any(|p| same_file(p, &b.path))))
         .collect::<Vec<_>>();
     let mut decisions = Vec::new();
     for group in by_source(backups) {
+        let planned_here =
+            scope.planned.filter(|_| scope.source_id.is_some() && group[0].source_id() == scope.source_id);
         // Strictly increasing in the catalog's order (UTC time, then the
         // name's), so backups recorded in one instant (`now` fixed by a test,
         // a clock stepped back) still have one newest: the last named.
@@ -101,9 +118,16 @@ pub fn plan_dir(scope: PruneScope<'_>, policy: &Policy, now: jiff::Timestamp) ->
                 }
             })
             .collect();
+        let mut candidates = candidates;
+        if let Some(t) = planned_here {
+            let created = last
+                .and_then(|l| l.checked_add(jiff::Span::new().nanoseconds(1)).ok())
+                .map_or(at_offset(t), |after| at_offset(t).max(after));
+            candidates.push(Candidate { id: PLANNED_ID.to_string(), created, ours: true, kept_because: None });
+        }
         let named: std::collections::HashMap<String, DateTime> =
             group.iter().map(|b| (b.path.display().to_string(), b.created)).collect();
-        for mut d in retention::plan(&candidates, policy, at_offset(now))? {
+        for mut d in retention::plan(&candidates, policy, at_offset(now))?.into_iter().filter(|d| d.id != PLANNED_ID) {
             // Shown with the time in its name, as every listing shows it.
             if let Some(&created) = named.get(&d.id) {
                 d.created = created;
@@ -140,6 +164,9 @@ pub fn prune_dir(scope: PruneScope<'_>, policy: &Policy, now: jiff::Timestamp) -
 }
 
 fn retention_folders(opts: &RetentionOptions) -> Result<Vec<RepoFolder>> {
+    if !opts.archives.is_empty() {
+        return archive_folders(opts);
+    }
     repo_folders(&HistoryOptions {
         destinations: opts.destinations.clone(),
         repo: opts.repo.clone(),
@@ -147,7 +174,41 @@ fn retention_folders(opts: &RetentionOptions) -> Result<Vec<RepoFolder>> {
     })
 }
 
-/// `now` (local civil time, tests) as an instant, else the clock's.
+/// The folders of the backups given by path, in the order first given;
+/// each path must be one of our backups.
+fn archive_folders(opts: &RetentionOptions) -> Result<Vec<RepoFolder>> {
+    if !opts.destinations.is_empty() || opts.repo.is_some() {
+        return Err(Error::invalid(
+            "backups given one by one (piped) cannot be combined with a repository or destinations: \
+             give either the backups or the repository and destinations",
+        ));
+    }
+    let mut folders: Vec<RepoFolder> = Vec::new();
+    for path in &opts.archives {
+        let not_ours = || Error::invalid(format!("'{}' is not a backup made by BackupRepo", path.display()));
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).ok_or_else(not_ours)?;
+        let repo = dir.file_name().and_then(|n| n.to_str()).ok_or_else(not_ours)?.to_string();
+        let root = dir.parent().map(Path::to_path_buf).unwrap_or_else(|| dir.to_path_buf());
+        if !catalog::list_backups(dir, &repo)?.iter().any(|b| same_file(&b.path, path)) {
+            return Err(not_ours());
+        }
+        if !folders.iter().any(|f| f.dir() == dir) {
+            folders.push(RepoFolder { root, repo, name: String::new() });
+        }
+    }
+    let roots: Vec<PathBuf> = folders.iter().map(|f| f.root.clone()).collect();
+    for (f, name) in folders.iter_mut().zip(crate::naming::destination_names(&roots)) {
+        f.name = name;
+    }
+    Ok(folders)
+}
+
+/// Two spellings of one file (canonical when both exist).
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b || comparable(a) == comparable(b)
+}
+
+/// `now` when given (tests), else the clock's local civil time.
 fn now_utc(now: Option<DateTime>) -> jiff::Timestamp {
     match now {
         Some(civil) => catalog::utc_of(None, civil),
@@ -163,10 +224,18 @@ pub fn plan_retention(opts: &RetentionOptions) -> Result<Vec<RetentionPlan>> {
         .into_iter()
         .map(|f| {
             let dir = f.dir();
-            let scope = PruneScope { dir: &dir, repo: &f.repo, source_id: source_id.as_deref(), keep: None };
+            let only = (!opts.archives.is_empty()).then_some(opts.archives.as_slice());
+            let scope = PruneScope {
+                dir: &dir,
+                repo: &f.repo,
+                source_id: source_id.as_deref(),
+                keep: None,
+                only,
+                planned: None,
+            };
             Ok(RetentionPlan {
                 destination: dir.display().to_string(),
-                destination_name: config::destination_display_name(&f.root),
+                destination_name: f.name.clone(),
                 repository: f.repo.clone(),
                 decisions: plan_dir(scope, &opts.policy, now)?,
             })
@@ -189,7 +258,14 @@ pub fn apply_retention(opts: &RetentionOptions) -> Result<Vec<RetentionReport>> 
         .map(|f| {
             let dir = f.dir();
             prune_dir(
-                PruneScope { dir: &dir, repo: &f.repo, source_id: source_id.as_deref(), keep: None },
+                PruneScope {
+                    dir: &dir,
+                    repo: &f.repo,
+                    source_id: source_id.as_deref(),
+                    keep: None,
+                    only: (!opts.archives.is_empty()).then_some(opts.archives.as_slice()),
+                    planned: None,
+                },
                 &opts.policy,
                 now,
             )

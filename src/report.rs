@@ -80,8 +80,23 @@ pub struct BackupReport {
     /// Entries reused raw from the previous archive.
     pub entries_reused: u64,
     pub destinations: Vec<DestinationReport>,
-    /// Filled when `report_excluded`.
+    /// Every path a rule left out, with the rule (always filled).
     pub excluded: Vec<Excluded>,
+    /// `excluded` counted per rule, most first (what `-Verbose` shows).
+    #[serde(default)]
+    pub excluded_rules: Vec<RuleCount>,
+    /// The backups retention deleted (a dry run: would delete), each with
+    /// its destination and why.
+    #[serde(default)]
+    pub pruned: Vec<PrunedBackup>,
+    /// The steps that ran, in order (`select`, `hash`, `compress`, `place`,
+    /// `verify`, `prune`): an unchanged run compresses nothing, a run
+    /// without `verify` verifies nothing.
+    #[serde(default)]
+    pub steps: Vec<String>,
+    /// The metrics log the run's record was appended to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_log: Option<String>,
     pub skipped_paths: Vec<Skipped>,
     /// Files a default rule would leave out, kept because git tracks them
     /// (each with that rule).
@@ -105,6 +120,26 @@ pub struct BackupReport {
     /// repository's objects and refs live there, not in this backup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub linked_git_dir: Option<String>,
+}
+
+/// How many paths one rule left out.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RuleCount {
+    pub rule: String,
+    pub count: u64,
+}
+
+/// One backup retention deleted (or, in a dry run, would delete).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PrunedBackup {
+    /// The destination's name (as in `destinations[].name`).
+    pub destination: String,
+    /// The archive.
+    pub path: String,
+    /// Local time from its name.
+    pub created: jiff::civil::DateTime,
+    /// Why it goes.
+    pub reasons: Vec<String>,
 }
 
 /// What retention did in one per-repository folder.

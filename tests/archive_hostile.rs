@@ -294,14 +294,17 @@ fn a_restored_link_replaces_never_writes_through() {
     std::fs::write(&victim, b"keep").unwrap();
     std::fs::create_dir_all(&c.target).unwrap();
     std::os::unix::fs::symlink(&victim, c.target.join("l")).unwrap();
-    let rep = restore(&c.zip, &c.target, &RestoreOptions { overwrite: true }, &Control::default()).unwrap();
+    let rep =
+        restore(&c.zip, &c.target, &RestoreOptions { overwrite: true, ..Default::default() }, &Control::default())
+            .unwrap();
     assert!(rep.refused.is_empty(), "{rep:?}");
     assert_eq!((rep.files_restored, rep.links_restored, rep.dirs_restored), (1, 1, 1));
     assert_eq!(std::fs::read_link(c.target.join("l")).unwrap(), Path::new("ok.txt"));
     assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
     assert!(c.target.join("e").is_dir());
     // Without overwrite, an existing name is refused.
-    let again = restore(&c.zip, &c.target, &RestoreOptions { overwrite: false }, &Control::default());
+    let again =
+        restore(&c.zip, &c.target, &RestoreOptions { overwrite: false, ..Default::default() }, &Control::default());
     assert!(again.is_err(), "the target is not empty");
 }
 
@@ -438,7 +441,8 @@ fn existing_files_are_not_overwritten_without_permission() {
     write(&target, "a.txt", b"mine");
     assert!(restore(&good, &target, &RestoreOptions::default(), &Control::default()).is_err());
     assert_eq!(std::fs::read(target.join("a.txt")).unwrap(), b"mine");
-    let rep = restore(&good, &target, &RestoreOptions { overwrite: true }, &Control::default()).unwrap();
+    let rep = restore(&good, &target, &RestoreOptions { overwrite: true, ..Default::default() }, &Control::default())
+        .unwrap();
     assert_eq!(rep.files_restored, 2);
     assert_eq!(std::fs::read(target.join("a.txt")).unwrap(), text(5000));
 }
@@ -457,7 +461,8 @@ fn restore_never_follows_a_symlinked_folder_in_the_target() {
     std::fs::create_dir_all(&target).unwrap();
     std::fs::create_dir_all(&outside).unwrap();
     std::os::unix::fs::symlink(&outside, target.join("sub")).unwrap();
-    let rep = restore(&good, &target, &RestoreOptions { overwrite: true }, &Control::default()).unwrap();
+    let rep = restore(&good, &target, &RestoreOptions { overwrite: true, ..Default::default() }, &Control::default())
+        .unwrap();
     assert_eq!(rep.files_restored, 0);
     assert!(rep.refused[0].reason.contains("not a folder"), "{:?}", rep.refused);
     assert!(std::fs::read_dir(&outside).unwrap().next().is_none());

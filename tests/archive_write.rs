@@ -112,7 +112,9 @@ fn round_trip_restores_identical_bytes_times_and_modes() {
         // A second restore into the same, now non-empty, target is refused...
         assert!(restore(&out, &target, &RestoreOptions::default(), &Control::default()).is_err());
         // ...unless overwrite, which replaces every file.
-        let rep = restore(&out, &target, &RestoreOptions { overwrite: true }, &Control::default()).unwrap();
+        let rep =
+            restore(&out, &target, &RestoreOptions { overwrite: true, ..Default::default() }, &Control::default())
+                .unwrap();
         assert_eq!(rep.files_restored as usize, before.len());
         assert!(rep.refused.is_empty());
     }

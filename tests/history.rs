@@ -107,7 +107,7 @@ fn list_and_summary_of_several_backups() {
     assert_eq!(s.source_bytes, source);
     assert!((s.compression_ratio.unwrap() - s.total_bytes as f64 / source as f64).abs() < 1e-12);
     assert_eq!(s.frequency.span_days, 10.0);
-    assert!((s.frequency.per_day - 0.3).abs() < 1e-9 && (s.frequency.per_week - 2.1).abs() < 1e-9);
+    assert!((s.frequency.per_day.unwrap() - 0.3).abs() < 1e-9 && (s.frequency.per_week.unwrap() - 2.1).abs() < 1e-9);
     assert_eq!((s.frequency.last_7_days, s.frequency.last_30_days), (1, 3));
     let d = s.duplicates.as_ref().expect("the metrics log exists");
     assert_eq!((d.runs, d.skipped_unchanged, d.created, d.failed), (4, 1, 3, 0));
@@ -191,6 +191,7 @@ fn retention_plans_and_applies_across_destinations_touching_only_ours() {
         policy: Policy { keep_last: Some(2), ..Default::default() },
         now: Some(at("2026-03-05T00:00:00")),
         source: None,
+        archives: Vec::new(),
     };
     let plan = prune::plan_retention(&opts).unwrap();
     assert_eq!(plan.len(), 2);

@@ -132,6 +132,7 @@ fn round_trip(tmp: tempfile::TempDir, source: PathBuf) -> RoundTrip {
     assert!(v.ok, "{:?}", v.errors);
     let v = archive::verify(&archive, &VerifyOptions { source: Some(restored.clone()) }, &Control::default()).unwrap();
     assert!(v.ok, "verify against the restored copy: {:?}", v.errors);
+    assert_eq!(v.source_changes, Some(vec![]), "the restored copy is the source as backed up");
     let cmp = backup_repo::compare::compare_with_source(
         &archive,
         &restored,

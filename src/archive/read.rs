@@ -52,6 +52,11 @@ pub struct VerifyReport {
     /// The first bad entry and why, when not ok.
     pub first_error: Option<String>,
     pub errors: Vec<String>,
+    /// With `source`: how the source differs from the archive now (edited,
+    /// added, deleted since the backup). Never makes `ok` false: `ok` is
+    /// the archive's own health; None without `source`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_changes: Option<Vec<String>>,
 }
 
 /// At most this many messages are kept in a report; the rest are counted.
@@ -274,9 +279,11 @@ pub fn verify(archive: &Path, opts: &VerifyOptions, control: &Control) -> Result
         let others =
             selection.dirs.iter().map(|d| d.rel.as_str()).chain(selection.links.iter().map(|l| l.rel.as_str()));
         let listed: Vec<&str> = files.chain(others).collect();
-        for e in compare_with_source(&manifest, source, &listed, control)? {
-            errs.push(e);
-        }
+        let mut changes = compare_with_source(&manifest, source, &listed, control)?;
+        changes.truncate(MAX_ERRORS);
+        errs.into_report(&mut rep);
+        rep.source_changes = Some(changes);
+        return Ok(rep);
     }
     errs.into_report(&mut rep);
     Ok(rep)

@@ -17,6 +17,10 @@ use super::{read_manifest, ManifestLink, MANIFEST_NAME};
 pub struct RestoreOptions {
     /// Replace existing files in the target instead of refusing.
     pub overwrite: bool,
+    /// Check what a restore would refuse at once (an archive that is not
+    /// ours, a target that is a file or not empty) and write nothing: a
+    /// dry run answers as the real run would.
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -107,10 +111,18 @@ pub fn restore(archive: &Path, target: &Path, opts: &RestoreOptions, control: &C
                 )));
             }
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && opts.dry_run => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             fs::create_dir_all(target).map_err(|e| Error::io("create", target, e))?
         }
         Err(e) => return Err(Error::io("inspect", target, e)),
+    }
+    if opts.dry_run {
+        return Ok(RestoreReport {
+            archive: archive.display().to_string(),
+            target: target.display().to_string(),
+            ..Default::default()
+        });
     }
     let dups: BTreeSet<String> = if zip.has_duplicate_names() {
         super::raw::duplicate_names(archive)

@@ -76,6 +76,10 @@ pub fn report(
         links_stored: 0,
         dirs_stored: 0,
         linked_git_dir: None,
+        excluded_rules: vec![],
+        pruned: vec![],
+        steps: vec![],
+        metrics_log: None,
     }
 }
 

@@ -166,20 +166,23 @@ Describe 'Backup-Repo' {
     }
 
     Context '-Verbose' {
-        It 'names every excluded path with its rule, and the time of each step' {
+        It 'counts excluded paths per rule (each path at -Debug), and the time of each step' {
             $repo = New-TestRepo
             $verbose = Backup-Repo -Path $repo -Destination (New-TestDestination) -Verbose 4>&1 |
                 Where-Object { $_ -is [System.Management.Automation.VerboseRecord] } | ForEach-Object Message
-            $verbose | Should -Contain 'Excluded node_modules (rule: node_modules)'
-            $verbose | Where-Object { $_ -match '^Excluded src/__pycache__' } | Should -Not -BeNullOrEmpty
+            $verbose | Should -Contain 'Excluded 1 path (rule: node_modules)'
+            $verbose | Should -Contain 'Excluded 1 path (rule: __pycache__)'
+            $debug = & { $DebugPreference = 'Continue'; Backup-Repo -Path $repo -Destination (New-TestDestination) 5>&1 } |
+                Where-Object { $_ -is [System.Management.Automation.DebugRecord] } | ForEach-Object Message
+            $debug | Where-Object { $_ -match '^Excluded src/__pycache__ \(rule: __pycache__\)' } | Should -Not -BeNullOrEmpty
             $verbose | Where-Object { $_ -match 'environment\.py' } | Should -BeNullOrEmpty
             $verbose | Where-Object { $_ -match '^Step hash: [\d.]+ s$' } | Should -Not -BeNullOrEmpty
             $verbose | Where-Object { $_ -match '^Step compress: [\d.]+ s$' } | Should -Not -BeNullOrEmpty
         }
 
-        It 'the result lists excluded paths only when asked' {
+        It 'the result always lists the excluded paths' {
             $repo = New-TestRepo
-            (Backup-Repo -Path $repo -Destination (New-TestDestination)).Excluded | Should -BeNullOrEmpty
+            (Backup-Repo -Path $repo -Destination (New-TestDestination)).Excluded.Path | Should -Contain 'node_modules'
         }
     }
 
@@ -336,7 +339,7 @@ Describe 'Backup-Repo' {
 
         It 'has a readable default table' {
             $text = $typed | Out-String -Width 200
-            $text | Should -Match 'Repository\s+Status\s+Files\s+Size\(MB\)'
+            $text | Should -Match 'Repository\s+Status\s+Files\s+Size\(MiB\)'
             $text | Should -Match ([regex]::Escape($typed.Repository))
             ($typed.Destinations | Out-String -Width 200) | Should -Match 'Name\s+Status'
         }

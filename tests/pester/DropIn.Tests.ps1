@@ -101,9 +101,9 @@ Describe 'backup-repo.ps1 (drop-in)' {
             [IO.File]::WriteAllBytes($zip, [byte[]]::new(1572864))
             $text = [BackupRepo.PlainJson]::Serialize([BackupRepo.DropInSummary]::Of(
                 (New-Result (New-Dest 'one' Skipped $zip), (New-Dest 'two' Failed)), $false, $false))
-            $text | Should -Match '"timestamp": "2026-12-03T10:00:00\.0000000"'
+            $text | Should -Match '"timestamp": "2026-12-03_10-00-00"'
             $j = $text | ConvertFrom-Json
-            @($j.PSObject.Properties.Name) | Should -Be @($OriginalJsonKeys + 'original_size_mb', 'schema_version', 'fingerprint', 'archive_name')
+            @($j.PSObject.Properties.Name) | Should -Be @($OriginalJsonKeys + 'original_size_mb', 'schema_version', 'fingerprint', 'archive_name', 'pruned')
             $j.status | Should -Be 'partial'
             $j.size_mb | Should -Be 1.5
             $j.original_size_mb | Should -Be 3
@@ -145,11 +145,12 @@ Describe 'backup-repo.ps1 (drop-in)' {
             $text.ExitCode | Should -Be 0 -Because $text.StdErr
             $text.StdOut | Should -Match '\[created\]'
             $text.StdOut | Should -Match 'Status: success'
-            $text.StdOut | Should -Match 'Size:\s+[\d.,]+ MB'
-            $text.StdOut | Should -Match 'Original size:\s+[\d.,]+ MB'
-            $text.StdOut | Should -Match 'Compression:\s+-?[\d.,]+ %'
+            $text.StdOut | Should -Match 'Size:\s+[\d.,]+ MiB'
+            $text.StdOut | Should -Match 'Original size:\s+[\d.,]+ MiB'
+            $text.StdOut | Should -Match 'Ratio:\s+[\d.,]+ % of the original size'
             $text.StdOut | Should -Match 'Space saved:'
-            $text.StdOut | Should -Match 'Expand-Archive -Path ".+_backup_.+\.zip" -DestinationPath'
+            $text.StdOut | Should -Match "Expand-Archive -LiteralPath '.+_backup_.+\.zip' -DestinationPath '"
+
             Get-ChildItem -LiteralPath (Join-Path $dest $repoName) -Filter *.zip | Should -HaveCount 1
         }
 
@@ -194,7 +195,7 @@ Describe 'backup-repo.ps1 (drop-in)' {
             $j.locations[0].path | Should -Exist
             $j.size_mb | Should -BeGreaterThan 0
             $j.duration_seconds | Should -BeGreaterOrEqual 0
-            [datetimeoffset]::Parse($j.timestamp) | Should -BeOfType [datetimeoffset]
+            [datetime]::ParseExact($j.timestamp, 'yyyy-MM-dd_HH-mm-ss', [cultureinfo]::InvariantCulture) | Should -BeOfType [datetime]
         }
 
         It 'JSON output and every metrics line validate against the published schemas (schema/)' {
@@ -221,8 +222,8 @@ Describe 'backup-repo.ps1 (drop-in)' {
             $r.StdOut | Should -Match 'Backups:\s+2'
             $r.StdOut | Should -Match 'Oldest:'
             $r.StdOut | Should -Match 'Newest:'
-            $r.StdOut | Should -Match 'Total:\s+[\d.,]+ MB'
-            $r.StdOut | Should -Match 'Average:\s+[\d.,]+ MB'
+            $r.StdOut | Should -Match 'Total:\s+[\d.,]+ MiB'
+            $r.StdOut | Should -Match 'Average:\s+[\d.,]+ MiB'
             $j = (Invoke-DropIn -In $repo -Arguments '-List', '-OutputFormat', 'json', '-Destination', $dest).StdOut | ConvertFrom-Json
             $j[0].count | Should -Be 2
         }
@@ -231,7 +232,8 @@ Describe 'backup-repo.ps1 (drop-in)' {
             $r = Invoke-DropIn -In $repo -Arguments '-List', '-Destination', $dest
             $r.ExitCode | Should -Be 0 -Because $r.StdErr
             $r.StdOut | Should -Match ([regex]::Escape("$(Split-Path -Leaf $dest): $(Join-Path $dest $repoName)"))
-            $r.StdOut | Should -Match 'Frequency:\s+[\d.,]+ per day'
+            # Backups made within minutes: no rate (no extrapolation from less than a day).
+            $r.StdOut | Should -Match 'Frequency: less than a day of backups'
             $r.StdOut | Should -Match 'Unchanged: 1 of 3 runs skipped as duplicates'
             $r.StdOut | Should -Match 'Newest by type: .*Docs'
             $out = (Invoke-DropIn -In $repo -Arguments '-List', '-OutputFormat', 'json', '-Destination', $dest).StdOut
@@ -346,7 +348,7 @@ Describe 'backup-repo.ps1 (drop-in)' {
         It '-Verbose lists excluded paths with their rule and the step times' {
             $r = Invoke-DropIn -In $repo2 -Arguments '-Verbose', '-Destination', $dest2
             $r.ExitCode | Should -Be 0 -Because $r.StdErr
-            $r.StdOut | Should -Match 'VERBOSE: Excluded node_modules \(rule: node_modules\)'
+            $r.StdOut | Should -Match 'VERBOSE: Excluded 1 path \(rule: node_modules\)'
             $r.StdOut | Should -Match 'VERBOSE: Step hash: [\d.]+ s'
         }
 

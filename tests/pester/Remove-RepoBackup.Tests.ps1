@@ -94,7 +94,7 @@ Describe 'Remove-RepoBackup' {
         $before = Get-Listing $f.Dest
         Remove-RepoBackup -Repository $f.Name -Destination $f.Dest -KeepWithin '30x' -Confirm:$false -ErrorVariable err -ErrorAction SilentlyContinue
         $err[0].FullyQualifiedErrorId | Should -BeLike 'BackupRepo.InvalidArgument*'
-        "$($err[0])" | Should -Match 'keep_within'
+        "$($err[0])" | Should -Match '-KeepWithin'
         Get-Listing $f.Dest | Should -Be $before
     }
 

@@ -69,15 +69,17 @@ Describe 'Test-RepoBackup' {
         $err[0].FullyQualifiedErrorId | Should -BeLike 'BackupRepo.PathNotFound,*'
     }
 
-    It '-Source: OK against the unchanged source, a failure once the source changed' {
+    It '-Source: OK against the unchanged source; once the source changed still OK, with SourceChanged and a warning' {
         $fresh = New-FixedRepo
         $a = @(New-BackupSeries -Repo $fresh -Destination (New-TestDestination) -Count 1)[0]
         (Test-RepoBackup -Path $a -Source $fresh).Ok | Should -BeTrue
         Add-Content -LiteralPath (Join-Path $fresh 'src/main.py') -Value 'changed'
-        $r = Test-RepoBackup -Path $a -Source $fresh -ErrorVariable err -ErrorAction SilentlyContinue
-        $r.Ok | Should -BeFalse
+        $r = Test-RepoBackup -Path $a -Source $fresh -ErrorVariable err -WarningVariable warn -ErrorAction SilentlyContinue -WarningAction SilentlyContinue
+        $r.Ok | Should -BeTrue
+        $r.SourceChanged | Should -BeTrue
         $r.Source | Should -Be $fresh
-        $err[0].FullyQualifiedErrorId | Should -BeLike 'BackupRepo.VerifyFailed,*'
+        $err | Should -BeNullOrEmpty
+        "$warn" | Should -Match 'src/main.py'
     }
 
     It 'Get-RepoBackup | Test-RepoBackup verifies every backup' {

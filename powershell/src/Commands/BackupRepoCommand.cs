@@ -45,8 +45,11 @@ namespace BackupRepo.Commands
 
         [Parameter] [ValidateNotNullOrEmpty] public string? ConfigPath { get; set; }
 
-        /// <summary>Append the run's record to this metrics log (JSON lines).</summary>
+        /// <summary>Append the run's record to this metrics log (JSON lines); default the drop-in's log for the repository.</summary>
         [Parameter] [ValidateNotNullOrEmpty] public string? MetricsLog { get; set; }
+
+        /// <summary>Do not append the run's record to the default metrics log.</summary>
+        [Parameter] public SwitchParameter NoMetricsLog { get; set; }
 
         /// <summary>After the run, rewrite this Prometheus textfile (node_exporter's textfile collector) from the metrics log.</summary>
         [Parameter] [ValidateNotNullOrEmpty] public string? PrometheusTextfile { get; set; }
@@ -111,9 +114,9 @@ namespace BackupRepo.Commands
         }
 
 
-        private bool VerboseOn => MyInvocation.BoundParameters.TryGetValue("Verbose", out object? v)
+        private bool DebugOn => MyInvocation.BoundParameters.TryGetValue("Debug", out object? v)
             ? ((SwitchParameter)v).IsPresent
-            : GetVariableValue("VerbosePreference") is ActionPreference pref && pref != ActionPreference.SilentlyContinue && pref != ActionPreference.Ignore;
+            : LanguagePrimitives.TryConvertTo(GetVariableValue("DebugPreference"), out ActionPreference pref) && pref != ActionPreference.SilentlyContinue && pref != ActionPreference.Ignore;
 
         private bool WhatIfOn => MyInvocation.BoundParameters.TryGetValue("WhatIf", out object? v)
             ? ((SwitchParameter)v).IsPresent
@@ -122,7 +125,8 @@ namespace BackupRepo.Commands
         /// <summary>The options JSON (src/backup.rs BackupOptions); only keys that differ from the defaults.</summary>
         private string OptionsJson(string repo, bool dryRun)
         {
-            var o = new Dictionary<string, object?> { ["source"] = repo };
+            // A folder inside a repository backs up the repository (the engine finds its root).
+            var o = new Dictionary<string, object?> { ["source"] = repo, ["find_root"] = true };
             if (_destinations.Count > 0) o["destinations"] = _destinations.ToArray();
             if (_config.Path != null) o["config_path"] = _config.Path;
             if (IncludeBuild) o["include_build"] = true;
@@ -135,22 +139,16 @@ namespace BackupRepo.Commands
             if (Compression != CompressionMethod.Deflate) o["compression"] = Compression.ToString().ToLowerInvariant();
             if (dryRun) o["dry_run"] = true;
             if (Force) o["force"] = true;
-            if (VerboseOn) o["report_excluded"] = true;
             if (Verify) o["verify"] = true;
             if (KeepLast > 0) o["retention"] = new Dictionary<string, object?> { ["keep_last"] = KeepLast };
             if (MyInvocation.BoundParameters.ContainsKey(nameof(DiskWarningPercent))) o["disk_warning_percent"] = DiskWarningPercent;
-            string logName = $"backup-{System.IO.Path.GetFileName(repo.TrimEnd('/', '\\'))}.jsonl";
-            string? metrics = MetricsLog != null ? GetUnresolvedProviderPathFromPSPath(MetricsLog)
-                : _config.Config.MetricsLogDir != null ? System.IO.Path.Combine(_config.Config.MetricsLogDir, logName)
-                : null;
-            // The textfile and the push are rendered from the log: they need one, so they get the default one.
-            if (metrics == null && (PrometheusTextfile != null || PushgatewayUrl != null) && _config.MetricsDir is string dir)
+            // Every real run is logged (the engine picks the default log: $env:BACKUP_REPO_METRICS_DIR,
+            // the config file's metrics_log_dir, else the platform's) unless -NoMetricsLog; the
+            // textfile and the push are rendered from the log, so they always get one.
+            if (MetricsLog != null) o["metrics_log"] = GetUnresolvedProviderPathFromPSPath(MetricsLog);
+            else if (!NoMetricsLog || PrometheusTextfile != null || PushgatewayUrl != null) o["default_metrics_log"] = true;
+            if (!dryRun)
             {
-                metrics = System.IO.Path.Combine(dir, logName);
-            }
-            if (metrics != null && !dryRun)
-            {
-                o["metrics_log"] = metrics;
                 if (PrometheusTextfile != null) o["prometheus_textfile"] = GetUnresolvedProviderPathFromPSPath(PrometheusTextfile);
                 if (PushgatewayUrl != null) o["pushgateway_url"] = PushgatewayUrl;
             }
@@ -180,12 +178,15 @@ namespace BackupRepo.Commands
             }
             catch (BackupRepoException e) when (e.Status == BrStatus.Cancelled && (CancelRequested || Stopping))
             {
-                return; // Ctrl+C: the engine removed its partial files; stop quietly.
+                // Ctrl+C: the engine removed its partial files. The stopping pipeline takes
+                // no output, so the host is told directly.
+                TellHost($"Backup of {name} cancelled; nothing was written.");
+                return;
             }
             catch (BackupRepoException e)
             {
                 (string id, ErrorCategory category) = e.ErrorInfo();
-                WriteError(new ErrorRecord(e, id, category, repo));
+                WriteError(new ErrorRecord(ParameterWords.Reword(e), id, category, repo));
                 if (!dryRun) Notify(Webhooks.FailedReportJson(name, repo, e.Message, started, clock.Elapsed));
                 return;
             }
@@ -208,6 +209,18 @@ namespace BackupRepo.Commands
             Report(result, dryRun);
             if (!dryRun) result.Webhooks = Notify(json);
             WriteObject(result);
+        }
+
+        private void TellHost(string message)
+        {
+            try
+            {
+                Host.UI.WriteWarningLine(message);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // A host without a UI.
+            }
         }
 
         private void TellHostWhatStands(BackupResult result)
@@ -285,11 +298,14 @@ namespace BackupRepo.Commands
 
         private void Report(BackupResult r, bool dryRun)
         {
-            foreach (ExcludedPath x in r.Excluded) WriteVerbose($"Excluded {x.Path} (rule: {x.Rule})");
+            // Per rule with a count; each path at -Debug (and always in the result's Excluded).
+            foreach (ExclusionRule rule in r.ExcludedRules)
+                WriteVerbose($"Excluded {rule.Count} path{(rule.Count == 1 ? "" : "s")} (rule: {rule.Rule})");
+            if (DebugOn) foreach (ExcludedPath x in r.Excluded) WriteDebug($"Excluded {x.Path} (rule: {x.Rule})");
             foreach (SkippedPath s in r.SkippedPaths) WriteVerbose($"Skipped {s.Path}: {s.Reason}");
             foreach (ExcludedPath k in r.KeptTracked) WriteVerbose($"Kept {k.Path}: tracked by git (rule: {k.Rule})");
             foreach (string note in r.Notes) WriteVerbose(note);
-            foreach (KeyValuePair<string, double> step in r.Timings.Steps())
+            foreach (KeyValuePair<string, double> step in r.Timings.Steps().Where(s => r.Steps.Contains(s.Key)))
             {
                 WriteVerbose(string.Format(CultureInfo.InvariantCulture, "Step {0}: {1:0.000} s", step.Key, step.Value));
             }
@@ -315,9 +331,11 @@ namespace BackupRepo.Commands
                 WriteError(new ErrorRecord(new InvalidDataException($"Verification of {v.Archive} failed: {v.FirstError}"),
                     "BackupRepo.VerificationFailed", ErrorCategory.InvalidResult, v));
             }
+            foreach (BackupDestination d in r.Destinations.Where(d => d.Status == DestinationStatus.Created && d.ArchivePath != null))
+                WriteVerbose($"Wrote {d.ArchivePath}");
+            if (!dryRun) foreach (PrunedBackup p in r.Pruned) WriteVerbose($"Pruned {p.Path} ({string.Join(", ", p.Reasons)})");
             foreach (RetentionResult t in r.Retention)
             {
-                foreach (string deleted in t.Deleted) WriteVerbose($"Retention: deleted {deleted}");
                 foreach (string err in t.Errors) WriteWarning($"Retention in {t.Destination}: {err}");
             }
             if (dryRun)
@@ -336,6 +354,8 @@ namespace BackupRepo.Commands
                         _ => d.Status.ToString(),
                     };
                     lines.Add($"  {d.Name} ({d.Path}): {what}");
+                    foreach (PrunedBackup p in r.Pruned.Where(p => p.Destination == d.Name))
+                        lines.Add($"    would prune {p.Path} ({string.Join(", ", p.Reasons)})");
                 }
                 string summary = string.Join(Environment.NewLine, lines);
                 WriteInformation(new HostInformationMessage { Message = summary }, new[] { "PSHOST", "BackupRepo.Plan" });

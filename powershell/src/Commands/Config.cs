@@ -109,6 +109,8 @@ namespace BackupRepo
                     : dest.Path;
                 yield return new CompletionResult(text, dest.Path, CompletionResultType.ParameterValue, $"Configured destination ({dest.Name}): {dest.Path}");
             }
+            // Then folders, as PowerShell completes a path.
+            foreach (CompletionResult c in DestinationPaths.Complete(wordToComplete)) yield return c;
         }
     }
 }

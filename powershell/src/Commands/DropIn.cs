@@ -6,6 +6,7 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Management.Automation;
+using System.Text;
 
 namespace BackupRepo
 {
@@ -89,6 +90,7 @@ namespace BackupRepo
                 ["InformationAction"] = ActionPreference.Ignore,
             };
             // No -Destination: the engine's defaults (config file, $env:BACKUP_REPO_DESTINATIONS, platform).
+            destination = SplitDestinations(destination);
             if (destination is { Length: > 0 }) p["Destination"] = destination;
             if (includeBuild) p["IncludeBuild"] = true;
             if (keepLast > 0) p["KeepLast"] = keepLast;
@@ -117,6 +119,7 @@ namespace BackupRepo
                 // This repository's backups only: another with the same folder name shares the folder.
                 ["Source"] = Root,
             };
+            destination = SplitDestinations(destination);
             if (MetricsLogPath() is string log) p["MetricsLogDirectory"] = System.IO.Path.GetDirectoryName(log);
             if (destination is { Length: > 0 }) p["Destination"] = destination;
             return p;
@@ -144,7 +147,7 @@ namespace BackupRepo
                     WriteJson(new OrderedDictionary
                     {
                         ["repo"] = Name,
-                        ["timestamp"] = _started.ToString("o", CultureInfo.InvariantCulture),
+                        ["timestamp"] = _started.ToString("yyyy-MM-dd_HH-mm-ss", CultureInfo.InvariantCulture),
                         ["status"] = "failed",
                         ["created"] = Array.Empty<object>(),
                         ["skipped"] = Array.Empty<object>(),
@@ -192,6 +195,8 @@ namespace BackupRepo
                     _ => $"{d.Status} {d.Reason}",
                 };
                 Say($"  {d.Name}: {what}");
+                foreach (PrunedBackup p in result.Pruned.Where(p => p.Destination == d.Name))
+                    Say($"    would prune {p.Path}", ConsoleColor.Yellow);
             }
             Say("Nothing was written.");
         }
@@ -213,6 +218,8 @@ namespace BackupRepo
                         Say($"  [failed]  {d.Name}: {d.Reason}", ConsoleColor.Red);
                         break;
                 }
+                foreach (PrunedBackup p in result.Pruned.Where(p => p.Destination == d.Name))
+                    Say($"  [pruned]  {d.Name}: {p.Path}", ConsoleColor.Yellow);
             }
             if (verify)
             {
@@ -226,12 +233,17 @@ namespace BackupRepo
             Say($"Status: {status}", status switch { "success" => ConsoleColor.Green, "skipped" => ConsoleColor.Yellow, _ => ConsoleColor.Red });
             if (result.ArchiveBytes > 0)
             {
+                // One meaning of ratio everywhere (the module's CompressionRatio): archive size over
+                // source size. Sizes in MiB (binary), labelled so.
                 double ratio = result.SourceBytes > 0 ? (double)result.ArchiveBytes / result.SourceBytes : 1;
+                double saved = ((double)result.SourceBytes - result.ArchiveBytes) / MiB;
                 Say("Statistics:");
-                Say(Current("  Size:          {0:N2} MB", result.ArchiveBytes / MiB));
-                Say(Current("  Original size: {0:N2} MB", result.SourceBytes / MiB));
-                Say(Current("  Compression:   {0:N1} %", (1 - ratio) * 100));
-                Say(Current("  Space saved:   {0:N2} MB", ((double)result.SourceBytes - result.ArchiveBytes) / MiB));
+                Say(Current("  Size:          {0:N2} MiB", result.ArchiveBytes / MiB));
+                Say(Current("  Original size: {0:N2} MiB", result.SourceBytes / MiB));
+                Say(Current("  Ratio:         {0:N1} % of the original size", ratio * 100));
+                Say(Math.Round(saved, 2) > 0
+                    ? Current("  Space saved:   {0:N2} MiB", saved)
+                    : Current("  Space saved:   none (the archive is {0:N2} MiB larger)", Math.Max(0, -saved)));
                 Say(Current("  Files:         {0}", result.FileCount));
                 Say(Current("  Duration:      {0:N2} s", result.Duration.TotalSeconds));
             }
@@ -241,7 +253,8 @@ namespace BackupRepo
                 string parent = System.IO.Path.GetDirectoryName(System.IO.Path.TrimEndingDirectorySeparator(Root)) ?? "";
                 Say();
                 Say("To restore:");
-                Say($"  Expand-Archive -Path \"{zip}\" -DestinationPath \"{System.IO.Path.Combine(parent, $"{Name}-restored")}\"");
+                // Single-quoted: nothing in a path ($(...), `, ") runs or expands when pasted.
+                Say($"  Expand-Archive -LiteralPath {Quote(zip)} -DestinationPath {Quote(System.IO.Path.Combine(parent, $"{Name}-restored"))}");
             }
         }
 
@@ -277,8 +290,8 @@ namespace BackupRepo
             ["total_mb"] = DropInSummary.MegaBytes(s.TotalBytes),
             ["average_mb"] = DropInSummary.MegaBytes(s.AverageBytes),
             ["compression_ratio"] = s.CompressionRatio is double r ? Math.Round(r, 4) : null,
-            ["per_day"] = Math.Round(s.Frequency.PerDay, 2),
-            ["per_week"] = Math.Round(s.Frequency.PerWeek, 2),
+            ["per_day"] = s.Frequency.PerDay is double pd ? Math.Round(pd, 2) : null,
+            ["per_week"] = s.Frequency.PerWeek is double pw ? Math.Round(pw, 2) : null,
             ["duplicates"] = s.Duplicates is DuplicateStats d
                 ? new OrderedDictionary
                 {
@@ -310,10 +323,12 @@ namespace BackupRepo
                 Say(Invariant($"    Backups:  {r["count"]}"));
                 Say($"    Oldest:   {r["oldest"]}");
                 Say($"    Newest:   {r["newest"]}");
-                Say(Invariant($"    Total:    {r["total_mb"]} MB"));
-                Say(Invariant($"    Average:  {r["average_mb"]} MB"));
+                Say(Invariant($"    Total:    {r["total_mb"]} MiB"));
+                Say(Invariant($"    Average:  {r["average_mb"]} MiB"));
                 if (r["compression_ratio"] is double ratio) Say(Current("    Ratio:    {0:P0} of the original size", ratio));
-                Say(Current("    Frequency: {0:N2} per day, {1:N2} per week", r["per_day"], r["per_week"]));
+                Say(r["per_day"] is double
+                    ? Current("    Frequency: {0:N2} per day, {1:N2} per week", r["per_day"], r["per_week"])
+                    : "    Frequency: less than a day of backups (no rate)");
                 if (r["duplicates"] is OrderedDictionary d)
                 {
                     Say(Current("    Unchanged: {0} of {1} runs skipped as duplicates ({2:P0})", d["skipped_unchanged"], d["runs"], d["duplicate_rate"]));
@@ -404,6 +419,33 @@ namespace BackupRepo
             {
                 yield return value;
             }
+        }
+
+        /// <summary>A PowerShell single-quoted literal: only ' (and its typographic forms) needs doubling.</summary>
+        internal static string Quote(string text)
+        {
+            var b = new StringBuilder("'");
+            foreach (char c in text)
+            {
+                if (c is '\'' or '\u2018' or '\u2019' or '\u201A' or '\u201B') b.Append(c);
+                b.Append(c);
+            }
+            return b.Append('\'').ToString();
+        }
+
+        /// <summary>
+        /// -Destination as the user meant it: pwsh -File passes "a,b" as one string (arrays are
+        /// PowerShell syntax, not command-line syntax), so a value with commas that is not itself
+        /// an existing folder is split at them.
+        /// </summary>
+        internal static string[]? SplitDestinations(string[]? destination)
+        {
+            if (destination == null) return null;
+            return destination
+                .SelectMany(d => d.Contains(',') && !Directory.Exists(d)
+                    ? d.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                    : new[] { d })
+                .ToArray();
         }
 
         private static string? Stamp(DateTime? at) => at?.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);

@@ -38,7 +38,8 @@ namespace BackupRepo
             var summary = new OrderedDictionary
             {
                 ["repo"] = result.Repository,
-                ["timestamp"] = result.Timestamp.ToString("o", System.Globalization.CultureInfo.InvariantCulture),
+                // The schema's and the original's format: the archive name's stamp, local time.
+                ["timestamp"] = result.Timestamp.ToString("yyyy-MM-dd_HH-mm-ss", System.Globalization.CultureInfo.InvariantCulture),
                 ["status"] = Status(result, dryRun),
                 ["created"] = Names(result, DestinationStatus.Created),
                 ["skipped"] = Names(result, DestinationStatus.Skipped),
@@ -50,7 +51,13 @@ namespace BackupRepo
                     ["name"] = d.Name,
                     ["path"] = string.IsNullOrEmpty(d.ArchivePath) ? d.Path : d.ArchivePath,
                     ["created"] = d.Status == DestinationStatus.Created,
-                    ["status"] = d.Status.ToString().ToLowerInvariant(),
+                    // The engine's words (would_create, would_skip), as the schema lists them.
+                    ["status"] = d.Status switch
+                    {
+                        DestinationStatus.WouldCreate => "would_create",
+                        DestinationStatus.WouldSkip => "would_skip",
+                        _ => d.Status.ToString().ToLowerInvariant(),
+                    },
                     ["reason"] = d.Reason,
                 }).ToArray(),
                 ["original_size_mb"] = MegaBytes(result.SourceBytes),
@@ -58,6 +65,7 @@ namespace BackupRepo
                 ["schema_version"] = 1,
                 ["fingerprint"] = result.Fingerprint,
                 ["archive_name"] = result.ArchiveName,
+                ["pruned"] = result.Pruned.Select(p => (object)p.Path).ToArray(),
             };
             if (verify)
             {

@@ -98,7 +98,8 @@ namespace BackupRepo.Commands
             {
                 ThrowTerminatingError(new ErrorRecord(e, "BackupRepo.IOError", ErrorCategory.WriteError, path));
             }
-            WriteObject(new FileInfo(path));
+            // What Get-Item returns (PSPath, PSParentPath, Mode ...), so it formats as a file listing.
+            WriteObject(InvokeProvider.Item.Get(new[] { path }, force: true, literalPath: true), enumerateCollection: true);
         }
 
         /// <summary>Lines of a log that another run may be appending to.</summary>

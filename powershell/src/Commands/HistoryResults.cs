@@ -41,14 +41,18 @@ namespace BackupRepo
     public sealed class BackupFrequency
     {
         public double SpanDays { get; set; }
-        public double PerDay { get; set; }
-        public double PerWeek { get; set; }
+        /// <summary>Backups per day over the span; null when the backups span less than a day (no extrapolation).</summary>
+        public double? PerDay { get; set; }
+        /// <summary>Backups per week over the span; null when the backups span less than a day.</summary>
+        public double? PerWeek { get; set; }
         [System.Text.Json.Serialization.JsonPropertyName("last_7_days")]
         public ulong Last7Days { get; set; }
         [System.Text.Json.Serialization.JsonPropertyName("last_30_days")]
         public ulong Last30Days { get; set; }
 
-        public override string ToString() => string.Format(System.Globalization.CultureInfo.InvariantCulture, "{0:0.##}/day, {1:0.##}/week", PerDay, PerWeek);
+        public override string ToString() => PerDay is double d
+            ? string.Format(System.Globalization.CultureInfo.InvariantCulture, "{0:0.##}/day, {1:0.##}/week", d, PerWeek ?? d * 7)
+            : "less than a day of backups";
     }
 
     /// <summary>Duplicate detection, from the metrics log: runs skipped because nothing changed.</summary>
@@ -133,6 +137,13 @@ namespace BackupRepo
         public string[] Errors { get; set; } = Array.Empty<string>();
         /// <summary>The folder compared with (-Source), if any.</summary>
         public string? Source { get; set; }
+        /// <summary>
+        /// With -Source: true when the source differs from the archive now (edited, added or
+        /// deleted since the backup). Apart from Ok: an intact archive of an older state is Ok.
+        /// </summary>
+        public bool? SourceChanged { get; set; }
+        /// <summary>With -Source: how the source differs from the archive.</summary>
+        public string[] SourceChanges { get; set; } = Array.Empty<string>();
 
         public override string ToString() => Ok ? $"{Archive}: OK ({EntriesChecked} entries)" : $"{Archive}: FAILED ({FirstError})";
     }
@@ -248,6 +259,8 @@ namespace BackupRepo
             VerifyResult v = Parse<VerifyResult>(json);
             v.Errors ??= Array.Empty<string>();
             v.Source = source;
+            v.SourceChanges ??= Array.Empty<string>();
+            v.SourceChanged = source == null ? null : v.SourceChanges.Length > 0;
             return v;
         }
 

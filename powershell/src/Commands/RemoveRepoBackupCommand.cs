@@ -22,6 +22,13 @@ namespace BackupRepo.Commands
     ///
     /// Output: nothing by default, as Remove-Item; with -PassThru one
     /// RetentionDecision per backup actually deleted.
+    ///
+    /// Piped backups (Get-RepoBackup | Remove-RepoBackup -KeepLast 2): the rules
+    /// apply within exactly the backups piped (per folder and source; the engine
+    /// plans with "archives"), nothing else is a candidate; combined with
+    /// -Repository, -Destination or -Path it is an error. Outside a repository,
+    /// without -Repository or -Path, it is an error too: -Repository * names
+    /// every repository.
     /// </summary>
     [Cmdlet(VerbsCommon.Remove, "RepoBackup", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
     [OutputType(typeof(RetentionDecision))]
@@ -54,6 +61,21 @@ namespace BackupRepo.Commands
         /// <summary>Output one RetentionDecision per backup deleted.</summary>
         [Parameter] public SwitchParameter PassThru { get; set; }
 
+        /// <summary>Backups from Get-RepoBackup: the rules apply within exactly these.</summary>
+        [Parameter(ValueFromPipeline = true)]
+        [ValidateNotNull]
+        public BackupInfo[]? InputObject { get; set; }
+
+        private readonly List<string> _piped = new List<string>();
+
+        protected override void ProcessRecord()
+        {
+            foreach (BackupInfo b in InputObject ?? Array.Empty<BackupInfo>())
+            {
+                if (!string.IsNullOrEmpty(b.Path)) _piped.Add(b.Path);
+            }
+        }
+
         protected override void BeginProcessing()
         {
             if (KeepLast == 0 && KeepWithin == null && KeepDaily == 0 && KeepWeekly == 0 && KeepMonthly == 0)
@@ -78,6 +100,23 @@ namespace BackupRepo.Commands
 
         protected override void EndProcessing()
         {
+            if (_piped.Count > 0)
+            {
+                // The engine refuses -Repository/-Destination with piped backups, naming the clash.
+                var piped = new JsonObject { ["policy"] = Policy(), ["archives"] = new JsonArray(_piped.Select(p => (JsonNode?)p).ToArray()) };
+                if (Destination != null) piped["destinations"] = Destinations(Destination);
+                string? named = Repository?.FirstOrDefault() ?? (Path != null ? LeafName(GetUnresolvedProviderPathFromPSPath(Path)) : null);
+                if (named != null) piped["repo"] = named;
+                PlanAndCarry(piped, "the piped backups");
+                return;
+            }
+            if (MyInvocation.ExpectingInput) return; // an empty pipeline: nothing to remove
+            if (Repository == null && Path == null && !IsRepository(CurrentFolder))
+            {
+                ThrowTerminatingError(new ErrorRecord(
+                    new PSArgumentException($"{CurrentFolder} is not a repository: name the repository with -Repository (or -Repository * for every repository), or give -Path."),
+                    "BackupRepo.RepositoryRequired", ErrorCategory.InvalidArgument, CurrentFolder));
+            }
             JsonArray? destinations = Destinations(Destination);
             foreach (string? repo in Repositories(Repository, Path))
             {
@@ -85,21 +124,27 @@ namespace BackupRepo.Commands
                 var o = new JsonObject { ["policy"] = Policy() };
                 if (destinations != null) o["destinations"] = destinations.DeepClone();
                 if (repo != null) o["repo"] = repo;
-                byte[] options = Lib.Options(o.ToJsonString());
-                List<(HistoryJson.Plan Plan, List<RetentionDecision> Decisions)> plans;
-                try
-                {
-                    plans = HistoryJson.Plans(Lib.Call((out IntPtr r) => Lib.br_retention_plan(options, out r)));
-                }
-                catch (BackupRepoException e)
-                {
-                    WriteEngineError(e, (object?)repo ?? "all repositories");
-                    continue;
-                }
-                foreach ((HistoryJson.Plan plan, List<RetentionDecision> decisions) in plans)
-                {
-                    Carry(plan, decisions);
-                }
+                PlanAndCarry(o, (object?)repo ?? "all repositories");
+            }
+        }
+
+        private void PlanAndCarry(JsonObject o, object target)
+        {
+            byte[] options = Lib.Options(o.ToJsonString());
+            List<(HistoryJson.Plan Plan, List<RetentionDecision> Decisions)> plans;
+            try
+            {
+                plans = HistoryJson.Plans(Lib.Call((out IntPtr r) => Lib.br_retention_plan(options, out r)));
+            }
+            catch (BackupRepoException e)
+            {
+                WriteEngineError(e, target);
+                return;
+            }
+            foreach ((HistoryJson.Plan plan, List<RetentionDecision> decisions) in plans)
+            {
+                if (CancelRequested) return;
+                Carry(plan, decisions);
             }
         }
 

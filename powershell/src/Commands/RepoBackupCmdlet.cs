@@ -75,14 +75,50 @@ namespace BackupRepo.Commands
         private protected void WriteEngineError(BackupRepoException e, object target)
         {
             (string id, ErrorCategory category) = e.ErrorInfo();
-            WriteError(new ErrorRecord(e, id, category, target));
+            WriteError(new ErrorRecord(ParameterWords.Reword(e), id, category, target));
         }
 
         /// <summary>An engine failure that ends the command.</summary>
         private protected void ThrowEngineError(BackupRepoException e, object? target)
         {
             (string id, ErrorCategory category) = e.ErrorInfo();
-            ThrowTerminatingError(new ErrorRecord(e, id, category, target));
+            ThrowTerminatingError(new ErrorRecord(ParameterWords.Reword(e), id, category, target));
+        }
+    }
+}
+
+namespace BackupRepo.Commands
+{
+    /// <summary>
+    /// The engine names its options as the C ABI spells them (keep_within); a
+    /// PowerShell user typed -KeepWithin. Messages are reworded to name what
+    /// the user typed; the status (and so the error id) stays the engine's.
+    /// </summary>
+    internal static class ParameterWords
+    {
+        private static readonly (string Engine, string Parameter)[] Words =
+        {
+            ("keep_within", "-KeepWithin"),
+            ("keep_last", "-KeepLast"),
+            ("keep_daily", "-KeepDaily"),
+            ("keep_weekly", "-KeepWeekly"),
+            ("keep_monthly", "-KeepMonthly"),
+            ("(use overwrite to", "(use -Force to"),
+        };
+
+        internal static string Reword(string message)
+        {
+            foreach ((string engine, string parameter) in Words)
+            {
+                message = message.Replace(engine, parameter, StringComparison.Ordinal);
+            }
+            return message;
+        }
+
+        internal static BackupRepoException Reword(BackupRepoException e)
+        {
+            string message = Reword(e.Message);
+            return message == e.Message ? e : new BackupRepoException(e.Status, message, e);
         }
     }
 }

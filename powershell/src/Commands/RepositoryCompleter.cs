@@ -66,3 +66,27 @@ namespace BackupRepo
         }
     }
 }
+
+namespace BackupRepo
+{
+    /// <summary>Folder completion for -Destination after the configured destinations.</summary>
+    internal static class DestinationPaths
+    {
+        internal static IEnumerable<CompletionResult> Complete(string? wordToComplete)
+        {
+            IEnumerable<CompletionResult> results;
+            try
+            {
+                results = CompletionCompleters.CompleteFilename(wordToComplete ?? "")
+                    .Where(c => c.ResultType == CompletionResultType.ProviderContainer)
+                    .ToList();
+            }
+            catch (Exception)
+            {
+                // Completion never throws.
+                results = Array.Empty<CompletionResult>();
+            }
+            return results;
+        }
+    }
+}

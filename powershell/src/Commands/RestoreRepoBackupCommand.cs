@@ -33,6 +33,10 @@ namespace BackupRepo.Commands
         /// <summary>Restore into a folder that is not empty, replacing files that exist.</summary>
         [Parameter] public SwitchParameter Force { get; set; }
 
+        /// <summary>A Backup-Repo result (Backup-Repo | Restore-RepoBackup): the archive it placed (or found unchanged).</summary>
+        [Parameter(ValueFromPipeline = true, DontShow = true)]
+        public BackupResult? BackupResult { get; set; }
+
         private string _target = "";
 
         protected override void BeginProcessing()
@@ -45,6 +49,19 @@ namespace BackupRepo.Commands
 
         protected override void ProcessRecord()
         {
+            if (BackupResult != null)
+            {
+                _processed = true;
+                string? placed = TestRepoBackupCommand.ResultArchives(BackupResult).FirstOrDefault();
+                if (placed == null)
+                {
+                    WriteError(new ErrorRecord(new ItemNotFoundException($"Cannot restore {BackupResult.Repository}: the run placed no archive ({BackupResult.Status})."),
+                        "BackupRepo.NoBackup", ErrorCategory.ObjectNotFound, BackupResult));
+                    return;
+                }
+                RestoreOne(placed);
+                return;
+            }
             if (Path == null) return; // no input: EndProcessing restores the newest backup
             _processed = true;
             foreach (string archive in ResolveArchives(Path, "restore"))
@@ -84,13 +101,21 @@ namespace BackupRepo.Commands
             RestoreOne(newest.Path);
         }
 
+        private bool WhatIfOn => MyInvocation.BoundParameters.TryGetValue("WhatIf", out object? v)
+            ? ((SwitchParameter)v).IsPresent
+            : GetVariableValue("WhatIfPreference") is bool b ? b : GetVariableValue("WhatIfPreference") is SwitchParameter s && s.IsPresent;
+
         private void RestoreOne(string archive)
         {
-            if (!ShouldProcess(_target, $"Restore {archive}")) return;
+            // -WhatIf asks the engine what the real run would say (dry_run checks the archive
+            // and the target and writes nothing): a refusal is the real run's error, not "What if".
+            bool dryRun = WhatIfOn;
+            if (!dryRun && !ShouldProcess(_target, $"Restore {archive}")) return;
             byte[] path = Lib.Utf8(archive);
             byte[] target = Lib.Utf8(_target);
             var o = new JsonObject();
             if (Force) o["overwrite"] = true;
+            if (dryRun) o["dry_run"] = true;
             byte[] options = Lib.Options(o.ToJsonString());
             RestoreResult result;
             try
@@ -112,6 +137,11 @@ namespace BackupRepo.Commands
             catch (BackupRepoException e)
             {
                 WriteEngineError(e, archive);
+                return;
+            }
+            if (dryRun)
+            {
+                ShouldProcess(_target, $"Restore {archive}"); // prints "What if: ..."
                 return;
             }
             foreach (RefusedEntry r in result.Refused)

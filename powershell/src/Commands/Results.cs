@@ -86,6 +86,27 @@ namespace BackupRepo
         public override string ToString() => Ok ? $"{Archive}: OK ({EntriesChecked} entries)" : $"{Archive}: FAILED ({FirstError})";
     }
 
+    /// <summary>A backup retention deleted (-KeepLast), or with -WhatIf would delete.</summary>
+    public sealed class PrunedBackup
+    {
+        /// <summary>The destination's name (as in Destinations).</summary>
+        public string Destination { get; set; } = "";
+        /// <summary>The archive.</summary>
+        public string Path { get; set; } = "";
+        /// <summary>Local time, from the archive name.</summary>
+        public DateTime Created { get; set; }
+        public string[] Reasons { get; set; } = Array.Empty<string>();
+        public override string ToString() => Path;
+    }
+
+    /// <summary>How many paths one rule left out.</summary>
+    public sealed class ExclusionRule
+    {
+        public string Rule { get; set; } = "";
+        public ulong Count { get; set; }
+        public override string ToString() => $"{Rule}: {Count}";
+    }
+
     /// <summary>Retention applied to one destination (-KeepLast).</summary>
     public sealed class RetentionResult
     {
@@ -107,7 +128,7 @@ namespace BackupRepo
         public ulong FileCount { get; set; }
         public ulong SourceBytes { get; set; }
         public ulong ArchiveBytes { get; set; }
-        /// <summary>Archive size over source size (0 when no archive was built).</summary>
+        /// <summary>Archive size over source size, 0..1 (shown as a percentage; 0 when no archive was built).</summary>
         public double CompressionRatio { get; set; }
         public TimeSpan Duration { get; set; }
         public double DurationSeconds => Duration.TotalSeconds;
@@ -142,6 +163,14 @@ namespace BackupRepo
         public string Host { get; set; } = "";
         public VerificationResult[] Verification { get; set; } = Array.Empty<VerificationResult>();
         public RetentionResult[] Retention { get; set; } = Array.Empty<RetentionResult>();
+        /// <summary>The backups -KeepLast deleted (with -WhatIf: would delete).</summary>
+        public PrunedBackup[] Pruned { get; set; } = Array.Empty<PrunedBackup>();
+        /// <summary>Excluded paths counted per rule, most first.</summary>
+        public ExclusionRule[] ExcludedRules { get; set; } = Array.Empty<ExclusionRule>();
+        /// <summary>The steps that ran (select, hash, compress, place, verify, prune).</summary>
+        public string[] Steps { get; set; } = Array.Empty<string>();
+        /// <summary>The metrics log the run was recorded in (null: none).</summary>
+        public string? MetricsLog { get; set; }
         /// <summary>The webhook messages sent for this run (-WebhookUrl); URLs redacted.</summary>
         public WebhookDelivery[] Webhooks { get; set; } = Array.Empty<WebhookDelivery>();
         public string ToolVersion { get; set; } = "";
@@ -230,6 +259,16 @@ namespace BackupRepo
                     FirstError = Str(v, "first_error"),
                     Errors = Arr(v, "errors", x => StrOf(x, "errors")),
                 }),
+                Pruned = Arr(r, "pruned", x => new PrunedBackup
+                {
+                    Destination = Str(x, "destination") ?? "",
+                    Path = Str(x, "path") ?? "",
+                    Created = DateTime.TryParse(Str(x, "created"), CultureInfo.InvariantCulture, DateTimeStyles.AssumeLocal, out DateTime c) ? c : default,
+                    Reasons = Arr(x, "reasons", y => StrOf(y, "reasons")),
+                }),
+                ExcludedRules = Arr(r, "excluded_rules", x => new ExclusionRule { Rule = Str(x, "rule") ?? "", Count = U64(x, "count") }),
+                Steps = Arr(r, "steps", x => StrOf(x, "steps")),
+                MetricsLog = Str(r, "metrics_log"),
                 Retention = Arr(r, "retention", x => new RetentionResult
                 {
                     Destination = Str(x, "destination") ?? "",

@@ -1,5 +1,6 @@
 using System;
 using System.IO;
+using System.Linq;
 using System.Management.Automation;
 using System.Text.Json.Nodes;
 using BackupRepo.Native;
@@ -29,6 +30,13 @@ namespace BackupRepo.Commands
         [Parameter(ValueFromPipeline = true, DontShow = true)]
         public BackupDestination? InputObject { get; set; }
 
+        /// <summary>
+        /// A Backup-Repo result (Backup-Repo | Test-RepoBackup): its Path is the repository,
+        /// so the archives it placed (or found unchanged) are tested instead, one per destination.
+        /// </summary>
+        [Parameter(ValueFromPipeline = true, DontShow = true)]
+        public BackupResult? BackupResult { get; set; }
+
         /// <summary>Also compare the archive with this folder.</summary>
         [Parameter(Position = 1)]
         [ValidateNotNullOrEmpty]
@@ -53,7 +61,16 @@ namespace BackupRepo.Commands
         protected override void ProcessRecord()
         {
             string[] inputs;
-            if (InputObject != null)
+            if (BackupResult != null)
+            {
+                inputs = ResultArchives(BackupResult);
+                if (inputs.Length == 0)
+                {
+                    WriteVerbose($"{BackupResult.Repository}: no archive to test ({BackupResult.Status})");
+                    return;
+                }
+            }
+            else if (InputObject != null)
             {
                 if (string.IsNullOrEmpty(InputObject.ArchivePath))
                 {
@@ -75,6 +92,13 @@ namespace BackupRepo.Commands
                 }
             }
         }
+
+        /// <summary>The archives a Backup-Repo result placed or found unchanged, one per destination.</summary>
+        internal static string[] ResultArchives(BackupResult r) => r.Destinations
+            .Where(d => d.Status is DestinationStatus.Created or DestinationStatus.Skipped && !string.IsNullOrEmpty(d.ArchivePath))
+            .Select(d => d.ArchivePath!)
+            .Distinct()
+            .ToArray();
 
         /// <summary>False when the command was stopped.</summary>
         private bool TestOne(string archive)
@@ -113,6 +137,13 @@ namespace BackupRepo.Commands
             else
             {
                 WriteVerbose($"{result.Archive}: {result.EntriesChecked} entries OK");
+            }
+            if (result.SourceChanged == true)
+            {
+                // The archive is intact; the source moved on since. Not a failure of the archive.
+                string first = string.Join("; ", result.SourceChanges.Take(3));
+                string more = result.SourceChanges.Length > 3 ? $" and {result.SourceChanges.Length - 3} more" : "";
+                WriteWarning($"{result.Archive}{(result.Ok ? " is intact, but" : ":")} the source {result.Source} has changed since the backup: {first}{more}");
             }
             WriteObject(result);
             return true;
