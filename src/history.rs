@@ -517,8 +517,6 @@ pub fn now_or(now: Option<DateTime>) -> DateTime {
     now.unwrap_or_else(|| jiff::ZonedDateTime::now().datetime())
 }
 
-/// `now` (local civil time, tests) as an instant, else the clock's.
-
 #[cfg(test)]
 mod tests {
     use super::*;
