@@ -513,6 +513,7 @@ pub(crate) fn comparable(p: &Path) -> PathBuf {
     dunce::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
+/// `now` when given (tests), else the clock's local civil time.
 pub fn now_or(now: Option<DateTime>) -> DateTime {
     now.unwrap_or_else(|| jiff::ZonedDateTime::now().datetime())
 }

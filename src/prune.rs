@@ -208,7 +208,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
     a == b || comparable(a) == comparable(b)
 }
 
-/// `now` when given (tests), else the clock's local civil time.
+/// `now` (local civil time, tests) as an instant, else the clock's.
 fn now_utc(now: Option<DateTime>) -> jiff::Timestamp {
     match now {
         Some(civil) => catalog::utc_of(None, civil),
