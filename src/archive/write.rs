@@ -10,7 +10,8 @@ use crate::progress::{Control, Phase};
 use crate::{Error, ErrorKind, Result};
 
 use super::format::{
-    EntryMeta, ZipOut, METHOD_DEFLATE, METHOD_STORED, METHOD_ZSTD, S_IFDIR, S_IFLNK, ZIP64_STREAM_THRESHOLD,
+    wants_alignment, EntryMeta, ZipOut, METHOD_DEFLATE, METHOD_STORED, METHOD_ZSTD, S_IFDIR, S_IFLNK,
+    ZIP64_STREAM_THRESHOLD,
 };
 use super::previous::{PrevEntry, Previous};
 use super::{ManifestJson, ManifestOf, MANIFEST_NAME};
@@ -193,7 +194,7 @@ fn write_prepared<W: Write>(zip: &mut ZipOut<W>, f: &HashedFile, p: &Prepared) -
         mtime: mtime_secs(f.file.mtime_ns),
         mode: p.mode,
     };
-    zip.entry(&meta, &p.data)
+    zip.entry(&meta, &p.data, wants_alignment(&f.file.rel, f.file.size))
 }
 
 fn changed(path: &Path) -> Error {
@@ -345,7 +346,7 @@ fn write_reused(
         mtime: mtime_secs(f.file.mtime_ns),
         mode: file_mode(&meta),
     };
-    zip.local_header(&entry, zip64).map_err(io_out)?;
+    zip.local_header(&entry, zip64, wants_alignment(&f.file.rel, f.file.size)).map_err(io_out)?;
     if from_source {
         // A stored entry's bytes are the file's own: read them from the
         // file, which is on the drive being backed up and often cached,
@@ -437,7 +438,9 @@ fn write_large(
         mtime: mtime_secs(f.file.mtime_ns),
         mode,
     };
-    let header = zip.local_header(&meta, f.file.size >= ZIP64_STREAM_THRESHOLD).map_err(io_out)?;
+    let header = zip
+        .local_header(&meta, f.file.size >= ZIP64_STREAM_THRESHOLD, wants_alignment(&f.file.rel, f.file.size))
+        .map_err(io_out)?;
     let mut hasher = blake3::Hasher::new();
     let mut crc = crc32fast::Hasher::new();
     let mut total = 0u64;
@@ -733,7 +736,7 @@ fn write_with(
         mode: 0o100644,
     };
     let data = encoded.data;
-    zip.entry(&meta, &data).map_err(|e| Error::io("write", out, e))?;
+    zip.entry(&meta, &data, false).map_err(|e| Error::io("write", out, e))?;
     let comment = super::archive_comment(json.fingerprint, manifest.origin.as_ref());
     let (_, len) = zip.finish(comment.as_bytes()).map_err(|e| Error::io("write", out, e))?;
     stats.archive_bytes = len;
@@ -781,7 +784,7 @@ fn write_other<W: Write>(zip: &mut ZipOut<W>, o: &Other) -> io::Result<()> {
         mtime: mtime_secs(o.mtime_ns),
         mode: o.mode,
     };
-    zip.entry(&meta, o.data)
+    zip.entry(&meta, o.data, false)
 }
 
 /// An entry's bytes as written, with the CRC-32 and length of what they encode.
