@@ -552,7 +552,7 @@ mod tests {
         expected: Option<u64>,
         control: &Control,
     ) -> Vec<Result<PathBuf>> {
-        let mut p = open(dirs, &new_name(name), &RunId::new("pc"), expected);
+        let mut p = open(dirs, &new_name(name), &RunId::new("pc"), expected, &[]);
         std::io::Write::write_all(p.sink(), data).unwrap_or_else(|_| assert!(!p.sink().any_alive()));
         p.finish(control)
     }
@@ -700,7 +700,7 @@ mod tests {
         fs::create_dir(&dirs[0]).unwrap();
         fs::write(dirs[0].join("mine.txt"), b"x").unwrap();
         let run = RunId::new("pc");
-        let mut p = open(&dirs, &new_name(NAME), &run, None);
+        let mut p = open(&dirs, &new_name(NAME), &run, None, &[]);
         std::io::Write::write_all(p.sink(), &bytes(5 << 20)).unwrap();
         assert_eq!(names(&dirs[1]), vec![partial_name(NAME, &run)]);
         drop(p);
