@@ -179,6 +179,8 @@ pub fn open(
 ) -> Placement {
     let mut targets: Vec<crate::fanout::Target> = Vec::new();
     let mut notes = Vec::new();
+    // Destinations where cloning was tried and failed, with why (said once).
+    let mut not_cloned: Vec<String> = Vec::new();
     // Per device: the first slot opened there, and its target's index.
     let mut leaders: Vec<(u64, usize, usize)> = Vec::new();
     let file_name = name.file_name();
@@ -201,20 +203,16 @@ pub fn open(
                                 opened.follows = Some((slot, target.into_file()));
                                 return opened;
                             }
-                            Err(e) => notes.push(format!(
-                                "'{}' is written, not cloned from '{}': {e}",
-                                dir.display(),
-                                dirs[slot].display()
-                            )),
+                            Err(e) => not_cloned.push(format!("'{}' ({e})", dir.display())),
                         }
                     }
                     if let Some(prev) = previous.get(i).and_then(Option::as_ref) {
                         let cloning = File::open(prev).and_then(|f| target.clone_from(f));
                         if let Err(e) = cloning {
-                            notes.push(format!(
-                                "block cloning not available in '{}' ({e}): unchanged entries are copied",
-                                dir.display()
-                            ));
+                            let said = format!("'{}'", dir.display());
+                            if !not_cloned.iter().any(|n| n.starts_with(&said)) {
+                                not_cloned.push(format!("{said} ({e})"));
+                            }
                         }
                     }
                     if let (Some(d), None) = (dev, leader) {
@@ -227,6 +225,9 @@ pub fn open(
             Slot { dir: dir.clone(), state }
         })
         .collect();
+    if !not_cloned.is_empty() {
+        notes.push(format!("block cloning not available, written instead: {}", not_cloned.join(", ")));
+    }
     Placement { sink: Fanout::new(targets), slots, notes }
 }
 

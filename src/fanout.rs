@@ -313,7 +313,8 @@ impl Fanout {
             return Ok(());
         }
         let at = self.position();
-        if !self.can_clone() || at % ALIGN as u64 != 0 || src_at % ALIGN as u64 != 0 || len % ALIGN as u64 != 0 {
+        let a = ALIGN as u64;
+        if !self.can_clone() || !at.is_multiple_of(a) || !src_at.is_multiple_of(a) || !len.is_multiple_of(a) {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "a clone needs aligned stretches and sources"));
         }
         self.check_alive()?;

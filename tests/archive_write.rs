@@ -440,7 +440,7 @@ fn large_entries_start_their_data_on_a_block_boundary() {
             if e.size() >= 64 << 10 {
                 assert_eq!(start % 4096, 0, "{name} starts its data at {start}");
             }
-            if start % 4096 == 0 {
+            if start.is_multiple_of(4096) {
                 aligned += 1;
                 small_aligned += (e.size() < 64 << 10) as usize;
             }

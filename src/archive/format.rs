@@ -57,7 +57,7 @@ pub const EXTRA_ALIGNMENT: u16 = 0xD935;
 /// reused entries and fresh ones alike. Part of the archive format: changing
 /// it moves every alignment point (the next changed backup clones nothing).
 pub fn wants_alignment(name: &str, size: u64) -> bool {
-    size >= ALIGN_MIN_SIZE || (size > 0 && fnv1a(name.as_bytes()) % ALIGN_EVERY == 0)
+    size >= ALIGN_MIN_SIZE || (size > 0 && fnv1a(name.as_bytes()).is_multiple_of(ALIGN_EVERY))
 }
 
 /// 32-bit FNV-1a: small, fixed forever, no dependency.
