@@ -355,6 +355,7 @@ fn run_unlogged(
             files_hashed: hash_stats.files_read,
             files_cached: hash_stats.files_cached,
             entries_reused: 0,
+            bytes_cloned: 0,
             destinations: Vec::new(),
             excluded_rules: rule_counts(&excluded),
             excluded,
@@ -392,7 +393,20 @@ fn run_unlogged(
                     created_local: now_utc.to_zoned_datetime(zone.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
                 };
                 let tree = Tree { files: &hashed, dirs: &dirs, links: &links };
-                let placing = Placing { name: &new_name, run: &run_id, origin };
+                // Each destination's copy of the backup entries are reused
+                // from (same name and size: the same run wrote them), which
+                // unchanged stretches are cloned from there.
+                let clone_sources = to_create
+                    .iter()
+                    .map(|&i| {
+                        let (path, _) = newest[i].as_ref()?;
+                        let prev = previous?;
+                        let same = path.file_name() == prev.file_name()
+                            && std::fs::metadata(path).ok()?.len() == std::fs::metadata(prev).ok()?.len();
+                        same.then(|| path.clone())
+                    })
+                    .collect();
+                let placing = Placing { name: &new_name, run: &run_id, origin, clone_sources };
                 let built = build_and_place(
                     opts, control, &mut report, &mut destinations, &to_create, tree, previous, &placing,
                 );
@@ -848,6 +862,9 @@ struct Placing<'a> {
     name: &'a catalog::NewBackupName,
     run: &'a crate::identity::RunId,
     origin: archive::Origin,
+    /// Per destination to create (same order): its copy of `previous`, to
+    /// clone unchanged stretches from.
+    clone_sources: Vec<Option<PathBuf>>,
 }
 
 /// Build the archive once, straight into every destination that needs it
@@ -866,7 +883,7 @@ fn build_and_place(
     let dirs: Vec<PathBuf> = to_create.iter().map(|&i| PathBuf::from(&destinations[i].path)).collect();
     // The last backup's size is the best guess of this one's.
     let expected = previous.and_then(|p| std::fs::metadata(p).ok()).map(|m| m.len());
-    let mut placement = destinations::open(&dirs, placing.name, placing.run, expected);
+    let mut placement = destinations::open(&dirs, placing.name, placing.run, expected, &placing.clone_sources);
     let mut stats = archive::ArchiveStats::default();
     if placement.any_open() {
         let manifest = ManifestOf {
@@ -889,7 +906,16 @@ fn build_and_place(
         }
         report.archive_bytes = stats.archive_bytes;
         report.entries_reused = stats.entries_reused;
+        report.bytes_cloned = stats.bytes_cloned;
+        if stats.bytes_cloned > 0 {
+            report.notes.push(format!(
+                "{} of {} cloned from the previous backup (copy-on-write: shared blocks, not written)",
+                crate::units::human_bytes(stats.bytes_cloned),
+                crate::units::human_bytes(stats.archive_bytes)
+            ));
+        }
     }
+    report.notes.extend(placement.notes());
 
     let step = Instant::now();
     control.begin(Phase::Placing, dirs.len() as u64, 0);

@@ -525,7 +525,11 @@ mod tests {
         f.set_len(70 * 1024 * 1024).unwrap(); // sparse: 70 MB of NULs
         let e = load(&p).unwrap_err();
         assert_eq!(e.kind, crate::ErrorKind::InvalidArgument);
-        assert!(e.message.contains("more than a config file can be (1024 KiB)") && e.message.contains("config.json"), "{}", e.message);
+        assert!(
+            e.message.contains("more than a config file can be (1024 KiB)") && e.message.contains("config.json"),
+            "{}",
+            e.message
+        );
         // Just at the limit is read (and judged as JSON).
         std::fs::write(&p, format!("{{\"exclude\": [\"{}\"]}}", "x".repeat(1000))).unwrap();
         assert_eq!(load(&p).unwrap().exclude.len(), 1);
@@ -612,7 +616,6 @@ mod tests {
         assert!(e.message.starts_with("invalid config file '/x/config.json'"), "{}", e.message);
         assert!(e.message.contains(want), "{}", e.message);
     }
-
 
     #[test]
     fn read_config_resolves_what_depends_on_the_file_from_the_given_environment() {

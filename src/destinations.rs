@@ -137,6 +137,10 @@ struct Opened {
     partial: PathBuf,
     name: NewBackupName,
     guard: PartialGuard,
+    /// A copy not written by the fan-out but cloned whole from the copy of
+    /// the slot at this index once that is written (same file system): the
+    /// copy's open (empty) file.
+    follows: Option<(usize, File)>,
 }
 
 /// The copies of one backup, written at once into every destination as the
@@ -149,20 +153,71 @@ pub struct Placement {
     // (Windows cannot delete an open file).
     sink: Fanout,
     slots: Vec<Slot>,
+    /// What `-Verbose` says about block cloning (where it was not used, and why).
+    notes: Vec<String>,
 }
 
 /// Start a copy of the backup `name` in every dir: create the folder, check
 /// its free space against `expected` bytes (when known), create
 /// `<name>.<run>.partial` (never someone else's, never over a backup). A
 /// dir that fails here fails alone; [`Placement::finish`] reports it.
-pub fn open(dirs: &[PathBuf], name: &NewBackupName, run: &RunId, expected: Option<u64>) -> Placement {
-    let mut targets = Vec::new();
+///
+/// Block cloning, where the file system offers it (see
+/// [`crate::fanout::reflink`]); every failure falls back to writing:
+/// - `previous[i]` (when given) is dir `i`'s copy of the backup the writer
+///   reuses entries from: unchanged stretches are cloned from it instead
+///   of written, when every written copy has one that clones.
+/// - A dir on the same file system (and mount) as an earlier one gets no
+///   stream of its own: its copy is cloned whole from that one's once
+///   written (`FICLONE`), so three destinations on one disk cost one.
+pub fn open(
+    dirs: &[PathBuf],
+    name: &NewBackupName,
+    run: &RunId,
+    expected: Option<u64>,
+    previous: &[Option<PathBuf>],
+) -> Placement {
+    let mut targets: Vec<crate::fanout::Target> = Vec::new();
+    let mut notes = Vec::new();
+    // Destinations where cloning was tried and failed, with why (said once).
+    let mut not_cloned: Vec<String> = Vec::new();
+    // Per device: the first slot opened there, and its target's index.
+    let mut leaders: Vec<(u64, usize, usize)> = Vec::new();
     let file_name = name.file_name();
     let slots = dirs
         .iter()
-        .map(|dir| {
+        .enumerate()
+        .map(|(i, dir)| {
             let state = check_file_name(&file_name).and_then(|()| open_one(dir, name, run, expected)).map(
-                |(target, opened)| {
+                |(mut target, mut opened)| {
+                    let dev = device_of(dir);
+                    let leader = dev.and_then(|d| leaders.iter().find(|l| l.0 == d).copied());
+                    if let Some((_, slot, t)) = leader {
+                        match crate::fanout::reflink::clone_file(targets[t].file(), target.file()) {
+                            Ok(()) => {
+                                notes.push(format!(
+                                    "'{}' is cloned whole from '{}' (same file system: shared blocks)",
+                                    dir.display(),
+                                    dirs[slot].display()
+                                ));
+                                opened.follows = Some((slot, target.into_file()));
+                                return opened;
+                            }
+                            Err(e) => not_cloned.push(format!("'{}' ({e})", dir.display())),
+                        }
+                    }
+                    if let Some(prev) = previous.get(i).and_then(Option::as_ref) {
+                        let cloning = File::open(prev).and_then(|f| target.clone_from(f));
+                        if let Err(e) = cloning {
+                            let said = format!("'{}'", dir.display());
+                            if !not_cloned.iter().any(|n| n.starts_with(&said)) {
+                                not_cloned.push(format!("{said} ({e})"));
+                            }
+                        }
+                    }
+                    if let (Some(d), None) = (dev, leader) {
+                        leaders.push((d, i, targets.len()));
+                    }
                     targets.push(target);
                     opened
                 },
@@ -170,7 +225,24 @@ pub fn open(dirs: &[PathBuf], name: &NewBackupName, run: &RunId, expected: Optio
             Slot { dir: dir.clone(), state }
         })
         .collect();
-    Placement { sink: Fanout::new(targets), slots }
+    if !not_cloned.is_empty() {
+        notes.push(format!("block cloning not available, written instead: {}", not_cloned.join(", ")));
+    }
+    Placement { sink: Fanout::new(targets), slots, notes }
+}
+
+/// The device (file system) of `dir`, where the OS says.
+fn device_of(dir: &Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(dir).ok().map(|m| m.dev())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
 }
 
 fn open_one(
@@ -197,7 +269,7 @@ fn open_one(
     let partial = dir.join(partial_name(&file_name, run));
     let target = crate::fanout::open(&partial, true).map_err(|e| Error::io("create", &partial, e))?;
     let guard = PartialGuard { path: partial.clone(), armed: true };
-    Ok((target, Opened { partial, name: name.clone(), guard }))
+    Ok((target, Opened { partial, name: name.clone(), guard, follows: None }))
 }
 
 /// Give the written copy `partial` the name `name` or, when another run
@@ -224,6 +296,16 @@ impl Placement {
         &mut self.sink
     }
 
+    /// What `-Verbose` should say about block cloning: where it was not
+    /// used and why (each once). Complete after the archive is written.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = self.notes.clone();
+        for (path, why) in self.sink.clone_failures() {
+            notes.push(format!("block cloning failed in '{}' ({why}): the rest was copied", path.display()));
+        }
+        notes
+    }
+
     /// Whether any destination can still take the backup.
     pub fn any_open(&self) -> bool {
         self.slots.iter().any(|s| s.state.is_ok())
@@ -234,16 +316,24 @@ impl Placement {
     /// once, when every copy is written: then either no destination gets the
     /// backup or every one that can does, never some of them.
     pub fn finish(self, control: &Control) -> Vec<Result<PathBuf>> {
-        let Placement { sink, slots } = self;
+        let Placement { sink, slots, .. } = self;
         let mut written = sink.finish().into_iter();
         let cancelled = control.is_cancelled();
+        // The written copies, kept open for the copies cloned from them.
+        let mut files: Vec<Option<File>> = Vec::new();
         slots
             .into_iter()
             .map(|slot| {
-                let opened = slot.state?;
-                let file = written.next().expect("one result per opened destination");
+                files.push(None);
+                let mut opened = slot.state?;
+                let file = match opened.follows.take() {
+                    Some((leader, copy)) => clone_whole(files[leader].as_ref(), copy),
+                    None => written.next().expect("one result per written destination"),
+                };
                 let placed = file.map_err(|e| write_error(&slot.dir, &opened.partial, e)).and_then(|file| {
-                    drop(file);
+                    if let Some(kept) = files.last_mut() {
+                        *kept = Some(file);
+                    }
                     if cancelled {
                         return Err(cancelled_in(&slot.dir));
                     }
@@ -261,6 +351,21 @@ impl Placement {
             })
             .collect()
     }
+}
+
+/// The copy `copy` (empty, open) made from the written copy `from` of the
+/// same file system: cloned whole, else copied; flushed to its disk.
+fn clone_whole(from: Option<&File>, copy: File) -> std::io::Result<File> {
+    let from = from.ok_or_else(|| std::io::Error::other("the copy it is cloned from could not be written"))?;
+    if crate::fanout::reflink::clone_file(from, &copy).is_err() {
+        copy.set_len(0)?;
+        let (mut src, mut dst) = (from, &copy);
+        std::io::Seek::seek(&mut src, std::io::SeekFrom::Start(0))?;
+        std::io::Seek::seek(&mut dst, std::io::SeekFrom::Start(0))?;
+        std::io::copy(&mut src, &mut dst)?;
+    }
+    copy.sync_all()?;
+    Ok(copy)
 }
 
 /// A write that failed; a full disk says so in the words of the up-front check.
@@ -448,7 +553,7 @@ mod tests {
         expected: Option<u64>,
         control: &Control,
     ) -> Vec<Result<PathBuf>> {
-        let mut p = open(dirs, &new_name(name), &RunId::new("pc"), expected);
+        let mut p = open(dirs, &new_name(name), &RunId::new("pc"), expected, &[]);
         std::io::Write::write_all(p.sink(), data).unwrap_or_else(|_| assert!(!p.sink().any_alive()));
         p.finish(control)
     }
@@ -596,7 +701,7 @@ mod tests {
         fs::create_dir(&dirs[0]).unwrap();
         fs::write(dirs[0].join("mine.txt"), b"x").unwrap();
         let run = RunId::new("pc");
-        let mut p = open(&dirs, &new_name(NAME), &run, None);
+        let mut p = open(&dirs, &new_name(NAME), &run, None, &[]);
         std::io::Write::write_all(p.sink(), &bytes(5 << 20)).unwrap();
         assert_eq!(names(&dirs[1]), vec![partial_name(NAME, &run)]);
         drop(p);

@@ -14,6 +14,11 @@
 //!   (a ZIP header's CRC and size, known once its entry is written).
 //! - A failing file stops alone: its error is kept for [`Fanout::finish`] and
 //!   the others go on. Writing fails only once every file has failed.
+//! - A stretch of the stream that is already on disk in a file of the same
+//!   file system (the previous backup) can be cloned from it instead of
+//!   written ([`Fanout::clone_range`], see [`reflink`]): every file was
+//!   given its own copy of that backup ([`Target::clone_from`]); a file
+//!   whose clone fails copies the stretch from that copy instead.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -62,6 +67,9 @@ enum Job {
     Patch { at: u64, bytes: Vec<u8> },
     /// The stream is `len` bytes long: trim the direct-I/O padding, flush.
     Finish { len: u64 },
+    /// `len` bytes at `at` are the target's clone source's at `src_at`
+    /// (all three multiples of [`ALIGN`]).
+    Clone { at: u64, src_at: u64, len: u64 },
 }
 
 /// A file to write the stream into, opened by [`open`].
@@ -69,6 +77,10 @@ pub struct Target {
     file: File,
     path: PathBuf,
     direct: bool,
+    /// The file stretches of the stream are cloned from, and whether
+    /// cloning still works (after a failure the stretches are copied).
+    clone_src: Option<File>,
+    cloning: bool,
 }
 
 impl Target {
@@ -76,12 +88,122 @@ impl Target {
     pub fn direct(&self) -> bool {
         self.direct
     }
+
+    /// Let stretches of the stream be cloned from `src` (the previous
+    /// backup, whose bytes the writer reuses): tried once on its first
+    /// block, so a file system without block cloning (or another one)
+    /// says so now, before the writer counts on it. The reason when not.
+    pub fn clone_from(&mut self, src: File) -> io::Result<()> {
+        let len = src.metadata()?.len();
+        if len < ALIGN as u64 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "the previous backup is smaller than a block"));
+        }
+        reflink::clone_range(&src, 0, &self.file, 0, ALIGN as u64)?;
+        self.file.set_len(0)?;
+        self.clone_src = Some(src);
+        self.cloning = true;
+        Ok(())
+    }
+
+    /// Whether stretches may be cloned into this file.
+    pub fn clones(&self) -> bool {
+        self.clone_src.is_some()
+    }
+
+    /// The open file.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// The open file, no longer a target.
+    pub fn into_file(self) -> File {
+        self.file
+    }
+}
+
+/// Block cloning: a file's blocks shared with another file's on the same
+/// file system (copy-on-write), so the copy costs no data blocks and no
+/// data I/O. This is the seam for other systems: each is one function
+/// here. Linux (XFS, Btrfs, bcachefs, OCFS2): the `FICLONERANGE` and
+/// `FICLONE` ioctls. Not built elsewhere yet: Windows ReFS would be
+/// `FSCTL_DUPLICATE_EXTENTS_TO_FILE` (ranges aligned to the volume's
+/// cluster), macOS APFS `clonefile` (whole files only: the second and third
+/// destination, not ranges); there both return `Unsupported` and the
+/// caller copies.
+pub mod reflink {
+    use std::fs::File;
+    use std::io;
+
+    /// Share `len` bytes of `src` at `src_at` as `dst`'s bytes at `dst_at`
+    /// (offsets and length multiples of the file system's block).
+    #[cfg(target_os = "linux")]
+    pub fn clone_range(src: &File, src_at: u64, dst: &File, dst_at: u64, len: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let range = libc::file_clone_range {
+            src_fd: src.as_raw_fd() as i64,
+            src_offset: src_at,
+            src_length: len,
+            dest_offset: dst_at,
+        };
+        // SAFETY: both descriptors are open for the call; the kernel reads
+        // `range`, which lives across it.
+        let r = unsafe { libc::ioctl(dst.as_raw_fd(), libc::FICLONERANGE, &range) };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    /// Make `dst` (empty) share every block of `src`.
+    #[cfg(target_os = "linux")]
+    pub fn clone_file(src: &File, dst: &File) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a plain ioctl on two open descriptors.
+        let r = unsafe { libc::ioctl(dst.as_raw_fd(), libc::FICLONE, src.as_raw_fd()) };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn clone_range(_src: &File, _src_at: u64, _dst: &File, _dst_at: u64, _len: u64) -> io::Result<()> {
+        Err(io::Error::new(io::ErrorKind::Unsupported, "block cloning is not implemented on this system"))
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn clone_file(_src: &File, _dst: &File) -> io::Result<()> {
+        Err(io::Error::new(io::ErrorKind::Unsupported, "block cloning is not implemented on this system"))
+    }
+
+    /// Whether a failed clone means "not here" (fall back to copying)
+    /// rather than a failing disk (full, I/O error).
+    pub fn unsupported(e: &io::Error) -> bool {
+        !matches!(e.raw_os_error(), Some(libc_enospc::ENOSPC) | Some(libc_enospc::EDQUOT) | Some(libc_enospc::EIO))
+    }
+
+    mod libc_enospc {
+        pub const ENOSPC: i32 = 28;
+        pub const EIO: i32 = 5;
+        #[cfg(target_os = "linux")]
+        pub const EDQUOT: i32 = 122;
+        #[cfg(not(target_os = "linux"))]
+        pub const EDQUOT: i32 = 69;
+    }
 }
 
 /// Open `path` for the stream: created new (`create_new`: never someone
 /// else's file) or truncated, past the page cache where possible.
 pub fn open(path: &Path, create_new: bool) -> io::Result<Target> {
     open_as(path, create_new, true)
+}
+
+impl Target {
+    fn new(file: File, path: &Path, direct: bool) -> Target {
+        Target { file, path: path.to_path_buf(), direct, clone_src: None, cloning: false }
+    }
 }
 
 fn open_as(path: &Path, create_new: bool, try_direct: bool) -> io::Result<Target> {
@@ -103,15 +225,13 @@ fn open_as(path: &Path, create_new: bool, try_direct: bool) -> io::Result<Target
         o
     };
     if !try_direct {
-        return Ok(Target { file: options(false).open(path)?, path: path.to_path_buf(), direct: false });
+        return Ok(Target::new(options(false).open(path)?, path, false));
     }
     match options(true).open(path) {
-        Ok(file) => Ok(Target { file, path: path.to_path_buf(), direct: cfg!(target_os = "linux") }),
+        Ok(file) => Ok(Target::new(file, path, cfg!(target_os = "linux"))),
         // A file system without direct I/O (tmpfs on older kernels, some
         // network shares): through the cache. `create_new` left nothing.
-        Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
-            Ok(Target { file: options(false).open(path)?, path: path.to_path_buf(), direct: false })
-        }
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => Ok(Target::new(options(false).open(path)?, path, false)),
         Err(e) => Err(e),
     }
 }
@@ -119,11 +239,14 @@ fn open_as(path: &Path, create_new: bool, try_direct: bool) -> io::Result<Target
 struct Shared {
     alive: AtomicUsize,
     first_error: Mutex<Option<(io::ErrorKind, String)>>,
+    /// Per file that stopped cloning (and copied instead): its path and why.
+    clone_failures: Mutex<Vec<(PathBuf, String)>>,
 }
 
 struct Sink {
     jobs: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<io::Result<File>>>,
+    clones: bool,
 }
 
 /// The writer: `Write` appends to every target; see the module comment.
@@ -142,18 +265,23 @@ pub struct Fanout {
 impl Fanout {
     /// Start one writing thread per target.
     pub fn new(targets: Vec<Target>) -> Fanout {
-        let shared = Arc::new(Shared { alive: AtomicUsize::new(targets.len()), first_error: Mutex::new(None) });
+        let shared = Arc::new(Shared {
+            alive: AtomicUsize::new(targets.len()),
+            first_error: Mutex::new(None),
+            clone_failures: Mutex::new(Vec::new()),
+        });
         let (done, written) = mpsc::channel();
         let sinks = targets
             .into_iter()
             .map(|t| {
                 let (tx, rx) = mpsc::channel();
                 let (done, shared) = (done.clone(), Arc::clone(&shared));
+                let clones = t.clones();
                 let thread = std::thread::Builder::new()
                     .name("backup-repo-write".into())
                     .spawn(move || write_target(t, rx, done, shared))
                     .expect("spawn a writing thread");
-                Sink { jobs: Some(tx), thread: Some(thread) }
+                Sink { jobs: Some(tx), thread: Some(thread), clones }
             })
             .collect();
         Fanout { block: None, fill: 0, start: 0, sent: VecDeque::new(), allocated: 0, sinks, written, shared }
@@ -162,6 +290,38 @@ impl Fanout {
     /// Bytes written so far.
     pub fn position(&self) -> u64 {
         self.start + self.fill as u64
+    }
+
+    /// Whether every file has a clone source ([`Target::clone_from`]), so
+    /// that [`Self::clone_range`] may be used.
+    pub fn can_clone(&self) -> bool {
+        !self.sinks.is_empty() && self.sinks.iter().all(|s| s.clones)
+    }
+
+    /// Files that could not clone a stretch and copied it instead, with why
+    /// (each once).
+    pub fn clone_failures(&self) -> Vec<(PathBuf, String)> {
+        self.shared.clone_failures.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Append `len` bytes that are each file's clone source's at `src_at`
+    /// ([`Self::can_clone`]): the position, `src_at` and `len` are
+    /// multiples of [`ALIGN`]. Each file clones them (or copies them from
+    /// its source when cloning fails there).
+    pub fn clone_range(&mut self, src_at: u64, len: u64) -> io::Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        let at = self.position();
+        let a = ALIGN as u64;
+        if !self.can_clone() || !at.is_multiple_of(a) || !src_at.is_multiple_of(a) || !len.is_multiple_of(a) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a clone needs aligned stretches and sources"));
+        }
+        self.check_alive()?;
+        self.hand_off();
+        self.send(|| Job::Clone { at, src_at, len });
+        self.start += len;
+        Ok(())
     }
 
     /// Whether any target is still being written (none failed yet, or some left).
@@ -349,7 +509,7 @@ fn write_target(
     let mut failed: Option<io::Error> = None;
     for job in jobs {
         if failed.is_none() {
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_job(&mut t, &job)))
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_job(&mut t, &job, &shared)))
                 .unwrap_or_else(|_| Err(io::Error::other("the writing thread failed")));
             if let Err(e) = result {
                 let mut first = shared.first_error.lock().unwrap_or_else(|e| e.into_inner());
@@ -368,8 +528,32 @@ fn write_target(
     }
 }
 
-fn run_job(t: &mut Target, job: &Job) -> io::Result<()> {
+fn run_job(t: &mut Target, job: &Job, shared: &Shared) -> io::Result<()> {
     match job {
+        Job::Clone { at, src_at, len } => {
+            let src = t.clone_src.as_ref().ok_or_else(|| io::Error::other("no clone source"))?;
+            if t.cloning {
+                match reflink::clone_range(src, *src_at, &t.file, *at, *len) {
+                    Ok(()) => return Ok(()),
+                    Err(e) if reflink::unsupported(&e) => {
+                        t.cloning = false;
+                        let mut failures = shared.clone_failures.lock().unwrap_or_else(|e| e.into_inner());
+                        failures.push((t.path.clone(), e.to_string()));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            // Copied instead, through an aligned buffer (direct I/O).
+            let mut buf = Block::new(BLOCK);
+            let mut done = 0u64;
+            while done < *len {
+                let n = (*len - done).min(BLOCK as u64) as usize;
+                read_exact_at(src, &mut buf.bytes_mut()[..n], src_at + done)?;
+                write_all_at(&t.file, &buf.bytes()[..n], at + done)?;
+                done += n as u64;
+            }
+            Ok(())
+        }
         Job::Write { block, at, len } => {
             let data = &block.bytes()[..*len];
             if t.direct {

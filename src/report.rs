@@ -79,6 +79,10 @@ pub struct BackupReport {
     pub files_cached: u64,
     /// Entries reused raw from the previous archive.
     pub entries_reused: u64,
+    /// Bytes of the archive cloned from the previous backup instead of
+    /// written (copy-on-write file systems: XFS, Btrfs).
+    #[serde(default)]
+    pub bytes_cloned: u64,
     pub destinations: Vec<DestinationReport>,
     /// Every path a rule left out, with the rule (always filled).
     pub excluded: Vec<Excluded>,

@@ -186,6 +186,14 @@ impl Previous {
         (start.checked_add(e.compressed)? <= self.len).then_some((start, zip64))
     }
 
+    /// [`Self::locate`], with the entry's local header as it is on disk.
+    pub fn local(&self, e: &PrevEntry, rel: &str) -> Option<(u64, bool, Vec<u8>)> {
+        let (start, zip64) = self.locate(e, rel)?;
+        let mut header = vec![0u8; (start - e.header) as usize];
+        read_exact_at(&self.file, &mut header, e.header).ok()?;
+        Some((start, zip64, header))
+    }
+
     /// The entry's compressed bytes (small entries, on a pool thread), once
     /// they decode to `size` bytes with the recorded CRC; `scratch` holds the
     /// decoded bytes.

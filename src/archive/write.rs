@@ -10,7 +10,8 @@ use crate::progress::{Control, Phase};
 use crate::{Error, ErrorKind, Result};
 
 use super::format::{
-    EntryMeta, ZipOut, METHOD_DEFLATE, METHOD_STORED, METHOD_ZSTD, S_IFDIR, S_IFLNK, ZIP64_STREAM_THRESHOLD,
+    local_header_bytes, needs_zip64, wants_alignment, EntryMeta, ZipOut, ALIGN, METHOD_DEFLATE, METHOD_STORED,
+    METHOD_ZSTD, S_IFDIR, S_IFLNK, ZIP64_STREAM_THRESHOLD,
 };
 use super::previous::{PrevEntry, Previous, CHUNK};
 use super::{ManifestJson, ManifestOf, MANIFEST_NAME};
@@ -43,6 +44,10 @@ pub struct ArchiveStats {
     /// compressed bytes copied raw, or, for a stored entry, the file's own
     /// bytes checked against its CRC.
     pub entries_reused: u64,
+    /// Bytes of the archive cloned from the previous backup instead of
+    /// written (block cloning, see [`crate::fanout::reflink`]).
+    #[serde(default)]
+    pub bytes_cloned: u64,
     /// Per file (same order), the BLAKE3 learned for files given without
     /// one; empty when every file had its hash.
     #[serde(skip)]
@@ -191,7 +196,7 @@ fn write_prepared<W: Write>(zip: &mut ZipOut<W>, f: &HashedFile, p: &Prepared) -
         mtime: mtime_secs(f.file.mtime_ns),
         mode: p.mode,
     };
-    zip.entry(&meta, &p.data)
+    zip.entry(&meta, &p.data, wants_alignment(&f.file.rel, f.file.size))
 }
 
 fn changed(path: &Path) -> Error {
@@ -343,7 +348,7 @@ fn write_reused(
         mtime: mtime_secs(f.file.mtime_ns),
         mode: file_mode(&meta),
     };
-    zip.local_header(&entry, zip64).map_err(io_out)?;
+    zip.local_header(&entry, zip64, wants_alignment(&f.file.rel, f.file.size)).map_err(io_out)?;
     if from_source {
         // A stored entry's bytes are the file's own: read them from the
         // file, which is on the drive being backed up and often cached,
@@ -374,6 +379,101 @@ fn write_reused(
     })?;
     zip.add_offset(e.compressed);
     Ok(true)
+}
+
+/// A stretch of the new archive from `new_at` (its end is the writer's
+/// offset) that is the previous archive's bytes from `old_at`, at the same
+/// place in a block (`new_at` and `old_at` congruent modulo [`ALIGN`]), not
+/// yet handed to the sink.
+struct CloneRun {
+    new_at: u64,
+    old_at: u64,
+}
+
+/// Account an unchanged entry of the previous backup as cloned when its
+/// bytes can be: its header is the one this writer makes and it follows the
+/// previous entry of the stretch there (the stretch goes on), or the
+/// header or the data sit at the same place in a block as there (a new
+/// stretch starts). Nothing is read but the old header: the manifest vouches
+/// for the content (same path, size, BLAKE3), as for any reused entry, and
+/// `-Verify` reads the result. False when the entry must be written.
+/// `in_memory`: the entry is one a fresh build keeps in memory (its
+/// header's ZIP64 field follows its sizes), not streamed (as the previous
+/// header).
+#[allow(clippy::too_many_arguments)]
+fn clone_entry(
+    zip: &mut Out<'_>,
+    f: &HashedFile,
+    prev: &Previous,
+    e: &PrevEntry,
+    in_memory: bool,
+    run: &mut Option<CloneRun>,
+    cloned: &mut u64,
+    out: &Path,
+) -> Result<bool> {
+    let path = &f.file.path;
+    let meta = std::fs::metadata(path).map_err(|e| Error::io("read", path, e))?;
+    if meta.len() != f.file.size {
+        return Err(changed(path));
+    }
+    let Some((start, old_zip64, old_header)) = prev.local(e, &f.file.rel) else { return Ok(false) };
+    let entry = EntryMeta {
+        name: f.file.rel.clone(),
+        method: e.method,
+        crc: e.crc,
+        compressed: e.compressed,
+        size: f.file.size,
+        mtime: mtime_secs(f.file.mtime_ns),
+        mode: file_mode(&meta),
+    };
+    let zip64 = if in_memory { needs_zip64(&entry) } else { old_zip64 };
+    let align = wants_alignment(&f.file.rel, f.file.size);
+    let at = zip.offset();
+    let header = local_header_bytes(&entry, zip64, align, at);
+    let same_header = header == old_header;
+    let goes_on = run.as_ref().is_some_and(|r| r.old_at + (at - r.new_at) == e.header);
+    if same_header && goes_on {
+        zip.skip_entry(&entry, zip64, header.len() as u64);
+        return Ok(true);
+    }
+    let data_at = at + header.len() as u64;
+    if same_header && at % ALIGN == e.header % ALIGN {
+        *cloned += flush_run(zip, run, Some(prev), out)?;
+        *run = Some(CloneRun { new_at: at, old_at: e.header });
+        zip.skip_entry(&entry, zip64, header.len() as u64);
+        return Ok(true);
+    }
+    if data_at % ALIGN == start % ALIGN {
+        *cloned += flush_run(zip, run, Some(prev), out)?;
+        zip.local_header(&entry, zip64, align).map_err(|e| Error::io("write", out, e))?;
+        *run = Some(CloneRun { new_at: data_at, old_at: start });
+        zip.add_offset(e.compressed);
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Hand the stretch of `run` to the sink: its whole blocks cloned from the
+/// previous backup, its partial first and last block copied from it. The
+/// bytes cloned.
+fn flush_run(zip: &mut Out<'_>, run: &mut Option<CloneRun>, prev: Option<&Previous>, out: &Path) -> Result<u64> {
+    let (Some(r), Some(prev)) = (run.take(), prev) else { return Ok(0) };
+    let end = zip.offset();
+    let head_end = r.new_at.next_multiple_of(ALIGN).min(end);
+    let tail_at = (end - end % ALIGN).max(head_end);
+    let old = |n: u64| r.old_at + (n - r.new_at);
+    let sink = zip.inner();
+    debug_assert_eq!(sink.position(), r.new_at);
+    let io_err = |err: io::Error| match err.kind() {
+        io::ErrorKind::UnexpectedEof => {
+            Error::new(ErrorKind::Io, "the previous backup changed while its entries were reused".to_string())
+        }
+        _ => Error::io("write", out, err),
+    };
+    sink.copy_from(&prev.file, old(r.new_at), head_end - r.new_at).map_err(io_err)?;
+    sink.clone_range(old(head_end), tail_at - head_end).map_err(io_err)?;
+    sink.copy_from(&prev.file, old(tail_at), end - tail_at).map_err(io_err)?;
+    Ok(tail_at - head_end)
 }
 
 fn mtime_secs(mtime_ns: i128) -> i64 {
@@ -435,7 +535,9 @@ fn write_large(
         mtime: mtime_secs(f.file.mtime_ns),
         mode,
     };
-    let header = zip.local_header(&meta, f.file.size >= ZIP64_STREAM_THRESHOLD).map_err(io_out)?;
+    let header = zip
+        .local_header(&meta, f.file.size >= ZIP64_STREAM_THRESHOLD, wants_alignment(&f.file.rel, f.file.size))
+        .map_err(io_out)?;
     let mut hasher = blake3::Hasher::new();
     let mut crc = crc32fast::Hasher::new();
     let mut total = 0u64;
@@ -497,7 +599,11 @@ fn write_file(
     previous: Option<&Path>,
     control: &Control,
 ) -> Result<ArchiveStats> {
-    let target = crate::fanout::open(out, false).map_err(|e| Error::io("create", out, e))?;
+    let mut target = crate::fanout::open(out, false).map_err(|e| Error::io("create", out, e))?;
+    if let Some(prev) = previous {
+        // Unchanged stretches cloned from it where the file system can.
+        let _ = File::open(prev).and_then(|f| target.clone_from(f));
+    }
     let mut sink = Fanout::new(vec![target]);
     let stats = write_with(&mut sink, out, manifest, policy, previous, control)?;
     for done in sink.finish() {
@@ -537,6 +643,9 @@ fn write_with(
     };
     let prev = previous.and_then(|p| Previous::open(p, files, fits));
     let prev = prev.as_ref();
+    // Unchanged entries are cloned from the previous backup where every
+    // destination can (see `clone_entry`): left to the writer, never read.
+    let cloning = prev.is_some() && sink.can_clone();
 
     let mut zip = ZipOut::new(sink);
     let mut stats = ArchiveStats::default();
@@ -553,7 +662,8 @@ fn write_with(
             }
         })
         .collect();
-    let is_large = |i: usize| streamed[i];
+    let is_large = |i: usize| streamed[i] || (cloning && reuse_of(i).is_some());
+    let mut run: Option<CloneRun> = None;
     let cost = |i: usize| match (is_large(i), reuse_of(i)) {
         (true, _) => 0,
         // Only its compressed bytes are held, and preparing it (a read and a
@@ -625,11 +735,25 @@ fn write_with(
                 e
             };
             while let Some(o) = others.next_if(|o| o.name.as_str() < f.file.rel.as_str()) {
+                stats.bytes_cloned += flush_run(&mut zip, &mut run, prev, out).map_err(fail)?;
                 write_other(&mut zip, &o).map_err(|e| fail(Error::io("write", out, e)))?;
             }
             control.check().map_err(fail)?;
             control.set_current(&f.file.rel);
-            let (method, learned) = if is_large(i) {
+            let cloned = match reuse_of(i).filter(|_| cloning) {
+                Some((p, e)) => clone_entry(&mut zip, f, p, e, !streamed[i], &mut run, &mut stats.bytes_cloned, out)
+                    .map_err(fail)?,
+                None => false,
+            };
+            if !cloned {
+                stats.bytes_cloned += flush_run(&mut zip, &mut run, prev, out).map_err(fail)?;
+            }
+            let (method, learned) = if cloned {
+                let e = reuse_of(i).expect("cloned entries are reused").1;
+                stats.entries_reused += 1;
+                control.advance(0, f.file.size);
+                (e.method, None)
+            } else if is_large(i) {
                 let reused = match reuse_of(i) {
                     Some((p, e)) => {
                         write_reused(&mut zip, f, p, e, out, &mut chunk_buf).map_err(fail)?.then_some(e.method)
@@ -698,6 +822,7 @@ fn write_with(
         Ok(())
     });
     result?;
+    stats.bytes_cloned += flush_run(&mut zip, &mut run, prev, out)?;
     for o in others {
         write_other(&mut zip, &o).map_err(|e| Error::io("write", out, e))?;
     }
@@ -731,7 +856,7 @@ fn write_with(
         mode: 0o100644,
     };
     let data = encoded.data;
-    zip.entry(&meta, &data).map_err(|e| Error::io("write", out, e))?;
+    zip.entry(&meta, &data, false).map_err(|e| Error::io("write", out, e))?;
     let comment = super::archive_comment(json.fingerprint, manifest.origin.as_ref());
     let (_, len) = zip.finish(comment.as_bytes()).map_err(|e| Error::io("write", out, e))?;
     stats.archive_bytes = len;
@@ -779,7 +904,7 @@ fn write_other<W: Write>(zip: &mut ZipOut<W>, o: &Other) -> io::Result<()> {
         mtime: mtime_secs(o.mtime_ns),
         mode: o.mode,
     };
-    zip.entry(&meta, o.data)
+    zip.entry(&meta, o.data, false)
 }
 
 /// An entry's bytes as written, with the CRC-32 and length of what they encode.

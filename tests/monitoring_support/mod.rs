@@ -65,6 +65,7 @@ pub fn report(
         files_hashed: 30,
         files_cached: 1170,
         entries_reused: 1100,
+        bytes_cloned: 0,
         destinations: dests,
         excluded: vec![],
         skipped_paths: vec![],
