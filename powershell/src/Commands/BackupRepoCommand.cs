@@ -51,7 +51,7 @@ namespace BackupRepo.Commands
         /// <summary>After the run, rewrite this Prometheus textfile (node_exporter's textfile collector) from the metrics log.</summary>
         [Parameter] [ValidateNotNullOrEmpty] public string? PrometheusTextfile { get; set; }
 
-        /// <summary>After the run, push the repository's metrics to this Pushgateway (http://host:9091).</summary>
+        /// <summary>After the run, push the repository's metrics to this Pushgateway (http://host:9091 or https://).</summary>
         [Parameter] [ValidateNotNullOrEmpty] public string? PushgatewayUrl { get; set; }
 
         /// <summary>Announce the run to these webhooks (Slack, Teams, Discord or plain JSON); default: the config file's "webhooks".</summary>
@@ -67,6 +67,8 @@ namespace BackupRepo.Commands
         [Parameter] [ValidateRange(0.0, 100.0)] public double DiskWarningPercent { get; set; }
 
         private EngineConfig _config = new EngineConfig();
+        /// <summary>The metrics log of the run in progress (null: none, or a dry run); -PushgatewayUrl pushes it.</summary>
+        private string? _metricsLog;
         private List<string> _destinations = new List<string>();
 
         protected override void BeginProcessing()
@@ -148,11 +150,11 @@ namespace BackupRepo.Commands
             {
                 metrics = System.IO.Path.Combine(dir, logName);
             }
+            _metricsLog = dryRun ? null : metrics;
             if (metrics != null && !dryRun)
             {
                 o["metrics_log"] = metrics;
                 if (PrometheusTextfile != null) o["prometheus_textfile"] = GetUnresolvedProviderPathFromPSPath(PrometheusTextfile);
-                if (PushgatewayUrl != null) o["pushgateway_url"] = PushgatewayUrl;
             }
             return PlainJson.Serialize(o);
         }
@@ -186,7 +188,11 @@ namespace BackupRepo.Commands
             {
                 (string id, ErrorCategory category) = e.ErrorInfo();
                 WriteError(new ErrorRecord(e, id, category, repo));
-                if (!dryRun) Notify(Webhooks.FailedReportJson(name, repo, e.Message, started, clock.Elapsed));
+                if (!dryRun)
+                {
+                    if (Push() is string pushFailed) WriteWarning(pushFailed);
+                    Notify(Webhooks.FailedReportJson(name, repo, e.Message, started, clock.Elapsed));
+                }
                 return;
             }
             catch (PipelineStoppedException)
@@ -205,6 +211,7 @@ namespace BackupRepo.Commands
                 TellHostWhatStands(result);
                 return;
             }
+            if (!dryRun && Push() is string pushWarning) result.Warnings = result.Warnings.Append(pushWarning).ToArray();
             Report(result, dryRun);
             if (!dryRun) result.Webhooks = Notify(json);
             WriteObject(result);
@@ -226,6 +233,26 @@ namespace BackupRepo.Commands
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 // A host without a UI: the metrics log still records the run.
+            }
+        }
+
+        /// <summary>
+        /// -PushgatewayUrl: push the run's metrics log (job backup_repo, grouped by repo) with the
+        /// module's HttpClient. Monitoring never fails a backup: null when pushed (or nothing to
+        /// push), else the warning to show, the URL redacted.
+        /// </summary>
+        private string? Push()
+        {
+            if (PushgatewayUrl == null || _metricsLog == null || CancelRequested) return null;
+            try
+            {
+                List<string> pushed = Pushgateway.Push(PushgatewayUrl, Pushgateway.Payloads(_metricsLog, Pushgateway.DefaultJob), CancelToken);
+                WriteVerbose($"Pushed the metrics of {string.Join(", ", pushed)} to the Pushgateway at {Lib.Redact(PushgatewayUrl)}");
+                return null;
+            }
+            catch (BackupRepoException e)
+            {
+                return $"push to the Pushgateway failed: {e.Message}";
             }
         }
 
