@@ -194,6 +194,7 @@ Describe 'Pushgateway' -Skip:(-not (Test-Path /usr/bin/prometheus-pushgateway)) 
         $psi = [Diagnostics.ProcessStartInfo]::new('/usr/bin/prometheus-pushgateway')
         $psi.ArgumentList.Add("--web.listen-address=127.0.0.1:$port")
         $psi.ArgumentList.Add("--web.config.file=$(Join-Path $tls 'web.yml')")
+        $psi.ArgumentList.Add("--persistence.file=$(Join-Path $tls 'pushgateway.data')")
         $psi.RedirectStandardError = $true
         $psi.RedirectStandardOutput = $true
         $psi.UseShellExecute = $false
@@ -242,7 +243,7 @@ Describe 'Export-RepoBackupMetrics -PushgatewayUrl against a recording server' {
         if ($Recorder -and -not $Recorder.HasExited) { $Recorder.Kill(); $Recorder.WaitForExit(5000) }
     }
 
-    It 'PUTs text 0.0.4 to <base>/metrics/job/<job>/repo/<repo> with Basic authentication' {
+    It 'PUTs text 0.0.4 to the base URL + /metrics/job/JOB/repo/REPO, with Basic authentication' {
         Export-RepoBackupMetrics -PushgatewayUrl "http://bob:pa55word@127.0.0.1:$RecorderPort/ok/gw/" -Job nightly -MetricsLogDirectory $MetricsDir
         $req = @(Get-Content -LiteralPath $Record | ForEach-Object { $_ | ConvertFrom-Json } | Where-Object path -eq "/ok/gw/metrics/job/nightly/repo/$repoName")
         $req | Should -HaveCount 1
