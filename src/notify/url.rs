@@ -213,8 +213,8 @@ mod tests {
     #[test]
     fn redact_text_redacts_every_other_url_too() {
         // A reason phrase that quotes some other URL (a redirect target, a proxy).
-        let s = redact_text("Moved to https://u:pw@other.example/hook/SECRETPATH?k=v.", None);
-        assert_eq!(s, "Moved to https://other.example/hook/….");
+        let s = redact_text("Moved to https://u:pw@other.example/hooks/SECRETPATH?k=v.", None);
+        assert_eq!(s, "Moved to https://other.example/hooks/….");
         let s = redact_text("see (http://gw:9091/metrics/job/x) and 'ftp://h/a?b'", None);
         assert_eq!(s, "see (http://gw:9091/…) and 'ftp://h/…'");
         // Idempotent, and text without URLs is unchanged.
