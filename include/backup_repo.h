@@ -361,12 +361,20 @@ const char *br_last_error(void);
 br_status br_manifest_read(const char *archive_path, char **result_json);
 
 /**
- * Push the metrics of one log file, or of every log in a folder, to the
- * Pushgateway at `url` (`http://` only), one group per repository under
- * `job` (NULL: `"backup_repo"`, the job a backup run pushes to).
- * A missing path is `BR_STATUS_NOT_FOUND`; a failed push `BR_STATUS_IO`.
+ * What a Pushgateway push sends for one log file, or for every log in a
+ * folder: one request per repository under `job` (NULL: `"backup_repo"`,
+ * the job a backup run pushes to). A missing path is `BR_STATUS_NOT_FOUND`.
+ *
+ * On success `*result_json` receives a new JSON array of `{"repo", "path",
+ * "content_type", "body"}`: PUT `body` with `content_type` to the
+ * Pushgateway's base URL (without a trailing `/`) + `path`
+ * (`/metrics/job/<job>/repo/<repo>`, base64 where the name needs it), which
+ * replaces that repository's group. Owned by the caller, released with
+ * `br_string_free`. Empty logs give no entry.
  */
-br_status br_metrics_push(const char *log_path_or_dir, const char *url, const char *job);
+br_status br_metrics_push_payloads(const char *log_path_or_dir,
+                                   const char *job,
+                                   char **result_json);
 
 /**
  * Prometheus text of every `backup-*.jsonl` in `log_dir` (a missing folder
@@ -400,21 +408,21 @@ br_status br_metrics_write_textfile(const char *log_dir, const char *path);
 br_status br_notify_payloads(const char *report_json, const char *options_json, char **result_json);
 
 /**
- * POST `body_json` to a plain `http://` webhook `url`, waiting at most
- * `timeout_ms` per attempt (0: the default, 5 s) and retrying up to
- * `retries` times with backoff on connection errors, timeouts, 5xx, 408
- * and 429. An `https://` URL is `BR_STATUS_INVALID_ARGUMENT` (the module
- * sends those with HttpClient, same policy). Errors show the URL redacted.
+ * The one redaction rule for anything shown to a user or written to a log
+ * (webhook and Pushgateway URLs can be credentials).
  *
- * On success `*result_json` receives a new JSON object `{"status",
- * "attempts", "elapsed_seconds"}`, owned by the caller and released with
- * `br_string_free`. On failure it is left untouched.
+ * With `text` NULL: `url` for display, keeping only the scheme, the host and
+ * port and well-known path segments (`https://hooks.slack.com/services/…`);
+ * user info, path tokens and the query are dropped; an unparseable URL is
+ * `(invalid URL)`. With `text`: the text (a server's reason phrase, an error
+ * message) with every occurrence of `url` and of its secret parts replaced,
+ * and every other `scheme://...` in it redacted the same way; `url` may then
+ * be NULL.
+ *
+ * On success `*result_text` receives a new string (text, not JSON), owned
+ * by the caller and released with `br_string_free`.
  */
-br_status br_notify_send(const char *url,
-                         const char *body_json,
-                         uint32_t timeout_ms,
-                         uint32_t retries,
-                         char **result_json);
+br_status br_redact(const char *url, const char *text, char **result_text);
 
 /**
  * Extract an archive into `target_dir` (new or empty unless `"overwrite"`),

@@ -79,11 +79,9 @@ pub struct BackupOptions {
     /// Append the run's record to this metrics log (JSONL); None: don't.
     pub metrics_log: Option<PathBuf>,
     /// After logging, write the log's Prometheus metrics to this textfile
-    /// (node_exporter's textfile collector). Needs `metrics_log`.
+    /// (node_exporter's textfile collector). Needs `metrics_log`. (The
+    /// Pushgateway push is the module's: `br_metrics_push_payloads`.)
     pub prometheus_textfile: Option<PathBuf>,
-    /// After logging, push the log's metrics to this Pushgateway (http://).
-    /// Needs `metrics_log`.
-    pub pushgateway_url: Option<String>,
 }
 
 /// The metrics log a run appends to: `metrics_log`, else with
@@ -122,7 +120,7 @@ pub fn run(opts: &BackupOptions, control: &Control) -> Result<BackupReport> {
     let log = log.as_path();
     match result {
         Ok(mut report) => {
-            let warnings = record_metrics(opts, log, &Record::from_report(&report), &report.repo);
+            let warnings = record_metrics(opts, log, &Record::from_report(&report));
             if !warnings.iter().any(|w| w.starts_with("metrics log not written")) {
                 report.metrics_log = Some(log.display().to_string());
             }
@@ -136,22 +134,22 @@ pub fn run(opts: &BackupOptions, control: &Control) -> Result<BackupReport> {
                 .or_else(|| opts.source.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .unwrap_or_default();
             let record = Record::failed(&repo, started_utc, clock.elapsed().as_secs_f64(), &err.message);
-            record_metrics(opts, log, &record, &repo);
+            record_metrics(opts, log, &record);
             Err(err)
         }
     }
 }
 
-/// Append the record, then refresh the textfile and push when asked.
-fn record_metrics(opts: &BackupOptions, log: &Path, record: &Record, repo: &str) -> Vec<String> {
+/// Append the record, then refresh the textfile when asked.
+fn record_metrics(opts: &BackupOptions, log: &Path, record: &Record) -> Vec<String> {
     let mut warnings = Vec::new();
     if let Err(e) = metrics::append(log, record) {
         warnings.push(format!("metrics log not written: {}", e.message));
         return warnings;
     }
-    if opts.prometheus_textfile.is_none() && opts.pushgateway_url.is_none() {
+    let Some(path) = &opts.prometheus_textfile else {
         return warnings;
-    }
+    };
     let text = match metrics::read_log(log) {
         Ok(records) => metrics::render_prometheus(&records, jiff::Timestamp::now()),
         Err(e) => {
@@ -159,15 +157,8 @@ fn record_metrics(opts: &BackupOptions, log: &Path, record: &Record, repo: &str)
             return warnings;
         }
     };
-    if let Some(path) = &opts.prometheus_textfile {
-        if let Err(e) = metrics::write_textfile(path, &text) {
-            warnings.push(format!("Prometheus textfile not written: {}", e.message));
-        }
-    }
-    if let Some(url) = &opts.pushgateway_url {
-        if let Err(e) = metrics::push_grouped(url, "backup_repo", &[("repo", repo)], &text) {
-            warnings.push(format!("push to the Pushgateway failed: {}", e.message));
-        }
+    if let Err(e) = metrics::write_textfile(path, &text) {
+        warnings.push(format!("Prometheus textfile not written: {}", e.message));
     }
     warnings
 }

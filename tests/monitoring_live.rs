@@ -85,6 +85,23 @@ fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
     Ok((code, body.to_string()))
 }
 
+/// PUT `body` to the Pushgateway on 127.0.0.1:`port`; (status, body).
+fn put(port: u16, path: &str, content_type: &str, body: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "PUT {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    Ok((code, body.to_string()))
+}
+
 fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
     let start = Instant::now();
     while start.elapsed() < timeout {
@@ -202,14 +219,20 @@ fn live_prometheus_pushgateway_exporter_dashboard_and_alerts() {
         &w.join("pushgateway.log"),
     );
     wait_for("pushgateway", Duration::from_secs(30), || matches!(get(pg_port, "/-/ready"), Ok((200, _))));
-    let pg_url = format!("http://127.0.0.1:{pg_port}");
-    for repo in &repos {
-        let recs = metrics::read_log(&metrics::log_path(&logs, repo)).unwrap();
-        metrics::push_grouped(&pg_url, JOB, &[("repo", repo)], &metrics::render_prometheus(&recs, now)).unwrap();
+    // What the module sends (br_metrics_push_payloads), PUT as its HttpClient does.
+    let payloads = metrics::push_payloads(&logs, JOB, now).unwrap();
+    assert_eq!(payloads.len(), repos.len());
+    for p in &payloads {
+        let (code, body) = put(pg_port, &p.path, &p.content_type, &p.body).unwrap();
+        assert!((200..300).contains(&code), "push of {} answered {code}: {body}", p.repo);
     }
     let (_, pushed) = get(pg_port, "/metrics").unwrap();
     for repo in &repos {
         assert!(pushed.contains(&format!("repo=\"{}\"", repo.replace('"', "\\\""))), "pushgateway lacks {repo}");
+    }
+    // The Pushgateway kept the types (it parses push bodies as text 0.0.4).
+    for t in ["# TYPE backup_repo_runs_total counter", "# TYPE backup_repo_last_status gauge"] {
+        assert!(pushed.contains(t), "pushgateway lacks '{t}'");
     }
 
     // 4. (c) the /metrics exporter.
@@ -236,6 +259,14 @@ fn live_prometheus_pushgateway_exporter_dashboard_and_alerts() {
             "node_exporter",
             Duration::from_secs(30),
             || matches!(get(ne_port, "/metrics"), Ok((200, b)) if b.contains("backup_repo_")),
+        );
+        // The textfile collector kept the types and saw no parse error.
+        let (_, b) = get(ne_port, "/metrics").unwrap();
+        assert!(b.contains("# TYPE backup_repo_runs_total counter"), "node_exporter lost the counter type");
+        assert!(
+            b.lines().any(|l| l == "node_textfile_scrape_error 0"),
+            "node_exporter could not read the textfile: {}",
+            std::fs::read_to_string(w.join("node_exporter.log")).unwrap_or_default()
         );
         p
     });

@@ -4,7 +4,7 @@
 mod monitoring_support;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 
@@ -235,75 +235,43 @@ fn textfile_is_replaced_atomically() {
     }
 }
 
-/// A one-shot HTTP server: answers `status` and hands back the raw request.
-fn one_shot(status: &'static str) -> (String, std::thread::JoinHandle<String>) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    let h = std::thread::spawn(move || {
-        let (mut s, _) = l.accept().unwrap();
-        s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
-        let mut req = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = s.read(&mut buf).unwrap();
-            req.extend_from_slice(&buf[..n]);
-            let t = String::from_utf8_lossy(&req);
-            if let Some((head, body)) = t.split_once("\r\n\r\n") {
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("Content-Length: "))
-                    .map(|v| v.parse().unwrap())
-                    .unwrap_or(0);
-                if body.len() >= len {
-                    break;
-                }
-            }
-            if n == 0 {
-                break;
-            }
-        }
-        s.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 5\r\nConnection: close\r\n\r\noops\n").as_bytes())
-            .unwrap();
-        String::from_utf8(req).unwrap()
-    });
-    (addr.to_string(), h)
-}
-
 #[test]
-fn push_puts_to_the_job_path_with_basic_auth() {
-    let (addr, h) = one_shot("200 OK");
-    metrics::push_grouped(&format!("http://user:s%40cret@{addr}/gw/"), "backup_repo", &[("repo", "my repo")], "a 1\n")
-        .unwrap();
-    let req = h.join().unwrap();
-    assert!(req.starts_with("PUT /gw/metrics/job/backup_repo/repo@base64/bXkgcmVwbw== HTTP/1.1\r\n"), "{req}");
-    assert!(req.contains("\r\nAuthorization: Basic dXNlcjpzQGNyZXQ=\r\n"), "{req}");
-    assert!(req.contains("\r\nContent-Type: text/plain; version=0.0.4"), "{req}");
-    assert!(req.ends_with("\r\n\r\na 1\n"), "{req}");
+fn push_payloads_one_group_per_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("metrics");
+    for r in synthetic_records(now()) {
+        metrics::append(&metrics::log_path(&logs, &r.repo), &r).unwrap();
+    }
+    std::fs::write(logs.join("backup-empty.jsonl"), "").unwrap();
+    let all = metrics::push_payloads(&logs, "backup_repo", now()).unwrap();
+    let mut repos: Vec<&str> = all.iter().map(|p| p.repo.as_str()).collect();
+    repos.sort_unstable();
+    assert!(!repos.contains(&"empty"), "an empty log pushes nothing");
+    for p in &all {
+        assert_eq!(p.content_type, "text/plain; version=0.0.4; charset=utf-8");
+        assert!(p.path.starts_with("/metrics/job/backup_repo/repo"), "{}", p.path);
+        promtool_check(&p.body);
+        // Only this repository's series: a push replaces its own group only.
+        for line in p.body.lines().filter(|l| !l.starts_with('#')) {
+            assert!(
+                line.contains(&format!("repo=\"{}\"", p.repo.replace('\\', "\\\\").replace('"', "\\\""))),
+                "{line}"
+            );
+        }
+    }
+    let alpha = all.iter().find(|p| p.repo == "alpha").unwrap();
+    assert_eq!(alpha.path, "/metrics/job/backup_repo/repo/alpha");
+    let spaced = all.iter().find(|p| p.repo.contains(' ')).unwrap();
+    assert!(spaced.path.starts_with("/metrics/job/backup_repo/repo@base64/"), "{}", spaced.path);
 
-    let (addr, h) = one_shot("400 Bad Request");
-    let e = metrics::push(&format!("http://user:secret@{addr}"), "job", "a 1\n").unwrap_err();
-    h.join().unwrap();
-    assert!(
-        e.message.contains(&format!("http://***@{addr}")) && e.message.contains("400") && e.message.contains("oops"),
-        "{}",
-        e.message
-    );
-    assert!(!e.message.contains("secret"), "{}", e.message);
-
-    let e = metrics::push("https://user:secret@gw.example:9091", "job", "").unwrap_err();
-    assert!(e.message.contains("https is not supported for the Pushgateway here; use http or a local relay"));
-    assert!(!e.message.contains("secret"));
-
-    // Nothing listening: a prompt error that names the (redacted) URL.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let started = std::time::Instant::now();
-    let e = metrics::push(&format!("http://u:secret@127.0.0.1:{port}"), "job", "a 1\n").unwrap_err();
-    assert!(started.elapsed() < std::time::Duration::from_secs(6));
-    assert!(
-        e.message.contains(&format!("http://***@127.0.0.1:{port}")) && !e.message.contains("secret"),
-        "{}",
-        e.message
-    );
+    // One file, another job; a missing path is NotFound; an empty job is refused.
+    let one = metrics::push_payloads(&metrics::log_path(&logs, "alpha"), "nightly", now()).unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].path, "/metrics/job/nightly/repo/alpha");
+    assert_eq!(one[0].body, alpha.body);
+    let e = metrics::push_payloads(&dir.path().join("nope"), "backup_repo", now()).unwrap_err();
+    assert_eq!(e.kind, backup_repo::ErrorKind::NotFound);
+    assert!(metrics::push_payloads(&logs, "", now()).is_err());
 }
 
 fn http_get(addr: std::net::SocketAddr, path: &str) -> String {

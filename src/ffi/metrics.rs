@@ -1,5 +1,6 @@
 //! Prometheus: `br_metrics_render`, `br_metrics_write_textfile`,
-//! `br_metrics_push`, and the `/metrics` exporter handle (`br_exporter_*`).
+//! `br_metrics_push_payloads` (what a Pushgateway push sends; the caller
+//! sends it), and the `/metrics` exporter handle (`br_exporter_*`).
 
 use std::ffi::c_char;
 use std::path::Path;
@@ -45,18 +46,27 @@ pub extern "C" fn br_metrics_write_textfile(log_dir: *const c_char, path: *const
     }
 }
 
-/// Push the metrics of one log file, or of every log in a folder, to the
-/// Pushgateway at `url` (`http://` only), one group per repository under
-/// `job` (NULL: `"backup_repo"`, the job a backup run pushes to).
-/// A missing path is `BR_STATUS_NOT_FOUND`; a failed push `BR_STATUS_IO`.
+/// What a Pushgateway push sends for one log file, or for every log in a
+/// folder: one request per repository under `job` (NULL: `"backup_repo"`,
+/// the job a backup run pushes to). A missing path is `BR_STATUS_NOT_FOUND`.
+///
+/// On success `*result_json` receives a new JSON array of `{"repo", "path",
+/// "content_type", "body"}`: PUT `body` with `content_type` to the
+/// Pushgateway's base URL (without a trailing `/`) + `path`
+/// (`/metrics/job/<job>/repo/<repo>`, base64 where the name needs it), which
+/// replaces that repository's group. Owned by the caller, released with
+/// `br_string_free`. Empty logs give no entry.
 #[no_mangle]
-pub extern "C" fn br_metrics_push(log_path_or_dir: *const c_char, url: *const c_char, job: *const c_char) -> br_status {
+pub extern "C" fn br_metrics_push_payloads(
+    log_path_or_dir: *const c_char,
+    job: *const c_char,
+    result_json: *mut *mut c_char,
+) -> br_status {
     ffi_panic_boundary! {
         let path = Path::new(try_str!(log_path_or_dir));
-        let url = try_str!(url);
         let job = if job.is_null() { "backup_repo" } else { try_str!(job) };
-        crate::metrics::push_logs(path, url, job)?;
-        Ok(())
+        let out = try_out!(result_json);
+        out.set_json(&crate::metrics::push_payloads(path, job, jiff::Timestamp::now())?)
     }
 }
 

@@ -1,12 +1,12 @@
-//! Webhooks: `br_notify_payloads` (which messages, what they say) and
-//! `br_notify_send` (plain-http delivery with the retry policy).
+//! Webhooks: `br_notify_payloads` (which messages, what they say), and
+//! `br_redact`, the one redaction rule for URLs in anything shown. Delivery
+//! is the caller's (the module's HttpClient).
 
 use std::ffi::c_char;
-use std::time::Duration;
 
 use super::status::br_status;
 use crate::backup::BackupReport;
-use crate::notify::{NotifyOptions, SendResult};
+use crate::notify::NotifyOptions;
 
 /// The messages a run produces for each webhook URL.
 ///
@@ -33,28 +33,30 @@ pub extern "C" fn br_notify_payloads(
     }
 }
 
-/// POST `body_json` to a plain `http://` webhook `url`, waiting at most
-/// `timeout_ms` per attempt (0: the default, 5 s) and retrying up to
-/// `retries` times with backoff on connection errors, timeouts, 5xx, 408
-/// and 429. An `https://` URL is `BR_STATUS_INVALID_ARGUMENT` (the module
-/// sends those with HttpClient, same policy). Errors show the URL redacted.
+/// The one redaction rule for anything shown to a user or written to a log
+/// (webhook and Pushgateway URLs can be credentials).
 ///
-/// On success `*result_json` receives a new JSON object `{"status",
-/// "attempts", "elapsed_seconds"}`, owned by the caller and released with
-/// `br_string_free`. On failure it is left untouched.
+/// With `text` NULL: `url` for display, keeping only the scheme, the host and
+/// port and well-known path segments (`https://hooks.slack.com/services/…`);
+/// user info, path tokens and the query are dropped; an unparseable URL is
+/// `(invalid URL)`. With `text`: the text (a server's reason phrase, an error
+/// message) with every occurrence of `url` and of its secret parts replaced,
+/// and every other `scheme://...` in it redacted the same way; `url` may then
+/// be NULL.
+///
+/// On success `*result_text` receives a new string (text, not JSON), owned
+/// by the caller and released with `br_string_free`.
 #[no_mangle]
-pub extern "C" fn br_notify_send(
-    url: *const c_char,
-    body_json: *const c_char,
-    timeout_ms: u32,
-    retries: u32,
-    result_json: *mut *mut c_char,
-) -> br_status {
+pub extern "C" fn br_redact(url: *const c_char, text: *const c_char, result_text: *mut *mut c_char) -> br_status {
     ffi_panic_boundary! {
-        let url = try_str!(url);
-        let body = try_str!(body_json);
-        let out = try_out!(result_json);
-        let sent = crate::notify::send_http(url, body, Duration::from_millis(timeout_ms.into()), retries)?;
-        out.set_json(&SendResult::from(sent))
+        let out = try_out!(result_text);
+        if text.is_null() {
+            let url = try_str!(url);
+            out.set_string(crate::notify::redact_url(url))
+        } else {
+            let url = if url.is_null() { None } else { Some(try_str!(url)) };
+            let text = try_str!(text);
+            out.set_string(crate::notify::redact_text(text, url))
+        }
     }
 }

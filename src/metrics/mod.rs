@@ -7,11 +7,13 @@
 //!   meaning so existing Loki/Grafana queries keep working; everything else is
 //!   added. `schema/metrics-record.schema.json` documents it (schema_version 1).
 //! - [`append`] / [`read_log`]: atomic appends, tolerant reads.
-//! - [`render_prometheus`], [`write_textfile`], [`push`], [`serve`]: the three
-//!   ways into Prometheus (textfile collector, Pushgateway, `/metrics`).
+//! - [`render_prometheus`], [`write_textfile`], [`push_payloads`], [`serve`]:
+//!   the three ways into Prometheus (textfile collector, Pushgateway,
+//!   `/metrics`). The push is built here and sent by the PowerShell module
+//!   (the engine has no HTTP client).
 
-mod http;
 mod prom;
+mod push;
 mod serve;
 
 use std::io::{BufRead, BufReader, Write};
@@ -21,8 +23,8 @@ use crate::destinations::{DestinationReport, DestinationStatus};
 use crate::report::{BackupReport, RunStatus, Timings};
 use crate::{Error, Result};
 
-pub use http::{push, push_grouped, redact_url};
 pub use prom::{render_log_dir, render_prometheus, write_textfile};
+pub use push::{grouping_path, push_payloads, PushPayload, PUSH_CONTENT_TYPE};
 pub use serve::{serve, Exporter};
 
 /// Version of the record layout written by this build.
@@ -397,30 +399,4 @@ pub fn read_log_dir(dir: &Path) -> Result<LogContents> {
 /// (what a scheduled task runs between backups).
 pub fn refresh_textfile(log_dir: &Path, path: &Path) -> Result<()> {
     write_textfile(path, &render_log_dir(log_dir, jiff::Timestamp::now())?)
-}
-
-/// Push the metrics of one log file, or of every `backup-*.jsonl` in a
-/// folder, to a Pushgateway: one group per repository (`job`, `repo`), as a
-/// backup run pushes, so on-demand pushes replace rather than duplicate
-/// series. Returns the repositories pushed.
-pub fn push_logs(log_path_or_dir: &Path, url: &str, job: &str) -> Result<Vec<String>> {
-    let files = if log_path_or_dir.is_dir() {
-        log_files(log_path_or_dir)?
-    } else if log_path_or_dir.is_file() {
-        vec![log_path_or_dir.to_path_buf()]
-    } else {
-        return Err(Error::new(
-            crate::ErrorKind::NotFound,
-            format!("no metrics log at '{}'", log_path_or_dir.display()),
-        ));
-    };
-    let mut pushed = Vec::new();
-    for file in files {
-        let records = read_log(&file)?;
-        let Some(repo) = records.last().map(|r| r.repo.clone()) else { continue };
-        let text = render_prometheus(&records, jiff::Timestamp::now());
-        push_grouped(url, job, &[("repo", &repo)], &text)?;
-        pushed.push(repo);
-    }
-    Ok(pushed)
 }

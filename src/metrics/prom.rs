@@ -1,10 +1,23 @@
-//! Prometheus text exposition (format 0.0.4) rendered from metrics records,
-//! and the atomic textfile for node_exporter's textfile collector.
+//! Prometheus exposition rendered from metrics records, and the atomic
+//! textfile for node_exporter's textfile collector.
+//!
+//! The families and their samples are decided here; the text is written by
+//! the official `prometheus-client` crate (names, `# HELP`/`# TYPE`, label
+//! and help escaping, number formatting) in the text format 0.0.4, the one
+//! format that Prometheus, the Pushgateway (it parses every push body as
+//! 0.0.4) and node_exporter's textfile collector (0.0.4 only) all read with
+//! the metric types kept. OpenMetrics would lose the counters' type in the
+//! last two: they read `# TYPE backup_repo_runs counter` and then the sample
+//! `backup_repo_runs_total` as a different, untyped family.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
 
 use super::{read_log_dir, Record, Status};
 use crate::destinations::DestinationStatus;
@@ -13,77 +26,71 @@ use crate::{Error, Result};
 /// Windows of `backup_repo_recent_runs`, (label, seconds).
 const WINDOWS: [(&str, i64); 3] = [("1d", 86_400), ("7d", 7 * 86_400), ("30d", 30 * 86_400)];
 
+/// One metric family: its full exposed name (counters end in `_total`),
+/// type, help and samples in the order they are shown.
+#[derive(Debug)]
 struct Family {
     name: &'static str,
-    kind: &'static str,
+    kind: MetricType,
     help: &'static str,
     samples: Vec<(Vec<(&'static str, String)>, f64)>,
 }
 
 impl Family {
     fn new(name: &'static str, kind: &'static str, help: &'static str) -> Family {
+        let kind = if kind == "counter" { MetricType::Counter } else { MetricType::Gauge };
+        debug_assert!(kind != MetricType::Counter || name.ends_with("_total"), "{name}");
         Family { name, kind, help, samples: Vec::new() }
     }
 
     fn add(&mut self, labels: Vec<(&'static str, String)>, value: f64) {
         self.samples.push((labels, value));
     }
+}
 
-    fn render(&self, out: &mut String) {
-        if self.samples.is_empty() {
-            return;
-        }
-        let _ = writeln!(out, "# HELP {} {}", self.name, escape_help(self.help));
-        let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind);
-        for (labels, value) in &self.samples {
-            out.push_str(self.name);
-            if !labels.is_empty() {
-                out.push('{');
-                for (i, (k, v)) in labels.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
+/// The families of one rendering, in order, as a `prometheus-client`
+/// collector (families without samples are left out).
+#[derive(Debug)]
+struct Exposition(Vec<Family>);
+
+/// `v` as an integer when it is one (counts, bytes, whole seconds: printed
+/// `3`, not `3.0`), else None.
+fn as_integer(v: f64) -> Option<i64> {
+    (v.is_finite() && v.fract() == 0.0 && v.abs() < 9.0e15).then_some(v as i64)
+}
+
+impl Collector for Exposition {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        for f in self.0.iter().filter(|f| !f.samples.is_empty()) {
+            // The crate adds `_total` to a counter's name.
+            let name = match f.kind {
+                MetricType::Counter => f.name.strip_suffix("_total").unwrap_or(f.name),
+                _ => f.name,
+            };
+            let mut family = encoder.encode_descriptor(name, f.help, None, f.kind)?;
+            for (labels, v) in &f.samples {
+                let mut metric = family.encode_family(labels)?;
+                match (f.kind, as_integer(*v)) {
+                    (MetricType::Counter, Some(n)) if n >= 0 => {
+                        metric.encode_counter::<NoLabelSet, u64, f64>(&(n as u64), None)?
                     }
-                    let _ = write!(out, "{k}=\"{}\"", escape_label(v));
+                    (MetricType::Counter, _) => metric.encode_counter::<NoLabelSet, f64, f64>(v, None)?,
+                    (_, Some(n)) => metric.encode_gauge(&n)?,
+                    (_, None) => metric.encode_gauge(v)?,
                 }
-                out.push('}');
             }
-            out.push(' ');
-            out.push_str(&format_value(*value));
-            out.push('\n');
         }
+        Ok(())
     }
 }
 
-/// Label value escaping of the text format: `\` `"` and newline.
-pub(crate) fn escape_label(v: &str) -> String {
-    let mut s = String::with_capacity(v.len());
-    for c in v.chars() {
-        match c {
-            '\\' => s.push_str("\\\\"),
-            '"' => s.push_str("\\\""),
-            '\n' => s.push_str("\\n"),
-            c => s.push(c),
-        }
-    }
-    s
-}
-
-fn escape_help(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('\n', "\\n")
-}
-
-fn format_value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
-    } else {
-        format!("{v}")
-    }
+/// The text format 0.0.4 of `families`.
+fn encode(families: Vec<Family>) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Exposition(families)));
+    let mut out = String::new();
+    prometheus_client::encoding::prometheus_text::encode(&mut out, &registry).expect("writing to a String never fails");
+    out
 }
 
 fn secs(t: jiff::Timestamp) -> f64 {
@@ -105,6 +112,11 @@ fn dest_status_str(s: DestinationStatus) -> &'static str {
 /// records in the last 1d/7d/30d before `now`. Records with an unparsable
 /// timestamp are ignored.
 pub fn render_prometheus(records: &[Record], now: jiff::Timestamp) -> String {
+    encode(families(records, now))
+}
+
+/// The families of [`render_prometheus`].
+fn families(records: &[Record], now: jiff::Timestamp) -> Vec<Family> {
     let mut by_repo: BTreeMap<&str, Vec<(jiff::Timestamp, &Record)>> = BTreeMap::new();
     for r in records {
         if let Some(t) = r.time() {
@@ -289,30 +301,26 @@ pub fn render_prometheus(records: &[Record], now: jiff::Timestamp) -> String {
         }
     }
 
-    let mut out = String::new();
-    for f in [
-        &first_run, &last_run, &last_success, &last_created, &last_status, &runs_total, &created_total,
-        &created_bytes_total, &duplicates_total, &recent, &archive_bytes, &source_bytes, &files, &duration, &steps,
-        &dest_free, &dest_size, &dest_status, &dest_last_created, &dest_backups, &dest_backups_bytes, &dest_oldest,
-    ] {
-        f.render(&mut out);
-    }
-    out
+    vec![
+        first_run, last_run, last_success, last_created, last_status, runs_total, created_total, created_bytes_total,
+        duplicates_total, recent, archive_bytes, source_bytes, files, duration, steps, dest_free, dest_size,
+        dest_status, dest_last_created, dest_backups, dest_backups_bytes, dest_oldest,
+    ]
 }
 
 /// [`render_prometheus`] of every `backup-*.jsonl` in `dir`, plus
 /// `backup_repo_log_unparsable_lines` (lines skipped while reading).
 pub fn render_log_dir(dir: &Path, now: jiff::Timestamp) -> Result<String> {
     let logs = read_log_dir(dir)?;
-    let mut out = render_prometheus(&logs.records, now);
+    let mut all = families(&logs.records, now);
     let mut f = Family::new(
         "backup_repo_log_unparsable_lines",
         "gauge",
         "Lines of the metrics logs that could not be parsed and were skipped.",
     );
     f.add(Vec::new(), logs.unparsable as f64);
-    f.render(&mut out);
-    Ok(out)
+    all.push(f);
+    Ok(encode(all))
 }
 
 /// Write `text` to `path` atomically (a temporary file in the same folder,

@@ -1,18 +1,17 @@
 //! Webhook notifications (Slack, Microsoft Teams, Discord, plain JSON) built
 //! from a run's [`BackupReport`].
 //!
-//! Everything here is pure except [`send_http`]: the engine decides *which*
-//! messages a run produces ([`events_for`], [`notifications`]) and *what* they
-//! say ([`payload`]); the PowerShell module sends them over HTTPS with .NET's
-//! HttpClient, using the same retry policy ([`retry_delays`],
-//! [`is_retryable_status`], [`DEFAULT_TIMEOUT`], [`DEFAULT_RETRIES`]).
-//! [`send_http`] sends to plain `http://` URLs (local relays, tests).
+//! Everything here is pure: the engine decides *which* messages a run
+//! produces ([`events_for`], [`notifications`]) and *what* they say
+//! ([`payload`]). It sends nothing: every network delivery (webhooks and the
+//! Pushgateway push) is the PowerShell module's, with .NET's HttpClient (TLS,
+//! proxies, the OS certificate store) and the retry policy in `Webhooks.cs`.
 //!
 //! Webhook URLs are secrets. Anything shown to a user, a log or an error uses
-//! [`redact_url`]; [`Notification`] refers to its URL by index so the JSON
-//! that crosses the C ABI never carries one.
+//! the one redaction rule, [`redact_url`] and [`redact_text`] (the module
+//! calls them through `br_redact`); [`Notification`] refers to its URL by
+//! index so the JSON that crosses the C ABI never carries one.
 
-mod http;
 mod payload;
 mod url;
 
@@ -23,12 +22,8 @@ use crate::destinations::DestinationStatus;
 use crate::report::{BackupReport, RunStatus};
 use crate::{Error, Result};
 
-pub use http::{
-    is_retryable_status, retry_delays, send_http, SendOutcome, SendResult, DEFAULT_RETRIES, DEFAULT_TIMEOUT,
-    RETRY_BACKOFF_FACTOR, RETRY_BASE_DELAY, RETRY_MAX_DELAY,
-};
 pub use payload::payload;
-pub use url::redact_url;
+pub use url::{redact_text, redact_url};
 
 /// The message shape a webhook endpoint expects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -1,9 +1,12 @@
-//! Just enough URL handling for webhooks: split a URL into its parts, and
-//! render it for display with every possible secret removed.
+//! Just enough URL handling for webhooks, and the one redaction rule for
+//! every URL the project shows: in messages, logs, warnings and results,
+//! engine or module (the module calls it through `br_redact`).
 //!
-//! Webhook URLs are credentials (Slack, Teams and Discord put the token in
-//! the path; others in the query or in `user:pass@`), so only the scheme, the
-//! host (with port) and well-known, non-secret leading path segments are shown.
+//! Webhook and Pushgateway URLs can be credentials (Slack, Teams and Discord
+//! put the token in the path; others in the query or in `user:pass@`), so
+//! only the scheme, the host (with port) and well-known, non-secret leading
+//! path segments are shown: [`redact_url`] for a URL, [`redact_text`] for a
+//! message that may hold one (an OS error, a server's reason phrase or body).
 
 /// The parts of an absolute `scheme://authority/path?query#fragment` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,31 +112,70 @@ pub fn redact_url(url: &str) -> String {
     out
 }
 
-/// Remove every occurrence of `url` and of its secret-bearing parts from
-/// `text` (defence in depth for messages built from OS errors or server
-/// replies), replacing them with the redacted form.
-pub(crate) fn scrub(text: &str, url: &str) -> String {
-    let redacted = redact_url(url);
-    let mut out = text.replace(url.trim(), &redacted);
-    if let Some(p) = UrlParts::parse(url) {
-        let mut secrets: Vec<&str> = Vec::new();
-        if let Some(u) = p.userinfo {
-            secrets.push(u);
-            secrets.extend(u.split(':'));
-        }
-        if let Some(q) = p.query {
-            secrets.push(q);
-            secrets.extend(q.split('&').flat_map(|kv| kv.split('=')));
-        }
-        secrets.extend(p.path.split('/').filter(|s| !PUBLIC_SEGMENTS.contains(&s.to_ascii_lowercase().as_str())));
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        for s in secrets {
-            // Short pieces ("v1", "0") are not secrets and would mangle text.
-            if s.len() >= 6 {
-                out = out.replace(s, "…");
+/// `text` made safe to show: every occurrence of `url` (when given) and of
+/// its secret-bearing parts (user info, path segments that are not in the
+/// well-known list, query keys and values; pieces shorter than 6 characters
+/// are left alone, they are not secrets and would mangle the text) replaced,
+/// then every other `scheme://...` in the text shown as [`redact_url`] shows
+/// it. For a server's reason phrase or body, an OS error, anything a message
+/// repeats from outside.
+///
+/// `failed: POST http://u:pw@h/hook/T0SECRET?sig=abcdefgh` with that URL →
+/// `failed: POST http://h/hook/…`.
+pub fn redact_text(text: &str, url: Option<&str>) -> String {
+    let mut out = text.to_string();
+    if let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) {
+        out = out.replace(url, &redact_url(url));
+        if let Some(p) = UrlParts::parse(url) {
+            let mut secrets: Vec<&str> = Vec::new();
+            if let Some(u) = p.userinfo {
+                secrets.push(u);
+                secrets.extend(u.split(':'));
+            }
+            if let Some(q) = p.query {
+                secrets.push(q);
+                secrets.extend(q.split('&').flat_map(|kv| kv.split('=')));
+            }
+            secrets.extend(p.path.split('/').filter(|s| !PUBLIC_SEGMENTS.contains(&s.to_ascii_lowercase().as_str())));
+            secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+            for s in secrets {
+                if s.len() >= 6 {
+                    out = out.replace(s, "…");
+                }
             }
         }
     }
+    redact_urls_in(&out)
+}
+
+/// Every `scheme://...` token of `text` (up to a blank, a quote or a
+/// bracket that cannot end a URL) shown as [`redact_url`] shows it.
+fn redact_urls_in(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        // The scheme: the ASCII letters, digits, `+-.` right before `://`.
+        let before = &rest[..i];
+        let scheme_len = before.bytes().rev().take_while(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b)).count();
+        let start = i - scheme_len;
+        let after = &rest[i + 3..];
+        let end = after.find(|c: char| c.is_whitespace() || "\"'<>`".contains(c)).unwrap_or(after.len());
+        out.push_str(&rest[..start]);
+        if scheme_len == 0 || end == 0 {
+            // Not a URL (no scheme, or nothing after `://`): nothing to hide.
+            out.push_str(&rest[start..i]);
+            out.push_str("://");
+            rest = after;
+            continue;
+        }
+        let token = &rest[start..i + 3 + end];
+        // Trailing punctuation of the sentence is not part of the URL.
+        let trimmed = token.trim_end_matches(['.', ',', ';', ':', ')', ']', '\'']);
+        out.push_str(&redact_url(trimmed));
+        out.push_str(&token[trimmed.len()..]);
+        rest = &after[end..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -158,13 +200,27 @@ mod tests {
     }
 
     #[test]
-    fn scrub_removes_secret_parts() {
+    fn redact_text_removes_secret_parts() {
         let url = "http://bob:hunter22@h:1/services/T0SECRET/B0SECRET/tokenvalue?sig=abcdefgh";
         let msg = format!("failed {url} and T0SECRET, tokenvalue, hunter22, abcdefgh");
-        let s = scrub(&msg, url);
+        let s = redact_text(&msg, Some(url));
         for secret in ["T0SECRET", "tokenvalue", "hunter22", "abcdefgh", "bob:"] {
             assert!(!s.contains(secret), "{s}");
         }
         assert!(s.contains("http://h:1/services/…"), "{s}");
+    }
+
+    #[test]
+    fn redact_text_redacts_every_other_url_too() {
+        // A reason phrase that quotes some other URL (a redirect target, a proxy).
+        let s = redact_text("Moved to https://u:pw@other.example/hooks/SECRETPATH?k=v.", None);
+        assert_eq!(s, "Moved to https://other.example/hooks/….");
+        let s = redact_text("see (http://gw:9091/metrics/job/x) and 'ftp://h/a?b'", None);
+        assert_eq!(s, "see (http://gw:9091/…) and 'ftp://h/…'");
+        // Idempotent, and text without URLs is unchanged.
+        assert_eq!(redact_text(&s, None), s);
+        assert_eq!(redact_text("HTTP 500 Internal Server Error: a://", None), "HTTP 500 Internal Server Error: a://");
+        assert_eq!(redact_text("no urls here: 5 s", Some("http://h/x")), "no urls here: 5 s");
+        assert_eq!(redact_text("é://ü", None), "é://ü");
     }
 }

@@ -411,11 +411,19 @@ int main(void) {
     result = NULL;
     st = br_notify_payloads(first_report, "{\"urls\":[\"http://x/\"],\"format\":\"mattermost\"}", &result);
     CHECK(st == BR_STATUS_INVALID_ARGUMENT, "unknown webhook format -> BR_STATUS_INVALID_ARGUMENT (got %s)", br_status_name(st));
-    st = br_notify_send("https://hooks.slack.com/services/T0/B0/SECRETTOKEN", "{}", 100, 0, &result);
-    CHECK(st == BR_STATUS_INVALID_ARGUMENT && !contains(br_last_error(), "SECRETTOKEN"),
-          "br_notify_send(https) -> BR_STATUS_INVALID_ARGUMENT, secret redacted: \"%s\"", br_last_error());
-    st = br_notify_send("http://127.0.0.1:1/hook", "{}", 200, 0, &result);
-    CHECK(st != BR_STATUS_OK && result == NULL, "br_notify_send to a closed port fails (%s)", br_status_name(st));
+    st = show("br_redact(url)", br_redact("https://user:pw@hooks.slack.com/services/T0/B0/SECRETTOKEN?sig=QUERYSECRET", NULL, &result));
+    CHECK(st == BR_STATUS_OK && strcmp(result, "https://hooks.slack.com/services/\xe2\x80\xa6") == 0,
+          "br_redact(url) keeps scheme, host and well-known segments: \"%s\"", result ? result : "(null)");
+    br_string_free(result);
+    result = NULL;
+    st = show("br_redact(text)", br_redact("http://u:hunter22@127.0.0.1:9/hook/SECRETTOKEN",
+                                           "HTTP 500 hunter22 SECRETTOKEN see http://127.0.0.1:9/hook/SECRETTOKEN", &result));
+    CHECK(st == BR_STATUS_OK && !contains(result, "SECRETTOKEN") && !contains(result, "hunter22") && contains(result, "HTTP 500"),
+          "br_redact(url, text) removes the URL's secrets from a message: \"%s\"", result ? result : "(null)");
+    br_string_free(result);
+    result = NULL;
+    st = br_redact(NULL, NULL, &result);
+    CHECK(st == BR_STATUS_NULL_ARGUMENT && result == NULL, "br_redact(NULL, NULL) -> BR_STATUS_NULL_ARGUMENT (got %s)", br_status_name(st));
 
     /* ---- scheduling --------------------------------------------------- */
     snprintf(json, sizeof json,
@@ -448,8 +456,9 @@ int main(void) {
     st = show("br_metrics_write_textfile", br_metrics_write_textfile(logs, prom));
     struct stat prom_st;
     CHECK(st == BR_STATUS_OK && stat(prom, &prom_st) == 0, "br_metrics_write_textfile writes the textfile");
-    st = br_metrics_push(logs, "http://127.0.0.1:1", NULL);
-    CHECK(st == BR_STATUS_NOT_FOUND, "br_metrics_push(missing log) -> BR_STATUS_NOT_FOUND (got %s)", br_status_name(st));
+    st = br_metrics_push_payloads(logs, NULL, &result);
+    CHECK(st == BR_STATUS_NOT_FOUND && result == NULL, "br_metrics_push_payloads(missing log) -> BR_STATUS_NOT_FOUND (got %s)",
+          br_status_name(st));
 
     br_exporter *exporter = NULL;
     st = show("br_exporter_start", br_exporter_start("127.0.0.1:0", logs, &exporter));

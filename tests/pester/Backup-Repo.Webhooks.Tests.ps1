@@ -166,6 +166,19 @@ Describe 'Backup-Repo -WebhookUrl' {
             ($w | Out-String) | Should -Match 'HTTP 400'
         }
 
+        It "a server's reason phrase that quotes the URL's secret is redacted like the URL" {
+            $secret = 'T0KEN' + [guid]::NewGuid().ToString('N')
+            $r = Backup-Repo -Path $repo -Destination (New-TestDestination) -WebhookUrl "http://user:pw$secret@127.0.0.1:$Port/reason/$secret" -WarningVariable w
+            $r.Status | Should -Be 'Created'
+            $r.Webhooks[0].Delivered | Should -BeFalse
+            # Every path segment of the URL that is not a well-known one is a secret ('reason' too).
+            $r.Webhooks[0].Error | Should -Be 'HTTP 400 Unknown hook /…/…'
+            ($w | Out-String) | Should -Match 'HTTP 400 Unknown hook'
+            ($w | Out-String) | Should -Not -Match $secret
+            ($r | ConvertTo-Json -Depth 5) | Should -Not -Match $secret
+            (Get-Request "/reason/$secret")[0].authorization | Should -Be ('Basic ' + [Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes("user:pw$secret")))
+        }
+
         It 'a server that is down: the backup is Created, a warning with the URL redacted, no secret anywhere, bounded time' {
             $secret = 'T0KEN' + [guid]::NewGuid().ToString('N')
             $url = "http://127.0.0.1:$(Get-FreePort)/hooks/$secret"

@@ -173,8 +173,98 @@ Describe 'Pushgateway' -Skip:(-not (Test-Path /usr/bin/prometheus-pushgateway)) 
     It 'a Pushgateway that is down is a warning, never a failed backup' {
         $other = New-TestRepo
         $otherName = Split-Path -Leaf $other
-        $r = Backup-Repo -Path $other -Destination $dest -MetricsLog (Join-Path $MetricsDir "backup-$otherName.jsonl") -PushgatewayUrl "http://127.0.0.1:$(Get-FreePort)" -WarningVariable w
+        $secret = 'S3CRET' + [guid]::NewGuid().ToString('N')
+        $r = Backup-Repo -Path $other -Destination $dest -MetricsLog (Join-Path $MetricsDir "backup-$otherName.jsonl") -PushgatewayUrl "http://u:$secret@127.0.0.1:$(Get-FreePort)/base/$secret" -WarningVariable w
         $r.Status | Should -Be 'Created'
-        ($w | Out-String) | Should -Match 'Pushgateway'
+        ($w | Out-String) | Should -Match 'push to the Pushgateway failed: cannot push metrics to the Pushgateway at .http://127\.0\.0\.1:\d+/….: connection failed'
+        ($w | Out-String) | Should -Not -Match $secret
+        $r.Warnings -join "`n" | Should -Match 'Pushgateway'
+    }
+
+    It 'https: the OS certificate store decides; a trusted certificate pushes' -Skip:(-not (Get-Command openssl -ErrorAction SilentlyContinue)) {
+        # A second, real Pushgateway serving TLS (its --web.config.file) with a
+        # self-signed certificate for 127.0.0.1.
+        $tls = Join-Path $TestHome 'tls'
+        $null = New-Item -ItemType Directory -Force -Path $tls
+        & openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj '/CN=127.0.0.1' `
+            -addext 'subjectAltName=IP:127.0.0.1' -keyout (Join-Path $tls 'key.pem') -out (Join-Path $tls 'cert.pem') 2>$null
+        $LASTEXITCODE | Should -Be 0
+        "tls_server_config:`n  cert_file: $(Join-Path $tls 'cert.pem')`n  key_file: $(Join-Path $tls 'key.pem')`n" | Set-Content -LiteralPath (Join-Path $tls 'web.yml')
+        $port = Get-FreePort
+        $psi = [Diagnostics.ProcessStartInfo]::new('/usr/bin/prometheus-pushgateway')
+        $psi.ArgumentList.Add("--web.listen-address=127.0.0.1:$port")
+        $psi.ArgumentList.Add("--web.config.file=$(Join-Path $tls 'web.yml')")
+        $psi.ArgumentList.Add("--persistence.file=$(Join-Path $tls 'pushgateway.data')")
+        $psi.RedirectStandardError = $true
+        $psi.RedirectStandardOutput = $true
+        $psi.UseShellExecute = $false
+        $gw = [Diagnostics.Process]::Start($psi)
+        $gw.BeginErrorReadLine(); $gw.BeginOutputReadLine()
+        try {
+            $url = "https://127.0.0.1:$port"
+            $deadline = (Get-Date).AddSeconds(20)
+            do {
+                Start-Sleep -Milliseconds 200
+                $up = try { (Invoke-WebRequest "$url/-/ready" -UseBasicParsing -TimeoutSec 2 -SkipCertificateCheck).StatusCode -eq 200 } catch { $false }
+            } until ($up -or (Get-Date) -gt $deadline)
+            $up | Should -BeTrue
+
+            # Not trusted by this process: refused, the push never happens unverified.
+            { Export-RepoBackupMetrics -PushgatewayUrl $url -MetricsLogDirectory $MetricsDir -ErrorAction Stop } |
+                Should -Throw -ExpectedMessage '*TLS handshake failed*'
+
+            # Trusted (SSL_CERT_FILE is the OS store's file for .NET on Linux): pushed.
+            $script = "Import-Module '$ModuleManifest'; Export-RepoBackupMetrics -PushgatewayUrl '$url' -MetricsLogDirectory '$MetricsDir'; 'pushed'"
+            $saved = $env:SSL_CERT_FILE
+            $env:SSL_CERT_FILE = Join-Path $tls 'cert.pem'
+            try { $out = & $PwshPath -NoProfile -NonInteractive -Command $script 2>&1 } finally { $env:SSL_CERT_FILE = $saved }
+            ($out | Out-String) | Should -Match 'pushed'
+            $m = (Invoke-WebRequest "$url/metrics" -UseBasicParsing -SkipCertificateCheck).Content
+            $m | Should -Match "backup_repo_runs_total\{[^}]*job=`"backup_repo`"[^}]*repo=`"$repoName`""
+        } finally {
+            $gw.Kill(); $gw.WaitForExit(5000)
+        }
+    }
+}
+
+Describe 'Export-RepoBackupMetrics -PushgatewayUrl against a recording server' {
+    BeforeAll {
+        $script:Record = Join-Path $TestHome 'push-requests.jsonl'
+        $psi = [Diagnostics.ProcessStartInfo]::new('python3')
+        $psi.ArgumentList.Add((Join-Path $PSScriptRoot 'webhook-server.py'))
+        $psi.ArgumentList.Add($Record)
+        $psi.RedirectStandardOutput = $true
+        $psi.UseShellExecute = $false
+        $script:Recorder = [Diagnostics.Process]::Start($psi)
+        $script:RecorderPort = [int]$Recorder.StandardOutput.ReadLine()
+    }
+
+    AfterAll {
+        if ($Recorder -and -not $Recorder.HasExited) { $Recorder.Kill(); $Recorder.WaitForExit(5000) }
+    }
+
+    It 'PUTs text 0.0.4 to the base URL + /metrics/job/JOB/repo/REPO, with Basic authentication' {
+        Export-RepoBackupMetrics -PushgatewayUrl "http://bob:pa55word@127.0.0.1:$RecorderPort/ok/gw/" -Job nightly -MetricsLogDirectory $MetricsDir
+        $req = @(Get-Content -LiteralPath $Record | ForEach-Object { $_ | ConvertFrom-Json } | Where-Object path -eq "/ok/gw/metrics/job/nightly/repo/$repoName")
+        $req | Should -HaveCount 1
+        $req[0].method | Should -Be 'PUT'
+        $req[0].content_type | Should -Be 'text/plain; version=0.0.4; charset=utf-8'
+        $req[0].authorization | Should -Be ('Basic ' + [Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes('bob:pa55word')))
+        $req[0].body | Should -Match "# TYPE backup_repo_runs_total counter"
+        $req[0].body | Should -Match "backup_repo_runs_total\{repo=`"$repoName`",status=`"success`"\} 1"
+    }
+
+    It "a refusal names the status; the server's reason phrase and body are redacted like the URL" {
+        $secret = 'S3CRET' + [guid]::NewGuid().ToString('N')
+        $err = { Export-RepoBackupMetrics -PushgatewayUrl "http://u:$secret@127.0.0.1:$RecorderPort/reason/$secret" -MetricsLogDirectory $MetricsDir -ErrorAction Stop } |
+            Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -Match '^BackupRepo\.'
+        $err.Exception.Message | Should -Match "the Pushgateway at 'http://127\.0\.0\.1:$RecorderPort/…' answered 400 Unknown hook /…/…/metrics/job/backup_repo/repo/"
+        $err.Exception.Message | Should -Not -Match $secret
+    }
+
+    It 'refuses a URL that is not http or https, without showing it' {
+        { Export-RepoBackupMetrics -PushgatewayUrl 'ftp://u:S3CRETx@gw/x' -MetricsLogDirectory $MetricsDir -ErrorAction Stop } |
+            Should -Throw -ExpectedMessage "*'ftp://gw/…': not an http:// or https:// URL*"
     }
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A webhook receiver for the Pester tests: records every request, answers by path.
+"""A webhook (POST) and Pushgateway (PUT) receiver for the Pester tests:
+records every request, answers by path.
 
     python3 webhook-server.py <record.jsonl>
 
@@ -14,6 +15,8 @@ The first path segment picks the answer:
   /fail-once/...     500 the first time a path is seen, then 200
   /always500/...     500
   /bad-request/...   400 (not worth retrying)
+  /reason/...        400 with a reason phrase and a body that repeat the
+                     request's path (a server quoting a secret back)
   /slow/<s>/...      waits <s> seconds, then 200
 anything else        404
 """
@@ -48,7 +51,7 @@ class Handler(BaseHTTPRequestHandler):
             status = 500 if count == 1 else 200
         elif kind == "always500":
             status = 500
-        elif kind == "bad-request":
+        elif kind in ("bad-request", "reason"):
             status = 400
         elif kind == "slow":
             status = 200
@@ -66,14 +69,22 @@ class Handler(BaseHTTPRequestHandler):
         if kind == "slow":
             time.sleep(float(parts[1]) if len(parts) > 1 else 10)
         payload = b"ok" if status == 200 else b"nope"
+        if kind == "reason":
+            payload = ("no such hook: " + self.path).encode("utf-8")
         try:
-            self.send_response(status)
+            if kind == "reason":
+                self.send_response(status, "Unknown hook " + self.path)
+            else:
+                self.send_response(status)
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+
+    do_PUT = do_POST
 
 
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -54,7 +54,7 @@ namespace BackupRepo.Commands
         /// <summary>After the run, rewrite this Prometheus textfile (node_exporter's textfile collector) from the metrics log.</summary>
         [Parameter] [ValidateNotNullOrEmpty] public string? PrometheusTextfile { get; set; }
 
-        /// <summary>After the run, push the repository's metrics to this Pushgateway (http://host:9091).</summary>
+        /// <summary>After the run, push the repository's metrics to this Pushgateway (http://host:9091 or https://).</summary>
         [Parameter] [ValidateNotNullOrEmpty] public string? PushgatewayUrl { get; set; }
 
         /// <summary>Announce the run to these webhooks (Slack, Teams, Discord or plain JSON); default: the config file's "webhooks".</summary>
@@ -70,6 +70,8 @@ namespace BackupRepo.Commands
         [Parameter] [ValidateRange(0.0, 100.0)] public double DiskWarningPercent { get; set; }
 
         private EngineConfig _config = new EngineConfig();
+        /// <summary>The metrics log of the run in progress (null: none, or a dry run); -PushgatewayUrl pushes it.</summary>
+        private string? _metricsLog;
         private List<string> _destinations = new List<string>();
 
         protected override void BeginProcessing()
@@ -147,10 +149,16 @@ namespace BackupRepo.Commands
             // textfile and the push are rendered from the log, so they always get one.
             if (MetricsLog != null) o["metrics_log"] = GetUnresolvedProviderPathFromPSPath(MetricsLog);
             else if (!NoMetricsLog || PrometheusTextfile != null || PushgatewayUrl != null) o["default_metrics_log"] = true;
+            // A run that fails as a whole returns no report naming its log: the push then
+            // reads the one it would be (-MetricsLog, else the default folder's).
+            string logName = $"backup-{System.IO.Path.GetFileName(repo.TrimEnd('/', '\\'))}.jsonl";
+            _metricsLog = dryRun ? null
+                : MetricsLog != null ? GetUnresolvedProviderPathFromPSPath(MetricsLog)
+                : o.ContainsKey("default_metrics_log") && _config.MetricsDir is string dir ? System.IO.Path.Combine(dir, logName)
+                : null;
             if (!dryRun)
             {
                 if (PrometheusTextfile != null) o["prometheus_textfile"] = GetUnresolvedProviderPathFromPSPath(PrometheusTextfile);
-                if (PushgatewayUrl != null) o["pushgateway_url"] = PushgatewayUrl;
             }
             return PlainJson.Serialize(o);
         }
@@ -187,7 +195,11 @@ namespace BackupRepo.Commands
             {
                 (string id, ErrorCategory category) = e.ErrorInfo();
                 WriteError(new ErrorRecord(ParameterWords.Reword(e), id, category, repo));
-                if (!dryRun) Notify(Webhooks.FailedReportJson(name, repo, e.Message, started, clock.Elapsed));
+                if (!dryRun)
+                {
+                    if (Push() is string pushFailed) WriteWarning(pushFailed);
+                    Notify(Webhooks.FailedReportJson(name, repo, e.Message, started, clock.Elapsed));
+                }
                 return;
             }
             catch (PipelineStoppedException)
@@ -206,6 +218,9 @@ namespace BackupRepo.Commands
                 TellHostWhatStands(result);
                 return;
             }
+            // The engine names the log it wrote (its default one, or -MetricsLog).
+            if (result.MetricsLog != null) _metricsLog = result.MetricsLog;
+            if (!dryRun && Push() is string pushWarning) result.Warnings = result.Warnings.Append(pushWarning).ToArray();
             Report(result, dryRun);
             if (!dryRun) result.Webhooks = Notify(json);
             WriteObject(result);
@@ -239,6 +254,26 @@ namespace BackupRepo.Commands
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 // A host without a UI: the metrics log still records the run.
+            }
+        }
+
+        /// <summary>
+        /// -PushgatewayUrl: push the run's metrics log (job backup_repo, grouped by repo) with the
+        /// module's HttpClient. Monitoring never fails a backup: null when pushed (or nothing to
+        /// push), else the warning to show, the URL redacted.
+        /// </summary>
+        private string? Push()
+        {
+            if (PushgatewayUrl == null || _metricsLog == null || CancelRequested) return null;
+            try
+            {
+                List<string> pushed = Pushgateway.Push(PushgatewayUrl, Pushgateway.Payloads(_metricsLog, Pushgateway.DefaultJob), CancelToken);
+                WriteVerbose($"Pushed the metrics of {string.Join(", ", pushed)} to the Pushgateway at {Lib.Redact(PushgatewayUrl)}");
+                return null;
+            }
+            catch (BackupRepoException e)
+            {
+                return $"push to the Pushgateway failed: {e.Message}";
             }
         }
 

@@ -182,7 +182,7 @@ namespace BackupRepo.Commands
         [ValidateNotNullOrEmpty]
         public string? Path { get; set; }
 
-        /// <summary>Push every repository's metrics (one group per repo) to this Pushgateway, http:// only.</summary>
+        /// <summary>Push every repository's metrics (one group per repo) to this Pushgateway (http:// or https://).</summary>
         [Parameter(Mandatory = true, ParameterSetName = "Push")]
         [ValidateNotNullOrEmpty]
         public string? PushgatewayUrl { get; set; }
@@ -207,8 +207,8 @@ namespace BackupRepo.Commands
                         break;
                     case "Push":
                         if (!ShouldProcess("the Pushgateway", $"Push the metrics of {dir} as job {Job}")) return;
-                        Lib.CheckStatus(Lib.br_metrics_push(Lib.Utf8(dir), Lib.Utf8(PushgatewayUrl!), Lib.Utf8(Job)));
-                        WriteVerbose($"Pushed the metrics of {dir} as job {Job}");
+                        List<string> pushed = Pushgateway.Push(PushgatewayUrl!, Pushgateway.Payloads(dir, Job), CancelToken);
+                        WriteVerbose($"Pushed the metrics of {dir} as job {Job} to {Lib.Redact(PushgatewayUrl!)}: {string.Join(", ", pushed)}");
                         break;
                     default:
                         WriteObject(Lib.Check(Lib.br_metrics_render(Lib.Utf8(dir), out IntPtr text), text));

@@ -37,11 +37,13 @@ namespace BackupRepo
 
     /// <summary>
     /// Webhooks: the engine decides which messages a run produces and what
-    /// they say (br_notify_payloads, src/notify); this class only delivers
-    /// them with HttpClient (https included) under the engine's retry policy
-    /// (src/notify/http.rs): a per-attempt timeout, retries after 0.5 s, 1 s,
-    /// ... (x2, at most 8 s) on connection errors, timeouts, 5xx, 408 and 429,
-    /// never on other 4xx. One deadline bounds all deliveries of a run.
+    /// they say (br_notify_payloads, src/notify); this class delivers them
+    /// with HttpClient (https included; the module's one network stack, the
+    /// Pushgateway push uses the same client) under the retry policy that
+    /// lives here: a per-attempt timeout, retries after 0.5 s, 1 s, ... (x2,
+    /// at most 8 s) on connection errors, timeouts, 5xx, 408 and 429, never
+    /// on other 4xx. One deadline bounds all deliveries of a run. Every error
+    /// text goes through the engine's redaction rule (Lib.Redact).
     /// </summary>
     internal static class Webhooks
     {
@@ -51,7 +53,7 @@ namespace BackupRepo
         private const int BackoffFactor = 2;
         private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(8);
 
-        /// <summary>Waits before retry 1..n: 0.5 s, 1 s, 2 s, ... capped at 8 s (src/notify retry_delays).</summary>
+        /// <summary>Waits before retry 1..n: 0.5 s, 1 s, 2 s, ... capped at 8 s.</summary>
         internal static TimeSpan[] RetryDelays(int retries)
         {
             var delays = new TimeSpan[Math.Max(retries, 0)];
@@ -64,7 +66,7 @@ namespace BackupRepo
             return delays;
         }
 
-        /// <summary>5xx, 408 and 429 may succeed later; other statuses will not (src/notify is_retryable_status).</summary>
+        /// <summary>5xx, 408 and 429 may succeed later; other statuses will not.</summary>
         internal static bool IsRetryable(int status) => (status >= 500 && status <= 599) || status == 429 || status == 408;
 
         /// <summary>Slack for the work around the attempts (building requests, scheduling), so the last attempt can time out on its own.</summary>
@@ -74,7 +76,8 @@ namespace BackupRepo
         internal static TimeSpan Budget(TimeSpan timeout, int retries) =>
             TimeSpan.FromTicks(timeout.Ticks * (retries + 1)) + RetryDelays(retries).Aggregate(TimeSpan.Zero, (a, b) => a + b) + BudgetGrace;
 
-        private static readonly Lazy<HttpClient> Client = new Lazy<HttpClient>(() =>
+        /// <summary>The module's one HttpClient (webhooks and the Pushgateway): no redirects, no cookies, OS proxy and certificate store.</summary>
+        internal static readonly Lazy<HttpClient> Client = new Lazy<HttpClient>(() =>
         {
             var handler = new SocketsHttpHandler
             {
@@ -193,8 +196,9 @@ namespace BackupRepo
                     d.Error = null;
                     break;
                 }
-                // Out of time: say what the attempts before met, if anything.
-                d.Error = d.Error != null && deadline.IsCancellationRequested ? d.Error + "; then the webhook time budget ran out" : error;
+                // Out of time: say what the attempts before met, if anything. A server's
+                // reason phrase is outside text: redacted like everything shown.
+                d.Error = d.Error != null && deadline.IsCancellationRequested ? d.Error + "; then the webhook time budget ran out" : Lib.Redact(url, error);
                 if (!retryable || d.Attempts > delays.Length || deadline.IsCancellationRequested) break;
                 try
                 {
@@ -209,8 +213,8 @@ namespace BackupRepo
             return d;
         }
 
-        /// <summary>The URL to request (user:pass@ moved into a Basic Authorization header, as the engine does).</summary>
-        private static bool TryTarget(string url, out Uri? target, out AuthenticationHeaderValue? auth, out string? why)
+        /// <summary>The URL to request (user:pass@ moved into a Basic Authorization header).</summary>
+        internal static bool TryTarget(string url, out Uri? target, out AuthenticationHeaderValue? auth, out string? why)
         {
             target = null;
             auth = null;
@@ -262,7 +266,7 @@ namespace BackupRepo
             }
         }
 
-        private static string Describe(HttpRequestException e)
+        internal static string Describe(HttpRequestException e)
         {
             for (Exception? x = e; x != null; x = x.InnerException)
             {

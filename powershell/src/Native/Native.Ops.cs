@@ -21,7 +21,7 @@ namespace BackupRepo.Native
     }
 
     /// <summary>
-    /// The operations surface: webhooks (br_notify_*), scheduling
+    /// The operations surface: webhooks (br_notify_*, br_redact), scheduling
     /// (br_schedule_*) and Prometheus (br_metrics_*, br_exporter_*). The
     /// engine's defaults (br_config_path, ...) are in Native.History.cs.
     /// </summary>
@@ -31,7 +31,7 @@ namespace BackupRepo.Native
         internal static extern BrStatus br_notify_payloads(byte[] reportJson, byte[] optionsJson, out IntPtr resultJson);
 
         [DllImport(Name, CallingConvention = CallingConvention.Cdecl)]
-        internal static extern BrStatus br_notify_send(byte[] url, byte[] bodyJson, uint timeoutMs, uint retries, out IntPtr resultJson);
+        internal static extern BrStatus br_redact(byte[]? url, byte[]? text, out IntPtr resultText);
 
         [DllImport(Name, CallingConvention = CallingConvention.Cdecl)]
         internal static extern BrStatus br_schedule_export(byte[] specJson, out IntPtr resultJson);
@@ -47,7 +47,7 @@ namespace BackupRepo.Native
         internal static extern BrStatus br_metrics_write_textfile(byte[] logDir, byte[] path);
 
         [DllImport(Name, CallingConvention = CallingConvention.Cdecl)]
-        internal static extern BrStatus br_metrics_push(byte[] logPathOrDir, byte[] url, byte[]? job);
+        internal static extern BrStatus br_metrics_push_payloads(byte[] logPathOrDir, byte[]? job, out IntPtr resultJson);
 
         [DllImport(Name, CallingConvention = CallingConvention.Cdecl)]
         internal static extern BrStatus br_exporter_start(byte[] addr, byte[] logDir, out ExporterHandle exporter);
@@ -57,6 +57,24 @@ namespace BackupRepo.Native
 
         [DllImport(Name, CallingConvention = CallingConvention.Cdecl)]
         internal static extern void br_exporter_free(IntPtr exporter);
+
+        /// <summary>
+        /// The one redaction rule (br_redact, src/notify/url.rs): with <paramref name="text"/> null, the URL
+        /// for display (scheme, host, well-known path segments); else the text with the URL's secrets
+        /// (user info, path tokens, query) and every other URL in it redacted. Never throws, never
+        /// returns a secret: if the engine cannot answer, a placeholder.
+        /// </summary>
+        internal static string Redact(string? url, string? text = null)
+        {
+            try
+            {
+                return Check(br_redact(url == null ? null : Utf8(url), text == null ? null : Utf8(text), out IntPtr result), result);
+            }
+            catch (Exception e) when (e is BackupRepoException || e is DllNotFoundException || e is EntryPointNotFoundException)
+            {
+                return text == null ? "(URL hidden)" : "(message hidden: it may hold a secret)";
+            }
+        }
 
         /// <summary>For calls without a result: throw <see cref="BackupRepoException"/> unless OK.</summary>
         internal static void CheckStatus(BrStatus status)
