@@ -425,6 +425,19 @@ br_status br_notify_payloads(const char *report_json, const char *options_json, 
 br_status br_redact(const char *url, const char *text, char **result_text);
 
 /**
+ * Whether a folder is a repository root (it holds `.git`, `pyproject.toml`
+ * or `package.json`), or with `find_root` which repository it is in: the
+ * one rule every front end asks. `options_json` is `{"path": "...",
+ * "find_root": false}`.
+ *
+ * On success `*result_json` receives a new JSON object `{"root", "name"}`,
+ * owned by the caller and released with `br_string_free`. A folder that is
+ * no repository is `BR_STATUS_NOT_A_REPOSITORY`, with the reason in
+ * `br_last_error()`.
+ */
+br_status br_repository_root(const char *options_json, char **result_json);
+
+/**
  * Extract an archive into `target_dir` (new or empty unless `"overwrite"`),
  * checking BLAKE3 as it goes. Never writes outside `target_dir`: unsafe
  * entries are refused and listed in the report.

@@ -726,6 +726,34 @@ fn find_source(source: &Path, find_root: bool) -> Result<(PathBuf, Option<PathBu
     }
 }
 
+/// What `br_repository_root` takes.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RootQuery {
+    /// The folder asked about.
+    pub path: PathBuf,
+    /// Walk up to the nearest repository root, as git does; else `path`
+    /// itself must be one (the old script's rule, docs/COMPATIBILITY.md).
+    pub find_root: bool,
+}
+
+/// The repository a folder is (or, with `find_root`, is in), for front ends:
+/// the one rule for what a repository is.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RepositoryRoot {
+    pub root: PathBuf,
+    /// Its name: the folder's name, what its backups are filed under.
+    pub name: String,
+}
+
+/// The repository root `query` names; `NotARepository` (naming the folder
+/// and what a repository holds) when there is none.
+pub fn repository_root(query: &RootQuery) -> Result<RepositoryRoot> {
+    let (root, _) = find_source(&query.path, query.find_root)?;
+    let name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| root.display().to_string());
+    Ok(RepositoryRoot { root, name })
+}
+
 /// The source must be an existing folder that looks like a repository root,
 /// as the original script demands.
 fn check_source(source: &Path) -> Result<PathBuf> {

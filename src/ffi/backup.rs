@@ -42,3 +42,21 @@ pub extern "C" fn br_backup(
         out.set_json(&report)
     }
 }
+
+/// Whether a folder is a repository root (it holds `.git`, `pyproject.toml`
+/// or `package.json`), or with `find_root` which repository it is in: the
+/// one rule every front end asks. `options_json` is `{"path": "...",
+/// "find_root": false}`.
+///
+/// On success `*result_json` receives a new JSON object `{"root", "name"}`,
+/// owned by the caller and released with `br_string_free`. A folder that is
+/// no repository is `BR_STATUS_NOT_A_REPOSITORY`, with the reason in
+/// `br_last_error()`.
+#[no_mangle]
+pub extern "C" fn br_repository_root(options_json: *const c_char, result_json: *mut *mut c_char) -> br_status {
+    ffi_panic_boundary! {
+        let query: crate::backup::RootQuery = try_json!(options_json);
+        let out = try_out!(result_json);
+        out.set_json(&crate::backup::repository_root(&query)?)
+    }
+}

@@ -21,7 +21,7 @@ pub extern "C" fn br_schedule_export(spec_json: *const c_char, result_json: *mut
     ffi_panic_boundary! {
         let spec: ScheduleSpec = try_json!(spec_json);
         let out = try_out!(result_json);
-        out.set_json(&crate::schedule::export(&spec)?)
+        out.set_json(&crate::schedule::export(&spec.named())?)
     }
 }
 
@@ -44,6 +44,6 @@ pub extern "C" fn br_schedule_write_units(
         let spec: ScheduleSpec = try_json!(spec_json);
         let folder = Path::new(try_str!(folder));
         let out = try_out!(result_json);
-        out.set_json(&crate::schedule::write_units(&spec, folder, overwrite)?)
+        out.set_json(&crate::schedule::write_units(&spec.named(), folder, overwrite)?)
     }
 }

@@ -133,6 +133,8 @@ impl fmt::Display for Trigger {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleSpec {
+    /// Empty: [`default_schedule_name`] of the working folder's name.
+    #[serde(default)]
     pub name: String,
     pub trigger: Trigger,
     /// The pwsh executable; an absolute path is safest (cron's PATH is short).
@@ -148,6 +150,16 @@ pub struct ScheduleSpec {
 }
 
 impl ScheduleSpec {
+    /// The spec with its name filled in when it has none.
+    pub fn named(mut self) -> ScheduleSpec {
+        if self.name.is_empty() {
+            let wd = self.working_dir.to_string_lossy().replace('\\', "/");
+            let repo = wd.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_string();
+            self.name = default_schedule_name(&repo);
+        }
+        self
+    }
+
     /// Refuses what no target can represent: a name that is not a safe file
     /// and task name (`[A-Za-z0-9._-]`, 1–100 chars, not starting with `.`
     /// or `-`), control characters (newlines break cron lines and unit
@@ -241,16 +253,24 @@ pub fn backup_command(repo_path: &Path, destinations: &[PathBuf], extra: &[Strin
 }
 
 /// A task/unit name from a repository name: `BackupRepo-<repo>` with every
-/// character outside `[A-Za-z0-9._-]` replaced by `_`.
+/// character outside `[A-Za-z0-9._-]` replaced by `_`, and, when anything was
+/// replaced or cut, 8 hex digits of the name's hash, so two repositories
+/// (`a b`, `a_b`) never get one name.
 pub fn default_schedule_name(repo: &str) -> String {
     let clean: String =
         repo.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).take(80).collect();
-    format!("BackupRepo-{clean}")
+    if clean == repo && !clean.is_empty() {
+        format!("BackupRepo-{clean}")
+    } else {
+        format!("BackupRepo-{clean}-{}", &blake3::hash(repo.as_bytes()).to_hex()[..8])
+    }
 }
 
 /// Everything `Export-RepoBackupSchedule` shows, from one validated spec.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ScheduleExport {
+    /// The task and unit name used (the spec's, or the default one).
+    pub name: String,
     /// Task Scheduler XML (declares UTF-16: write it with
     /// [`task_scheduler_xml_utf16le`] or as UTF-16LE with a BOM).
     pub task_xml: String,
@@ -268,6 +288,7 @@ pub fn export(spec: &ScheduleSpec) -> Result<ScheduleExport> {
     spec.validate()?;
     let (service, timer) = systemd_units(spec);
     Ok(ScheduleExport {
+        name: spec.name.clone(),
         task_xml: task_scheduler_xml(spec),
         windows_arguments: windows_join(&spec.arguments),
         cron_line: cron_line(spec),
@@ -369,6 +390,13 @@ mod tests {
             assert!(ScheduleSpec { working_dir: abs.into(), ..spec() }.validate().is_ok(), "{abs}");
         }
         assert!(export(&ScheduleSpec { name: "a b".into(), ..spec() }).is_err());
-        assert_eq!(default_schedule_name("my repo/ü"), "BackupRepo-my_repo__");
+        let hash8 = |s: &str| blake3::hash(s.as_bytes()).to_hex()[..8].to_string();
+        assert_eq!(default_schedule_name("my repo/ü"), format!("BackupRepo-my_repo__-{}", hash8("my repo/ü")));
+        assert_eq!(default_schedule_name("my-repo.2"), "BackupRepo-my-repo.2");
+        // Two repositories never share a name.
+        assert_ne!(default_schedule_name("a b"), default_schedule_name("a_b"));
+        let named = ScheduleSpec { name: String::new(), working_dir: "/src/a b/".into(), ..spec() }.named();
+        assert_eq!(named.name, default_schedule_name("a b"));
+        assert_eq!(export(&named).unwrap().name, named.name);
     }
 }

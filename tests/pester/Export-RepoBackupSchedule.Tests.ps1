@@ -34,7 +34,8 @@ Describe 'Export-RepoBackupSchedule' {
 
         It 'returns a ScheduleDefinition with every form' {
             $s | Should -BeOfType [BackupRepo.ScheduleDefinition]
-            $s.Name | Should -Be "BackupRepo-it_s_my_repo"
+            # Characters outside [A-Za-z0-9._-] are replaced, and the name's hash keeps it distinct.
+            $s.Name | Should -Match '^BackupRepo-it_s_my_repo-[0-9a-f]{8}$'
             $s.Trigger | Should -Be 'daily 02:30'
             $s.Command | Should -Be '/usr/bin/pwsh'
             $s.WorkingDirectory | Should -Be $repo

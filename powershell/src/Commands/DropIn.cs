@@ -56,17 +56,30 @@ namespace BackupRepo
         public static DropIn? Start(PSCmdlet script, string outputFormat, bool dryRun, bool wholeProcess)
         {
             string root = script.SessionState.Path.CurrentFileSystemLocation.ProviderPath;
-            bool isRepo = Directory.Exists(System.IO.Path.Combine(root, ".git"))
-                || File.Exists(System.IO.Path.Combine(root, ".git"))
-                || File.Exists(System.IO.Path.Combine(root, "pyproject.toml"))
-                || File.Exists(System.IO.Path.Combine(root, "package.json"));
-            if (!isRepo)
+            if (!IsRepositoryRoot(root))
             {
                 Console.Error.WriteLine("Must run from repository root");
                 return null;
             }
             bool json = string.Equals(outputFormat, "json", StringComparison.OrdinalIgnoreCase);
             return new DropIn(script, root, json, dryRun, wholeProcess);
+        }
+
+        /// <summary>
+        /// Whether <paramref name="folder"/> is a repository root, by the engine's rule. When
+        /// the engine cannot be loaded the answer is unknown: the run goes on, and its first
+        /// engine call reports why (once).
+        /// </summary>
+        private static bool IsRepositoryRoot(string folder)
+        {
+            try
+            {
+                return Commands.RepoBackupCmdlet.IsRepository(folder);
+            }
+            catch (Exception e) when (e is not BackupRepoException)
+            {
+                return true;
+            }
         }
 
         /// <summary>

@@ -16,11 +16,28 @@ namespace BackupRepo.Commands
     /// </summary>
     public abstract class RepoBackupCmdlet : BackupRepoCmdlet
     {
-        /// <summary>A folder is a repository when it holds .git, pyproject.toml or package.json (the original's test).</summary>
-        internal static bool IsRepository(string folder) =>
-            Directory.Exists(folder) &&
-            (Directory.Exists(Path.Combine(folder, ".git")) || File.Exists(Path.Combine(folder, ".git")) ||
-             File.Exists(Path.Combine(folder, "pyproject.toml")) || File.Exists(Path.Combine(folder, "package.json")));
+        /// <summary>Whether <paramref name="folder"/> is a repository root, by the engine's rule (br_repository_root).</summary>
+        internal static bool IsRepository(string folder) => RepositoryRoot(folder, findRoot: false) != null;
+
+        /// <summary>
+        /// The repository root <paramref name="folder"/> is (or, with <paramref name="findRoot"/>, is in),
+        /// as the engine decides; null when there is none.
+        /// </summary>
+        internal static string? RepositoryRoot(string folder, bool findRoot)
+        {
+            var o = new System.Text.Json.Nodes.JsonObject { ["path"] = folder, ["find_root"] = findRoot };
+            byte[] options = Lib.Options(o.ToJsonString());
+            try
+            {
+                string json = Lib.Call((out IntPtr r) => Lib.br_repository_root(options, out r));
+                using var doc = System.Text.Json.JsonDocument.Parse(json);
+                return doc.RootElement.GetProperty("root").GetString();
+            }
+            catch (BackupRepoException)
+            {
+                return null;
+            }
+        }
 
         internal static string LeafName(string folder)
         {

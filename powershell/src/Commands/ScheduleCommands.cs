@@ -114,8 +114,8 @@ namespace BackupRepo.Commands
                 ThrowTerminatingError(new ErrorRecord(new ItemNotFoundException($"Cannot schedule a backup of '{repo}': the folder does not exist."),
                     "BackupRepo.PathNotFound", ErrorCategory.ObjectNotFound, repo));
             }
-            string repoName = System.IO.Path.GetFileName(repo);
-            string name = Name ?? DefaultName(repoName);
+            // No -Name: the engine names it (BackupRepo-<repo>, distinct for every repository).
+            string name = Name ?? "";
             var destinations = (Destination ?? Array.Empty<string>()).Select(d => GetUnresolvedProviderPathFromPSPath(d)).ToArray();
             string pwsh = PwshPath ?? DefaultPwsh();
             string[] arguments = BackupArguments(repo, destinations, ArgumentList ?? Array.Empty<string>());
@@ -155,6 +155,7 @@ namespace BackupRepo.Commands
                 string json = Lib.Check(Lib.br_schedule_export(Lib.Options(specJson), out IntPtr result), result);
                 using JsonDocument doc = JsonDocument.Parse(json);
                 JsonElement r = doc.RootElement;
+                d.Name = r.GetProperty("name").GetString() ?? d.Name;
                 d.TaskXml = r.GetProperty("task_xml").GetString();
                 d.WindowsArguments = r.GetProperty("windows_arguments").GetString();
                 d.Cron = r.GetProperty("cron_line").GetString();
@@ -166,7 +167,7 @@ namespace BackupRepo.Commands
             catch (BackupRepoException e)
             {
                 (string id, ErrorCategory category) = e.ErrorInfo();
-                ThrowTerminatingError(new ErrorRecord(e, id, category, d.Name));
+                ThrowTerminatingError(new ErrorRecord(e, id, category, d.Name.Length > 0 ? d.Name : d.Repository));
             }
         }
 
@@ -175,13 +176,6 @@ namespace BackupRepo.Commands
         {
             string json = Lib.Check(Lib.br_schedule_write_units(Lib.Options(specJson), Lib.Utf8(folder), overwrite, out IntPtr result), result);
             return JsonSerializer.Deserialize<string[]>(json) ?? Array.Empty<string>();
-        }
-
-        /// <summary>BackupRepo-&lt;repo&gt;, every character outside [A-Za-z0-9._-] as '_' (src/schedule default_schedule_name).</summary>
-        internal static string DefaultName(string repo)
-        {
-            var clean = new string(repo.Select(c => (c < 128 && char.IsLetterOrDigit(c)) || c == '.' || c == '_' || c == '-' ? c : '_').Take(80).ToArray());
-            return "BackupRepo-" + clean;
         }
 
         /// <summary>

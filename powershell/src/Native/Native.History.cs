@@ -34,6 +34,9 @@ namespace BackupRepo.Native
         [DllImport(Name, CallingConvention = CallingConvention.Cdecl)]
         internal static extern BrStatus br_config_read(byte[]? optionsJson, out IntPtr resultJson);
 
+        [DllImport(Name, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern BrStatus br_repository_root(byte[] optionsJson, out IntPtr resultJson);
+
         /// <summary>A short engine call without progress: one JSON result out.</summary>
         internal delegate BrStatus JsonCall(out IntPtr resultJson);
 
