@@ -163,12 +163,34 @@ fn record_metrics(opts: &BackupOptions, log: &Path, record: &Record) -> Vec<Stri
     warnings
 }
 
-fn run_unlogged(
-    opts: &BackupOptions,
-    control: &Control,
-    clock: Instant,
-    started_utc: jiff::Timestamp,
-) -> Result<BackupReport> {
+/// What a run works with, resolved before anything is read from the source
+/// or a destination: the source and its identity, when (and in which time
+/// zone) the backup is made, the destinations and why any cannot be used,
+/// and the selection rules (the config file's, then the run's own).
+struct RunPlan {
+    source: PathBuf,
+    /// The folder given, when the source was found above it (`find_root`).
+    walked_up: Option<PathBuf>,
+    repo: String,
+    host: String,
+    identity: crate::identity::SourceIdentity,
+    run_id: crate::identity::RunId,
+    zone: jiff::tz::TimeZone,
+    now_utc: jiff::Timestamp,
+    /// `now_utc` as local time in `zone`: the time in the backup's name.
+    now: jiff::civil::DateTime,
+    roots: Vec<PathBuf>,
+    /// Each root's display name, distinct among them.
+    names: Vec<String>,
+    warn_at: f64,
+    select_opts: SelectOptions,
+    cache_dir: Option<PathBuf>,
+    /// Per root: why it cannot be used at all (not reachable, inside the source).
+    refused: Vec<Option<String>>,
+}
+
+/// Resolve `opts` into a [`RunPlan`] (reads the config file at most once).
+fn plan_run(opts: &BackupOptions, started_utc: jiff::Timestamp) -> Result<RunPlan> {
     let (source, walked_up) = find_source(&opts.source, opts.find_root)?;
     let repo = repo_name(opts, &source)?;
     let host = opts.host_name.clone().unwrap_or_else(crate::identity::host_name);
@@ -213,15 +235,57 @@ fn run_unlogged(
         Err(e) => return Err(Error::new(e.kind, e.message.clone())),
     };
     let cache_dir = opts.cache_dir.clone().or_else(config::default_cache_dir);
+    // Why a destination cannot be used at all, before anything is read or
+    // written there: not reachable, or inside the source.
+    let refused: Vec<Option<String>> =
+        roots.iter().map(|root| unusable_destination(root, &root.join(&repo), &source)).collect();
+    Ok(RunPlan {
+        source,
+        walked_up,
+        repo,
+        host,
+        identity,
+        run_id,
+        zone,
+        now_utc,
+        now,
+        roots,
+        names,
+        warn_at,
+        select_opts,
+        cache_dir,
+        refused,
+    })
+}
+
+fn run_unlogged(
+    opts: &BackupOptions,
+    control: &Control,
+    clock: Instant,
+    started_utc: jiff::Timestamp,
+) -> Result<BackupReport> {
+    let RunPlan {
+        source,
+        walked_up,
+        repo,
+        host,
+        identity,
+        run_id,
+        zone,
+        now_utc,
+        now,
+        roots,
+        names,
+        warn_at,
+        select_opts,
+        cache_dir,
+        refused,
+    } = plan_run(opts, started_utc)?;
     // One run per repository at a time; a dry run writes nothing, so needs no lock.
     let _lock = match (&cache_dir, opts.dry_run) {
         (Some(dir), false) => Some(RepoLock::acquire(dir, &source, &repo)?),
         _ => None,
     };
-    // Why a destination cannot be used at all, before anything is read or
-    // written there: not reachable, or inside the source.
-    let refused: Vec<Option<String>> =
-        roots.iter().map(|root| unusable_destination(root, &root.join(&repo), &source)).collect();
     // Each destination this run writes to (a backup, retention) is held for
     // it, against another run of this source on this machine or another:
     // taken when the run first writes there, so an unchanged run writes
@@ -425,6 +489,50 @@ fn run_unlogged(
         }
         break (report, destinations, (listings, stamped));
     };
+    let ended = RunEnd { source: &source, repo: &repo, source_id: &identity.id, now_utc, walked_up };
+    finish_run(
+        opts,
+        control,
+        &ended,
+        &mut report,
+        &mut destinations,
+        &mut held,
+        changed_before,
+        (&listings, &stamped),
+    )?;
+    drop(held);
+    report.status = run_status(&destinations, opts.dry_run);
+    report.warnings.extend(destinations.iter().filter_map(|d| d.warning.clone()));
+    report.destinations = destinations;
+    report.duration_seconds = clock.elapsed().as_secs_f64();
+    report.steps = steps_run(&report.timings);
+    control.begin(Phase::Done, 0, 0);
+    Ok(report)
+}
+
+/// What the end of a run needs to know of it.
+struct RunEnd<'a> {
+    source: &'a Path,
+    repo: &'a str,
+    source_id: &'a str,
+    now_utc: jiff::Timestamp,
+    walked_up: Option<PathBuf>,
+}
+
+/// After the backup is placed: say what changed under the run, verify,
+/// prune (this source's backups, where the run holds the destination), list
+/// what was pruned, and summarise what each destination now holds.
+#[allow(clippy::too_many_arguments)]
+fn finish_run(
+    opts: &BackupOptions,
+    control: &Control,
+    ended: &RunEnd<'_>,
+    report: &mut BackupReport,
+    destinations: &mut [DestinationReport],
+    held: &mut DestinationLocks<'_>,
+    mut changed_before: Vec<String>,
+    (listings, stamped): (&[catalog::Listing], &[Vec<catalog::Stamped>]),
+) -> Result<()> {
     if !changed_before.is_empty() {
         changed_before.sort();
         changed_before.dedup();
@@ -433,7 +541,7 @@ fn run_unlogged(
             quoted_list(&changed_before)
         ));
         for rel in &changed_before {
-            let gone = std::fs::symlink_metadata(source.join(rel)).is_err();
+            let gone = std::fs::symlink_metadata(ended.source.join(rel)).is_err();
             if gone && !report.skipped_paths.iter().any(|s| &s.path == rel) {
                 report.skipped_paths.push(Skipped { path: rel.clone(), reason: "deleted during the backup".into() });
             }
@@ -448,51 +556,48 @@ fn run_unlogged(
             }
         }
         if opts.verify {
-            verify_created(control, &mut report, &destinations)?;
+            verify_created(control, report, destinations)?;
         }
         if let Some(policy) = opts.retention.as_ref().filter(|p| !p.is_empty()) {
             // Only where this run holds the destination (or can take it now).
-            let mut prunable = destinations.clone();
+            let mut prunable = destinations.to_vec();
             for d in prunable.iter_mut().filter(|d| d.status == DestinationStatus::Skipped) {
                 if let Err(why) = held.take(&d.path) {
                     report.warnings.push(format!("retention skipped in '{}': {why}", d.path));
                     d.status = DestinationStatus::Failed;
                 }
             }
-            let scope = PruneOf { source_id: &identity.id, now: now_utc };
-            prune_destinations(policy, scope, control, &mut report, &prunable)?;
+            let scope = PruneOf { source_id: ended.source_id, now: ended.now_utc };
+            prune_destinations(policy, scope, control, report, &prunable)?;
         }
     }
     if let Some(policy) = opts.retention.as_ref().filter(|p| !p.is_empty()) {
-        report.pruned = pruned(policy, &report, &destinations, &identity.id, now_utc, opts.dry_run);
+        report.pruned = pruned(policy, report, destinations, ended.source_id, ended.now_utc, opts.dry_run);
     }
-    if let Some(given) = walked_up {
+    if let Some(given) = &ended.walked_up {
         report.notes.insert(
             0,
-            format!("'{}' is inside the repository '{}': backing up the repository", given.display(), source.display()),
+            format!(
+                "'{}' is inside the repository '{}': backing up the repository",
+                given.display(),
+                ended.source.display()
+            ),
         );
     }
 
     if !opts.dry_run {
         let pruned = report.retention.iter().any(|r| !r.deleted.is_empty());
-        for ((d, listing), stamped) in destinations.iter_mut().zip(&listings).zip(&stamped) {
+        for ((d, listing), stamped) in destinations.iter_mut().zip(listings).zip(stamped) {
             if d.status == DestinationStatus::Failed {
                 continue;
             }
             // The folder as the run found it, unless the run changed it.
             let fresh = (d.status == DestinationStatus::Created || pruned)
-                .then(|| catalog::Listing::read(listing.dir()).stamped(&repo));
-            summarize_kept(d, fresh.as_deref().unwrap_or(stamped), &identity.id);
+                .then(|| catalog::Listing::read(listing.dir()).stamped(ended.repo));
+            summarize_kept(d, fresh.as_deref().unwrap_or(stamped), ended.source_id);
         }
     }
-    drop(held);
-    report.status = run_status(&destinations, opts.dry_run);
-    report.warnings.extend(destinations.iter().filter_map(|d| d.warning.clone()));
-    report.destinations = destinations;
-    report.duration_seconds = clock.elapsed().as_secs_f64();
-    report.steps = steps_run(&report.timings);
-    control.begin(Phase::Done, 0, 0);
-    Ok(report)
+    Ok(())
 }
 
 /// An error meaning the source changed under the run: a file changed (the
