@@ -216,31 +216,41 @@ fn now_utc(now: Option<DateTime>) -> jiff::Timestamp {
     }
 }
 
-/// The dry plan in every folder (what `-WhatIf` shows). Writes nothing.
-pub fn plan_retention(opts: &RetentionOptions) -> Result<Vec<RetentionPlan>> {
+/// `f` for every folder `opts` names, with its scope and "now".
+fn each_folder<T>(
+    opts: &RetentionOptions,
+    mut f: impl FnMut(PruneScope<'_>, &RepoFolder, jiff::Timestamp) -> Result<T>,
+) -> Result<Vec<T>> {
     let now = now_utc(opts.now);
     let source_id = source_filter(opts.source.as_deref())?;
+    let only = (!opts.archives.is_empty()).then_some(opts.archives.as_slice());
     retention_folders(opts)?
-        .into_iter()
-        .map(|f| {
-            let dir = f.dir();
-            let only = (!opts.archives.is_empty()).then_some(opts.archives.as_slice());
+        .iter()
+        .map(|folder| {
+            let dir = folder.dir();
             let scope = PruneScope {
                 dir: &dir,
-                repo: &f.repo,
+                repo: &folder.repo,
                 source_id: source_id.as_deref(),
                 keep: None,
                 only,
                 planned: None,
             };
-            Ok(RetentionPlan {
-                destination: dir.display().to_string(),
-                destination_name: f.name.clone(),
-                repository: f.repo.clone(),
-                decisions: plan_dir(scope, &opts.policy, now)?,
-            })
+            f(scope, folder, now)
         })
         .collect()
+}
+
+/// The dry plan in every folder (what `-WhatIf` shows). Writes nothing.
+pub fn plan_retention(opts: &RetentionOptions) -> Result<Vec<RetentionPlan>> {
+    each_folder(opts, |scope, folder, now| {
+        Ok(RetentionPlan {
+            destination: scope.dir.display().to_string(),
+            destination_name: folder.name.clone(),
+            repository: folder.repo.clone(),
+            decisions: plan_dir(scope, &opts.policy, now)?,
+        })
+    })
 }
 
 /// Apply the plan in every folder. Refuses an empty policy: on demand,
@@ -251,24 +261,5 @@ pub fn apply_retention(opts: &RetentionOptions) -> Result<Vec<RetentionReport>> 
             "no retention rule given (keep_last, keep_within, keep_daily, keep_weekly or keep_monthly)",
         ));
     }
-    let now = now_utc(opts.now);
-    let source_id = source_filter(opts.source.as_deref())?;
-    retention_folders(opts)?
-        .into_iter()
-        .map(|f| {
-            let dir = f.dir();
-            prune_dir(
-                PruneScope {
-                    dir: &dir,
-                    repo: &f.repo,
-                    source_id: source_id.as_deref(),
-                    keep: None,
-                    only: (!opts.archives.is_empty()).then_some(opts.archives.as_slice()),
-                    planned: None,
-                },
-                &opts.policy,
-                now,
-            )
-        })
-        .collect()
+    each_folder(opts, |scope, _, now| prune_dir(scope, &opts.policy, now))
 }
