@@ -102,33 +102,35 @@ pub fn plan_dir(scope: PruneScope<'_>, policy: &Policy, now: jiff::Timestamp) ->
         // name's), so backups recorded in one instant (`now` fixed by a test,
         // a clock stepped back) still have one newest: the last named.
         let mut last: Option<DateTime> = None;
-        let candidates: Vec<Candidate> = group
+        let mut in_order = |t: jiff::Timestamp| {
+            let after = last.and_then(|l| l.checked_add(jiff::Span::new().nanoseconds(1)).ok());
+            let created = after.map_or(at_offset(t), |after| at_offset(t).max(after));
+            last = Some(created);
+            created
+        };
+        let mut candidates: Vec<Candidate> = group
             .iter()
-            .map(|b| {
-                let mut created = at_offset(b.created_utc);
-                if let Some(after) = last.and_then(|l| l.checked_add(jiff::Span::new().nanoseconds(1)).ok()) {
-                    created = created.max(after);
-                }
-                last = Some(created);
-                Candidate {
-                    id: b.path.display().to_string(),
-                    created,
-                    ours: true,
-                    kept_because: b.origin.is_none().then(|| REASON_SOURCE_UNKNOWN.to_string()),
-                }
+            .map(|b| Candidate {
+                id: b.path.display().to_string(),
+                created: in_order(b.created_utc),
+                ours: true,
+                kept_because: b.origin.is_none().then(|| REASON_SOURCE_UNKNOWN.to_string()),
             })
             .collect();
-        let mut candidates = candidates;
         if let Some(t) = planned_here {
-            let created = last
-                .and_then(|l| l.checked_add(jiff::Span::new().nanoseconds(1)).ok())
-                .map_or(at_offset(t), |after| at_offset(t).max(after));
-            candidates.push(Candidate { id: PLANNED_ID.to_string(), created, ours: true, kept_because: None });
+            candidates.push(Candidate {
+                id: PLANNED_ID.to_string(),
+                created: in_order(t),
+                ours: true,
+                kept_because: None,
+            });
         }
         let named: std::collections::HashMap<String, DateTime> =
             group.iter().map(|b| (b.path.display().to_string(), b.created)).collect();
         for mut d in retention::plan(&candidates, policy, at_offset(now))?.into_iter().filter(|d| d.id != PLANNED_ID) {
-            // Shown with the time in its name, as every listing shows it.
+            // Ordered by the time the plan saw; shown with the time in its
+            // name, as every listing shows it.
+            let order = d.created;
             if let Some(&created) = named.get(&d.id) {
                 d.created = created;
             }
@@ -136,16 +138,11 @@ pub fn plan_dir(scope: PruneScope<'_>, policy: &Policy, now: jiff::Timestamp) ->
                 d.keep = true;
                 d.reasons = vec![REASON_THIS_RUN.to_string()];
             }
-            decisions.push((at_offset_key(&candidates, &d.id), d));
+            decisions.push((order, d));
         }
     }
     decisions.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
     Ok(decisions.into_iter().map(|(_, d)| d).collect())
-}
-
-/// The ordering time of candidate `id`.
-fn at_offset_key(candidates: &[Candidate], id: &str) -> DateTime {
-    candidates.iter().find(|c| c.id == id).map_or(DateTime::MIN, |c| c.created)
 }
 
 /// Plan and carry out retention in one per-repository folder. A file that

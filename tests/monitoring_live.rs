@@ -74,9 +74,14 @@ fn percent_encode(s: &str) -> String {
 
 /// GET over HTTP/1.0 (no chunked answers); (status, body).
 fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    request(port, &format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n"))
+}
+
+/// Send the raw HTTP/1.0 `request` to 127.0.0.1:`port`; (status, body).
+fn request(port: u16, request: &str) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n")?;
+    s.write_all(request.as_bytes())?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf)?;
     let text = String::from_utf8_lossy(&buf).into_owned();
@@ -87,19 +92,13 @@ fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
 
 /// PUT `body` to the Pushgateway on 127.0.0.1:`port`; (status, body).
 fn put(port: u16, path: &str, content_type: &str, body: &str) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        s,
-        "PUT {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let code = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    Ok((code, body.to_string()))
+    request(
+        port,
+        &format!(
+            "PUT {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    )
 }
 
 fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {

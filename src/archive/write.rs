@@ -318,6 +318,20 @@ fn prepare(f: &HashedFile, policy: Policy, reuse: Option<(&Previous, &PrevEntry)
     })
 }
 
+/// The header of file `f` (on disk: `meta`) whose compressed bytes are the
+/// previous archive's entry `e`, reused or cloned as they are.
+fn reused_meta(f: &HashedFile, e: &PrevEntry, meta: &std::fs::Metadata) -> EntryMeta {
+    EntryMeta {
+        name: f.file.rel.clone(),
+        method: e.method,
+        crc: e.crc,
+        compressed: e.compressed,
+        size: f.file.size,
+        mtime: mtime_secs(f.file.mtime_ns),
+        mode: file_mode(meta),
+    }
+}
+
 /// Copy an entry of the previous archive raw into the archive, streamed. Ok(false) when the entry cannot be
 /// reused after all (nothing written then).
 fn write_reused(
@@ -339,15 +353,7 @@ fn write_reused(
     if !from_source && !prev.content_ok(e, start, buf) {
         return Ok(false);
     }
-    let entry = EntryMeta {
-        name: f.file.rel.clone(),
-        method: e.method,
-        crc: e.crc,
-        compressed: e.compressed,
-        size: f.file.size,
-        mtime: mtime_secs(f.file.mtime_ns),
-        mode: file_mode(&meta),
-    };
+    let entry = reused_meta(f, e, &meta);
     zip.local_header(&entry, zip64, wants_alignment(&f.file.rel, f.file.size)).map_err(io_out)?;
     if from_source {
         // A stored entry's bytes are the file's own: read them from the
@@ -417,15 +423,7 @@ fn clone_entry(
         return Err(changed(path));
     }
     let Some((start, old_zip64, old_header)) = prev.local(e, &f.file.rel) else { return Ok(false) };
-    let entry = EntryMeta {
-        name: f.file.rel.clone(),
-        method: e.method,
-        crc: e.crc,
-        compressed: e.compressed,
-        size: f.file.size,
-        mtime: mtime_secs(f.file.mtime_ns),
-        mode: file_mode(&meta),
-    };
+    let entry = reused_meta(f, e, &meta);
     let zip64 = if in_memory { needs_zip64(&entry) } else { old_zip64 };
     let align = wants_alignment(&f.file.rel, f.file.size);
     let at = zip.offset();
